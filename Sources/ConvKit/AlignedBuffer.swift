@@ -1,0 +1,34 @@
+/// A fixed-size, 64-byte aligned, zero-initialised buffer of floats.
+///
+/// The storage behind ``Tensor`` and behind the backends' packed weights and
+/// workspaces. Its pointer never escapes except through scoped accessors.
+@usableFromInline
+final class AlignedBuffer: @unchecked Sendable {
+    @usableFromInline let base: UnsafeMutablePointer<Float>
+    @usableFromInline let count: Int
+
+    /// Alignment in bytes of every buffer (a cache line; also ymm/zmm friendly).
+    static let alignment = 64
+
+    /// Allocates `count` zeroed floats. `count` must be non-negative and its byte size
+    /// must fit in `Int` (callers validate sizes before allocating).
+    @usableFromInline
+    init(count: Int) {
+        self.count = count
+        let bytes = Swift.max(count, 1) * MemoryLayout<Float>.stride
+        let raw = UnsafeMutableRawPointer.allocate(byteCount: bytes, alignment: AlignedBuffer.alignment)
+        raw.initializeMemory(as: UInt8.self, repeating: 0, count: bytes)
+        base = raw.bindMemory(to: Float.self, capacity: Swift.max(count, 1))
+    }
+
+    /// A copy of `source`.
+    convenience init(copying source: UnsafeBufferPointer<Float>) {
+        self.init(count: source.count)
+        if let s = source.baseAddress { base.update(from: s, count: source.count) }
+    }
+
+    deinit { UnsafeMutableRawPointer(base).deallocate() }
+
+    var buffer: UnsafeBufferPointer<Float> { UnsafeBufferPointer(start: base, count: count) }
+    var mutableBuffer: UnsafeMutableBufferPointer<Float> { UnsafeMutableBufferPointer(start: base, count: count) }
+}

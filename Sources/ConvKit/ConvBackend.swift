@@ -1,0 +1,169 @@
+/// An engine that runs convolutions: the plugin point of ConvKit.
+///
+/// A backend answers whether it can run a descriptor (``support(for:)``) and
+/// prepares a convolution once (``prepare(_:weights:bias:)``): it validates the
+/// descriptor, packs or transforms the weights and sizes its workspace. The
+/// returned ``PreparedConvolution`` is then executed many times.
+///
+/// Every backend takes and returns NCHW tensors (see ``Conv2DDescriptor`` for the
+/// layouts); blocked layouts are internal to a backend.
+///
+/// Register third-party backends with ``BackendRegistry/register(_:)``.
+///
+/// Threading: a backend value is immutable and may be used from any thread.
+public protocol ConvBackend: Sendable {
+    /// The name a flag string selects it by (`reference`, `direct`, `winograd`, `onednn`...).
+    var name: String { get }
+    /// One line saying what it is.
+    var summary: String { get }
+    /// Whether it can run on this machine at all (a missing library, for example).
+    var availability: BackendAvailability { get }
+    /// Whether it can run `descriptor`, and if not why. Does not validate the descriptor;
+    /// an invalid descriptor is reported by ``prepare(_:weights:bias:)``.
+    func support(for descriptor: Conv2DDescriptor) -> BackendSupport
+    /// Validates `descriptor`, copies and packs the weights (`K x C/groups x R x S`) and the
+    /// bias (`K` values, required exactly when `descriptor.hasBias`), and sizes the workspace.
+    ///
+    /// The caller's buffers are only read, and may be released after the call.
+    /// - Throws: ``ConvError`` for an invalid descriptor, mis-sized weights or bias, an
+    ///   unsupported descriptor (``ConvError/unsupported(backend:reason:)``) or an
+    ///   unavailable backend.
+    func prepare(_ descriptor: Conv2DDescriptor, weights: UnsafeBufferPointer<Float>,
+                 bias: UnsafeBufferPointer<Float>?) throws -> any PreparedConvolution
+}
+
+/// Whether a backend can run on this machine.
+public enum BackendAvailability: Hashable, Sendable, CustomStringConvertible {
+    case available
+    case unavailable(reason: String)
+
+    public var isAvailable: Bool { self == .available }
+    public var description: String {
+        switch self {
+        case .available: return "available"
+        case let .unavailable(reason): return "unavailable: \(reason)"
+        }
+    }
+}
+
+/// Whether a backend can run a given descriptor.
+public enum BackendSupport: Hashable, Sendable, CustomStringConvertible {
+    case supported
+    case unsupported(reason: String)
+
+    public var isSupported: Bool { self == .supported }
+    public var description: String {
+        switch self {
+        case .supported: return "supported"
+        case let .unsupported(reason): return "unsupported: \(reason)"
+        }
+    }
+}
+
+/// A convolution prepared by a backend: weights packed, workspace sized.
+///
+/// Threading contract: ``execute(input:output:threads:)`` may be called concurrently
+/// from several threads on different output buffers; each call uses up to `threads`
+/// worker threads of its own. Results are bit-identical whatever the thread count,
+/// for every backend except `onednn`, which follows oneDNN's own rules.
+public protocol PreparedConvolution: AnyObject, Sendable {
+    /// The descriptor it was prepared for.
+    var descriptor: Conv2DDescriptor { get }
+    /// The backend that prepared it.
+    var backendName: String { get }
+    /// The implementation chosen (for example a micro-kernel name or oneDNN's `impl_info_str`).
+    var implementation: String { get }
+    /// Bytes of working memory one execution uses besides input, output and packed weights.
+    var workspaceBytes: Int { get }
+    /// Runs the convolution on caller-owned memory without copying it.
+    ///
+    /// - Parameters:
+    ///   - input: at least `descriptor.inputCount` floats, NCHW.
+    ///   - output: at least `descriptor.outputCount` floats, NCHW; must not overlap `input`.
+    ///   - threads: worker threads for this call; `nil` means ``ConvKit/defaultThreadCount``.
+    /// - Throws: ``ConvError/bufferTooSmall(what:required:actual:)``,
+    ///   ``ConvError/overlappingBuffers`` or ``ConvError/nonPositive(parameter:value:)`` for
+    ///   `threads < 1`, all before any element is written; a backend-internal failure.
+    func execute(input: UnsafeBufferPointer<Float>, output: UnsafeMutableBufferPointer<Float>,
+                 threads: Int?) throws
+}
+
+extension ConvBackend {
+    /// Prepares from arrays. See ``prepare(_:weights:bias:)``.
+    public func prepare(_ descriptor: Conv2DDescriptor, weights: [Float], bias: [Float]?) throws
+        -> any PreparedConvolution
+    {
+        try weights.withUnsafeBufferPointer { w in
+            if let bias {
+                return try bias.withUnsafeBufferPointer { b in try prepare(descriptor, weights: w, bias: b) }
+            }
+            return try prepare(descriptor, weights: w, bias: nil)
+        }
+    }
+}
+
+extension PreparedConvolution {
+    /// Runs the convolution on `input` and returns a new output tensor.
+    /// - Throws: ``ConvError/shapeMismatch(what:expected:actual:)`` when `input.shape` is not
+    ///   the descriptor's input shape, and everything ``execute(input:output:threads:)`` throws.
+    public func execute(_ input: Tensor, threads: Int? = nil) throws -> Tensor {
+        var output = try Tensor(shape: TensorShape(descriptor.outputShape))
+        try execute(input, into: &output, threads: threads)
+        return output
+    }
+
+    /// Runs the convolution on `input`, writing into `output` (whose storage is reused).
+    public func execute(_ input: Tensor, into output: inout Tensor, threads: Int? = nil) throws {
+        guard input.shape.dims == descriptor.inputShape else {
+            throw ConvError.shapeMismatch(what: "input", expected: descriptor.inputShape, actual: input.shape.dims)
+        }
+        guard output.shape.dims == descriptor.outputShape else {
+            throw ConvError.shapeMismatch(what: "output", expected: descriptor.outputShape, actual: output.shape.dims)
+        }
+        try input.withUnsafeBufferPointer { x in
+            try output.withUnsafeMutableBufferPointer { y in
+                try execute(input: x, output: y, threads: threads)
+            }
+        }
+    }
+
+    /// Checks the buffers and thread count of an execute call; returns the thread count to use.
+    /// Backends call this first, so that nothing is written when an argument is wrong.
+    public func checkedExecutionArguments(input: UnsafeBufferPointer<Float>,
+                                          output: UnsafeMutableBufferPointer<Float>,
+                                          threads: Int?) throws -> Int {
+        let d = descriptor
+        if input.count < d.inputCount {
+            throw ConvError.bufferTooSmall(what: "input", required: d.inputCount, actual: input.count)
+        }
+        if output.count < d.outputCount {
+            throw ConvError.bufferTooSmall(what: "output", required: d.outputCount, actual: output.count)
+        }
+        if let i = input.baseAddress, let o = output.baseAddress {
+            let inStart = UnsafeRawPointer(i), inEnd = inStart + d.inputCount * 4
+            let outStart = UnsafeRawPointer(o), outEnd = outStart + d.outputCount * 4
+            if inStart < outEnd && outStart < inEnd { throw ConvError.overlappingBuffers }
+        }
+        let t = threads ?? ConvKit.defaultThreadCount
+        if t < 1 { throw ConvError.nonPositive(parameter: "threads", value: t) }
+        return t
+    }
+}
+
+/// Checks that `weights` and `bias` match `descriptor` (used by every backend's `prepare`).
+func checkWeightsAndBias(_ descriptor: Conv2DDescriptor, weights: UnsafeBufferPointer<Float>,
+                         bias: UnsafeBufferPointer<Float>?) throws {
+    try descriptor.validate()
+    if weights.count != descriptor.weightCount {
+        throw ConvError.shapeMismatch(what: "weights", expected: descriptor.weightShape, actual: [weights.count])
+    }
+    switch (descriptor.hasBias, bias) {
+    case (true, nil):
+        throw ConvError.invalidArgument("descriptor has a bias but no bias values were given (expected \(descriptor.outputChannels))")
+    case (false, .some(let b)) where b.count > 0:
+        throw ConvError.invalidArgument("descriptor has no bias but \(b.count) bias values were given")
+    case (true, .some(let b)) where b.count != descriptor.outputChannels:
+        throw ConvError.shapeMismatch(what: "bias", expected: [descriptor.outputChannels], actual: [b.count])
+    default: break
+    }
+}
