@@ -167,3 +167,13 @@ func checkWeightsAndBias(_ descriptor: Conv2DDescriptor, weights: UnsafeBufferPo
     default: break
     }
 }
+
+/// A prepared convolution that converts NCHW to an internal (for example blocked) layout
+/// around its core computation. The benchmark uses this to report the core's time alone
+/// besides the NCHW-in, NCHW-out time that users see.
+public protocol LayoutConvertingConvolution: PreparedConvolution {
+    /// Runs only the core computation on the internal-layout buffers left by the most
+    /// recent ``PreparedConvolution/execute(input:output:threads:)`` (no layout conversions).
+    /// Call `execute` at least once first.
+    func executeCoreOnly(threads: Int?) throws
+}
