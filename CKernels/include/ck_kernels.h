@@ -24,6 +24,34 @@ extern "C" {
 /// Bit set of CK_CPU_* flags for the running CPU.
 uint32_t ck_cpu_features(void);
 
+// ---- f32 GEMM micro-kernels (ck_f32_gemm_*.c) ----
+//
+// C[0..mr, 0..nr] (+)= A * B for one MR x NR tile, where
+//   A is a packed micro-panel of kc x CK_GEMM_MR floats (for each k: MR consecutive rows),
+//   B is a packed micro-panel of kc x CK_GEMM_NR floats (for each k: NR consecutive columns),
+//   C is row-major with row stride ldc floats (a row is an output channel, a column a pixel).
+// flags: CK_GEMM_ACCUMULATE adds to C (else C is overwritten, starting from `bias`
+// when bias != NULL, else from 0); CK_GEMM_CLAMP applies min(max(x, lo), hi) before the
+// store (NaN propagates). Rows >= mr and columns >= nr are neither read nor written.
+// Preconditions: kc >= 1, 1 <= mr <= MR, 1 <= nr <= NR.
+#define CK_GEMM_MR 6
+#define CK_GEMM_NR 16
+#define CK_GEMM_ACCUMULATE 1u
+#define CK_GEMM_CLAMP 2u
+
+void ck_f32_gemm_ukernel_6x16__avx2_fma(
+    size_t kc, const float* a, const float* b, float* c, size_t ldc,
+    size_t mr, size_t nr, uint32_t flags, const float* bias, float lo, float hi);
+
+// ---- f32 depthwise kernel (ck_f32_dwconv_*.c) ----
+// One channel, one output row segment whose taps are all in bounds:
+//   y[j] += sum_{r < kh, s < kw} w[r * kw + s] * x[r * x_row_stride + j * stride + s * dilation]
+// for j in [0, count). x points at the top-left tap of the segment's first output; y holds
+// the running sum (for example the bias) and receives the result. No clamping.
+void ck_f32_dwconv_row_ukernel__avx2_fma(
+    size_t count, size_t kh, size_t kw, const float* x, size_t x_row_stride,
+    size_t stride, size_t dilation, const float* w, float* y);
+
 #ifdef __cplusplus
 }
 #endif

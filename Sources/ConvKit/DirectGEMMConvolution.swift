@@ -1,0 +1,208 @@
+/// A convolution prepared as an implicit GEMM per group (the `direct` backend's main path).
+///
+/// For image `n` and group `g`: `Y[M x P] = A[M x D] * B[D x P]` with `M = K/g` output
+/// channels, `D = (C/g) * R * S` taps and `P = OH * OW` pixels. `A` is the weights, packed
+/// once into 6-row micro-panels; `B` is im2col of the input, packed on the fly, one block of
+/// `kc x nc` at a time, into 16-pixel micro-panels in per-worker scratch. The output is
+/// NCHW, which is exactly row-major `Y`, so the micro-kernel stores straight into it.
+final class DirectGEMMConvolution: PreparedConvolution, @unchecked Sendable {
+    let descriptor: Conv2DDescriptor
+    let kernel: GEMMMicroKernel
+
+    // GEMM sizes.
+    let m: Int          // output channels per group
+    let depth: Int      // (C/g) * R * S
+    let pixels: Int     // OH * OW
+    let mPanels: Int    // ceil(m / 6)
+    let kc: Int         // depth block
+    let nc: Int         // pixel block (multiple of 16)
+    let nBlocks: Int
+
+    /// Weights packed as [group][m panel][depth][6], zero rows in the last panel.
+    private let packedWeights: AlignedBuffer
+    /// Bias (K values, zeros when the descriptor has none).
+    private let bias: AlignedBuffer
+    /// For each depth index d: (input channel within the group, r * dilationH, s * dilationW).
+    private let taps: [(c: Int, dy: Int, dx: Int)]
+    private let pool = WorkspacePool()
+
+    init(descriptor d: Conv2DDescriptor, weights: UnsafeBufferPointer<Float>, bias: UnsafeBufferPointer<Float>?,
+         isa: KernelISA) throws {
+        descriptor = d
+        kernel = GEMMMicroKernel(isa: isa)
+        let mr = GEMMMicroKernel.mr, nr = GEMMMicroKernel.nr
+        m = d.outputChannelsPerGroup
+        depth = d.inputChannelsPerGroup * d.kernelHeight * d.kernelWidth
+        pixels = d.outputHeight * d.outputWidth
+        mPanels = (m + mr - 1) / mr
+        // Depth blocks of at most ~384 taps, split evenly.
+        let maxKC = 384
+        let kBlocks = (depth + maxKC - 1) / maxKC
+        kc = (depth + kBlocks - 1) / kBlocks
+        // Pixel blocks: keep the packed B block (kc x nc floats) around 128 KiB (in L2).
+        let budget = (128 * 1024 / 4) / kc
+        let roundedPixels = (pixels + nr - 1) / nr * nr
+        nc = Swift.min(Swift.max(budget / nr * nr, nr), roundedPixels)
+        nBlocks = (pixels + nc - 1) / nc
+
+        let panelStride = depth * mr
+        let total = try checkedMul(try checkedMul(d.groups, mPanels, "packed weights"), panelStride, "packed weights")
+        packedWeights = AlignedBuffer(count: total)
+        let pw = packedWeights.base
+        for g in 0..<d.groups {
+            for k in 0..<m {
+                let panel = pw + (g * mPanels + k / mr) * panelStride
+                let src = weights.baseAddress! + (g * m + k) * depth
+                for t in 0..<depth { panel[t * mr + k % mr] = src[t] }
+            }
+        }
+        self.bias = AlignedBuffer(count: d.outputChannels)
+        if let bias, d.hasBias { self.bias.base.update(from: bias.baseAddress!, count: d.outputChannels) }
+        var taps: [(Int, Int, Int)] = []
+        taps.reserveCapacity(depth)
+        for c in 0..<d.inputChannelsPerGroup {
+            for r in 0..<d.kernelHeight {
+                for s in 0..<d.kernelWidth { taps.append((c, r * d.dilationHeight, s * d.dilationWidth)) }
+            }
+        }
+        self.taps = taps
+    }
+
+    var backendName: String { "direct" }
+    var implementation: String {
+        "implicit GEMM, ck_f32_gemm_ukernel_6x16 (\(kernel.isa.rawValue)), kc \(kc), nc \(nc)"
+    }
+    /// One packed B block per worker thread, for the default thread count.
+    var workspaceBytes: Int { kc * nc * 4 * ConvKit.defaultThreadCount }
+
+    func execute(input: UnsafeBufferPointer<Float>, output: UnsafeMutableBufferPointer<Float>,
+                 threads: Int?) throws {
+        let threads = try checkedExecutionArguments(input: input, output: output, threads: threads)
+        let d = descriptor
+        let base = d.batch * d.groups * nBlocks
+        // With few pixel blocks, also split the output channels so every thread has work.
+        let mSplit = threads == 1 || base >= 4 * threads ? 1 : Swift.min(mPanels, (4 * threads + base - 1) / base)
+        let tasks = base * mSplit
+        let workers = ParallelFor.workers(tasks: tasks, threads: threads)
+        let blockFloats = kc * nc
+        let x = input.baseAddress!, y = output.baseAddress!
+        pool.withBuffer(count: blockFloats * workers) { scratch in
+            taps.withUnsafeBufferPointer { taps in
+                ParallelFor.run(tasks: tasks, threads: threads) { worker, range in
+                    let packed = scratch + worker * blockFloats
+                    for task in range {
+                        var rest = task
+                        let split = rest % mSplit; rest /= mSplit
+                        let block = rest % nBlocks; rest /= nBlocks
+                        let g = rest % d.groups
+                        let n = rest / d.groups
+                        let p0 = block * nc
+                        let count = Swift.min(nc, pixels - p0)
+                        let panelLo = mPanels * split / mSplit, panelHi = mPanels * (split + 1) / mSplit
+                        if panelLo == panelHi { continue }
+                        let image = x + (n * d.inputChannels + g * d.inputChannelsPerGroup) * d.inputHeight * d.inputWidth
+                        let out = y + (n * d.outputChannels + g * m) * pixels
+                        run(image: image, out: out, group: g, p0: p0, count: count, panels: panelLo..<panelHi,
+                            packed: packed, taps: taps)
+                    }
+                }
+            }
+        }
+    }
+
+    /// Computes output pixels `p0 ..< p0 + count` of channel panels `panels` of one image and group.
+    @inline(__always)
+    private func run(image: UnsafePointer<Float>, out: UnsafeMutablePointer<Float>, group g: Int, p0: Int,
+                     count: Int, panels: Range<Int>, packed: UnsafeMutablePointer<Float>,
+                     taps: UnsafeBufferPointer<(c: Int, dy: Int, dx: Int)>) {
+        let mr = GEMMMicroKernel.mr, nr = GEMMMicroKernel.nr
+        let (lo, hi) = descriptor.activation.bounds
+        let clamp = descriptor.activation != .none
+        let nPanels = (count + nr - 1) / nr
+        var k0 = 0
+        while k0 < depth {
+            let kcb = Swift.min(kc, depth - k0)
+            packInput(image: image, taps: taps, k0: k0, kc: kcb, p0: p0, count: count, into: packed)
+            var flags: GEMMMicroKernel.Flags = k0 == 0 ? [] : .accumulate
+            if clamp && k0 + kcb == depth { flags.insert(.clamp) }
+            for panel in panels {
+                let row = panel * mr
+                let rows = Swift.min(mr, m - row)
+                let a = packedWeights.base + ((g * mPanels + panel) * depth + k0) * mr
+                let biasPtr = k0 == 0 ? UnsafePointer(bias.base + g * m + row) : nil
+                for j in 0..<nPanels {
+                    let cols = Swift.min(nr, count - j * nr)
+                    kernel(kc: kcb, a: a, b: packed + j * kcb * nr, c: out + row * pixels + p0 + j * nr,
+                           ldc: pixels, mr: rows, nr: cols, flags: flags, bias: biasPtr, lo: lo, hi: hi)
+                }
+            }
+            k0 += kcb
+        }
+    }
+
+    /// Packs rows `k0 ..< k0 + kc` of im2col, pixels `p0 ..< p0 + count`, as 16-pixel panels:
+    /// element (t, p) goes to `dst[(p / 16) * kc * 16 + t * 16 + p % 16]`. Pixels past `count`
+    /// in the last panel are zero.
+    @inline(__always)
+    private func packInput(image: UnsafePointer<Float>, taps: UnsafeBufferPointer<(c: Int, dy: Int, dx: Int)>,
+                           k0: Int, kc: Int, p0: Int, count: Int, into dst: UnsafeMutablePointer<Float>) {
+        let d = descriptor
+        let nr = GEMMMicroKernel.nr
+        let H = d.inputHeight, W = d.inputWidth, OW = d.outputWidth
+        let sh = d.strideHeight, sw = d.strideWidth
+        let panelStride = kc * nr
+        for t in 0..<kc {
+            let tap = taps[k0 + t]
+            let plane = image + tap.c * H * W
+            let colOffset = tap.dx - d.padding.left
+            var p = p0
+            var oh = p0 / OW, ow = p0 % OW
+            var panel = dst + t * nr
+            var lane = 0
+            let end = p0 + count
+            while p < end {
+                let segment = Swift.min(OW - ow, end - p)
+                let ih = oh * sh - d.padding.top + tap.dy
+                if ih < 0 || ih >= H {
+                    var left = segment
+                    while left > 0 {
+                        let n = Swift.min(left, nr - lane)
+                        (panel + lane).update(repeating: 0, count: n)
+                        lane += n; left -= n
+                        if lane == nr { lane = 0; panel += panelStride }
+                    }
+                } else {
+                    let row = plane + ih * W
+                    if sw == 1 {
+                        // Contiguous: zeros left of the image, a copy, zeros right of it.
+                        var iw = ow + colOffset
+                        var left = segment
+                        while left > 0 {
+                            let n = Swift.min(left, nr - lane)
+                            let out = panel + lane
+                            if iw >= 0 && iw + n <= W {
+                                out.update(from: row + iw, count: n)
+                            } else {
+                                for i in 0..<n {
+                                    let c = iw + i
+                                    out[i] = c >= 0 && c < W ? row[c] : 0
+                                }
+                            }
+                            iw += n; lane += n; left -= n
+                            if lane == nr { lane = 0; panel += panelStride }
+                        }
+                    } else {
+                        var iw = ow * sw + colOffset
+                        for _ in 0..<segment {
+                            panel[lane] = iw >= 0 && iw < W ? row[iw] : 0
+                            iw += sw; lane += 1
+                            if lane == nr { lane = 0; panel += panelStride }
+                        }
+                    }
+                }
+                p += segment; ow = 0; oh += 1
+            }
+            if lane != 0 { (panel + lane).update(repeating: 0, count: nr - lane) }
+        }
+    }
+}

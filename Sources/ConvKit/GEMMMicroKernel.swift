@@ -1,0 +1,78 @@
+import CKernels
+
+/// The 6x16 f32 GEMM micro-kernel, in the ISA chosen at run time.
+///
+/// Computes one `MR x NR` (6 x 16) tile of `C (+)= A * B` from packed panels; see
+/// `ck_kernels.h` for the exact contract. ``KernelISA/avx2fma`` calls the C kernel
+/// `ck_f32_gemm_ukernel_6x16__avx2_fma`; ``KernelISA/portable`` runs the same
+/// computation with Swift SIMD types (multiply then add, no FMA).
+struct GEMMMicroKernel: Sendable {
+    static let mr = Int(CK_GEMM_MR)
+    static let nr = Int(CK_GEMM_NR)
+
+    let isa: KernelISA
+
+    /// Flags of one call.
+    struct Flags: OptionSet, Sendable {
+        let rawValue: UInt32
+        /// Add to C instead of overwriting it.
+        static let accumulate = Flags(rawValue: CK_GEMM_ACCUMULATE)
+        /// Clamp to `[lo, hi]` before storing.
+        static let clamp = Flags(rawValue: CK_GEMM_CLAMP)
+    }
+
+    @inline(__always)
+    func callAsFunction(kc: Int, a: UnsafePointer<Float>, b: UnsafePointer<Float>, c: UnsafeMutablePointer<Float>,
+                        ldc: Int, mr: Int, nr: Int, flags: Flags, bias: UnsafePointer<Float>?,
+                        lo: Float, hi: Float) {
+        switch isa {
+        case .avx2fma:
+            ck_f32_gemm_ukernel_6x16__avx2_fma(kc, a, b, c, ldc, mr, nr, flags.rawValue, bias, lo, hi)
+        case .portable:
+            portableGEMM6x16(kc: kc, a: a, b: b, c: c, ldc: ldc, mr: mr, nr: nr, flags: flags, bias: bias,
+                             lo: lo, hi: hi)
+        }
+    }
+}
+
+/// The portable 6x16 kernel: 12 `SIMD8<Float>` accumulators, `a * b + c` (never
+/// `addProduct`, which is a libm call per lane without an FMA target).
+@inline(never)
+func portableGEMM6x16(kc: Int, a: UnsafePointer<Float>, b: UnsafePointer<Float>, c: UnsafeMutablePointer<Float>,
+                      ldc: Int, mr: Int, nr: Int, flags: GEMMMicroKernel.Flags, bias: UnsafePointer<Float>?,
+                      lo: Float, hi: Float) {
+    typealias V = SIMD8<Float>
+    var c00 = V(), c01 = V(), c10 = V(), c11 = V(), c20 = V(), c21 = V()
+    var c30 = V(), c31 = V(), c40 = V(), c41 = V(), c50 = V(), c51 = V()
+    var ap = a, bp = UnsafeRawPointer(b)
+    for _ in 0..<kc {
+        let b0 = bp.loadUnaligned(as: V.self)
+        let b1 = bp.loadUnaligned(fromByteOffset: 32, as: V.self)
+        var av = V(repeating: ap[0]); c00 = av * b0 + c00; c01 = av * b1 + c01
+        av = V(repeating: ap[1]); c10 = av * b0 + c10; c11 = av * b1 + c11
+        av = V(repeating: ap[2]); c20 = av * b0 + c20; c21 = av * b1 + c21
+        av = V(repeating: ap[3]); c30 = av * b0 + c30; c31 = av * b1 + c31
+        av = V(repeating: ap[4]); c40 = av * b0 + c40; c41 = av * b1 + c41
+        av = V(repeating: ap[5]); c50 = av * b0 + c50; c51 = av * b1 + c51
+        ap += 6
+        bp += 64
+    }
+    withUnsafeTemporaryAllocation(of: V.self, capacity: 12) { t in
+        t[0] = c00; t[1] = c01; t[2] = c10; t[3] = c11; t[4] = c20; t[5] = c21
+        t[6] = c30; t[7] = c31; t[8] = c40; t[9] = c41; t[10] = c50; t[11] = c51
+        let lanes = UnsafeRawPointer(t.baseAddress!).assumingMemoryBound(to: Float.self)
+        for i in 0..<mr {
+            let row = c + i * ldc
+            for j in 0..<nr {
+                var v = lanes[i * 16 + j]
+                if flags.contains(.accumulate) {
+                    v = row[j] + v
+                } else if let bias {
+                    v = bias[i] + v
+                }
+                if flags.contains(.clamp), !v.isNaN { v = Swift.min(Swift.max(v, lo), hi) }
+                row[j] = v
+            }
+        }
+    }
+}
