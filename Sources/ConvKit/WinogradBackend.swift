@@ -1,0 +1,80 @@
+/// The native Winograd backend (`winograd`): F(2x2,3x3), F(4x4,3x3) and F(6x6,3x3).
+///
+/// Supports 3x3 kernels with stride 1, dilation 1 and one group: any batch, channel count,
+/// spatial size and padding, bias and fused activation. Everything else is reported as
+/// unsupported (with the reason), so `auto` and models fall back to `direct`.
+///
+/// Algorithm (Lavin and Gray, CVPR 2016; NNPACK's design): the kernel transform runs once
+/// at prepare time; per block of output tiles, the input tiles are transformed (Swift SIMD,
+/// 8 tiles at a time), then for each of the `alpha^2` transformed positions one GEMM over
+/// channels runs on the direct backend's 6x16 micro-kernel (AVX2+FMA or portable), and the
+/// output transform adds the bias and applies the activation. Tiles are processed in
+/// cache-sized blocks, so the transformed input is never fully materialised; see
+/// ``PreparedConvolution/workspaceBytes``.
+///
+/// Accuracy: see ``WinogradTile``. Results are bit-identical whatever the thread count.
+public struct WinogradBackend: ConvBackend, AutoSelectable {
+    /// The tile size, or `nil` to choose per layer (``automaticTile(for:)``).
+    public let tile: WinogradTile?
+    /// The micro-kernel instruction set.
+    public let isa: KernelISA
+
+    public init(tile: WinogradTile? = nil, isa: KernelISA = .selected) {
+        self.tile = tile
+        self.isa = isa
+    }
+
+    public var name: String { "winograd" }
+    public var summary: String {
+        "Winograd \(tile.map(\.description) ?? "F(2|4|6,3x3) chosen per layer"), 6x16 \(isa.rawValue) GEMM"
+    }
+    public var availability: BackendAvailability {
+        if isa == .avx2fma && KernelISA.best != .avx2fma {
+            return .unavailable(reason: "this CPU lacks AVX2+FMA; use isa: .portable")
+        }
+        return .available
+    }
+
+    public func support(for d: Conv2DDescriptor) -> BackendSupport {
+        if d.kernelHeight != 3 || d.kernelWidth != 3 {
+            return .unsupported(reason: "Winograd needs a 3x3 kernel, got \(d.kernelHeight)x\(d.kernelWidth)")
+        }
+        if d.strideHeight != 1 || d.strideWidth != 1 {
+            return .unsupported(reason: "Winograd needs stride 1, got \(d.strideHeight),\(d.strideWidth)")
+        }
+        if d.dilationHeight != 1 || d.dilationWidth != 1 {
+            return .unsupported(reason: "Winograd needs dilation 1, got \(d.dilationHeight),\(d.dilationWidth)")
+        }
+        if d.groups != 1 { return .unsupported(reason: "Winograd needs groups 1, got \(d.groups)") }
+        return .supported
+    }
+
+    /// Winograd pays off once there are enough channels for the GEMMs to dominate the
+    /// transforms: `auto` picks it for supported layers with at least 16 input and output
+    /// channels and 64 output pixels per batch.
+    public func recommends(_ d: Conv2DDescriptor) -> Bool {
+        support(for: d).isSupported && d.inputChannels >= 16 && d.outputChannels >= 16
+            && d.outputHeight * d.outputWidth * d.batch >= 64
+    }
+
+    /// The tile used when none is forced: F(6x6) for outputs of at least 24x24 per image,
+    /// F(4x4) from 8x8, else F(2x2). Large tiles cut multiplications but waste more of the
+    /// last tile row and column on small outputs, and lose accuracy.
+    public static func automaticTile(for d: Conv2DDescriptor) -> WinogradTile {
+        let side = Swift.min(d.outputHeight, d.outputWidth)
+        if side >= 24 { return .f6x3 }
+        if side >= 8 { return .f4x3 }
+        return .f2x3
+    }
+
+    public func prepare(_ descriptor: Conv2DDescriptor, weights: UnsafeBufferPointer<Float>,
+                        bias: UnsafeBufferPointer<Float>?) throws -> any PreparedConvolution {
+        try checkWeightsAndBias(descriptor, weights: weights, bias: bias)
+        if case let .unavailable(reason) = availability { throw ConvError.unavailable(backend: name, reason: reason) }
+        if case let .unsupported(reason) = support(for: descriptor) {
+            throw ConvError.unsupported(backend: name, reason: reason)
+        }
+        return try WinogradConvolution(descriptor: descriptor, weights: weights, bias: bias,
+                                       tile: tile ?? Self.automaticTile(for: descriptor), isa: isa)
+    }
+}

@@ -1,0 +1,157 @@
+/// A 3x3 stride-1 convolution prepared for Winograd F(m x m, 3 x 3).
+///
+/// Tiles: the output is covered by `ceil(OH/m) x ceil(OW/m)` tiles per image; tile `t` of the
+/// whole batch is `(n, ty, tx)` in row-major order. Tiles are processed in blocks of `tb`
+/// (a multiple of 16), each block by one task:
+/// 1. input transform of the block's tiles for all channels into `V[p][panel][c][16]`;
+/// 2. for each position `p < alpha^2`: `M_p[K x tb] = U_p[K x C] * V_p[C x tb]` with the 6x16
+///    micro-kernel, `U` (the transformed weights) packed at prepare time into 6-row panels;
+/// 3. output transform of `M` with bias and activation, stored into the NCHW output.
+/// When there are fewer blocks than threads, the output channels are split too.
+final class WinogradConvolution: PreparedConvolution, @unchecked Sendable {
+    let descriptor: Conv2DDescriptor
+    let tile: WinogradTile
+    let matrices: WinogradMatrices
+    let kernel: GEMMMicroKernel
+
+    let alpha: Int
+    let positions: Int          // alpha^2
+    let tilesY: Int, tilesX: Int, tilesPerImage: Int, totalTiles: Int
+    let tb: Int                 // tiles per block (multiple of 16)
+    let blocks: Int
+    let mPanels: Int
+    let kc: Int                 // channel (depth) block of the GEMMs
+
+    /// U packed as [p][m panel][C][6].
+    private let packedWeights: AlignedBuffer
+    let bias: AlignedBuffer
+    private let pool = WorkspacePool()
+
+    init(descriptor d: Conv2DDescriptor, weights: UnsafeBufferPointer<Float>, bias: UnsafeBufferPointer<Float>?,
+         tile: WinogradTile, isa: KernelISA) throws {
+        descriptor = d
+        self.tile = tile
+        matrices = WinogradMatrices(tile)
+        kernel = GEMMMicroKernel(isa: isa)
+        let m = tile.outputTile
+        alpha = tile.inputTile
+        positions = alpha * alpha
+        tilesY = (d.outputHeight + m - 1) / m
+        tilesX = (d.outputWidth + m - 1) / m
+        tilesPerImage = tilesY * tilesX
+        totalTiles = try checkedMul(tilesPerImage, d.batch, "Winograd tiles")
+        let C = d.inputChannels, K = d.outputChannels
+        // Tiles per block: keep V and M of one block (alpha^2 * (C + K) * tb floats) near 2 MiB.
+        let perTile = positions * (C + K) * 4
+        let budget = Swift.max(2 * 1024 * 1024 / perTile, 16)
+        let maxTB = Swift.min(budget / 16 * 16, 128)
+        let neededTB = (totalTiles + 15) / 16 * 16
+        tb = Swift.max(Swift.min(maxTB, neededTB), 16)
+        blocks = (totalTiles + tb - 1) / tb
+        mPanels = (K + GEMMMicroKernel.mr - 1) / GEMMMicroKernel.mr
+        let kBlocks = (C + 255) / 256
+        kc = (C + kBlocks - 1) / kBlocks
+
+        // Kernel transform U = G g G^T, packed per position into 6-row panels.
+        let mr = GEMMMicroKernel.mr
+        let panelFloats = try checkedMul(C, mr, "Winograd weights")
+        let total = try checkedMul(try checkedMul(positions, mPanels, "Winograd weights"), panelFloats,
+                                   "Winograd weights")
+        packedWeights = AlignedBuffer(count: total)
+        let G = matrices.G
+        let alpha = alpha
+        var u = [Float](repeating: 0, count: positions)
+        for k in 0..<K {
+            for c in 0..<C {
+                let g = weights.baseAddress! + (k * C + c) * 9
+                // tmp = G g (alpha x 3), then U = tmp G^T (alpha x alpha), in Double.
+                var tmp = [Double](repeating: 0, count: alpha * 3)
+                for i in 0..<alpha {
+                    for j in 0..<3 {
+                        var s = 0.0
+                        for a in 0..<3 { s += Double(G[i * 3 + a]) * Double(g[a * 3 + j]) }
+                        tmp[i * 3 + j] = s
+                    }
+                }
+                for i in 0..<alpha {
+                    for j in 0..<alpha {
+                        var s = 0.0
+                        for b in 0..<3 { s += tmp[i * 3 + b] * Double(G[j * 3 + b]) }
+                        u[i * alpha + j] = Float(s)
+                    }
+                }
+                for p in 0..<positions {
+                    packedWeights.base[((p * mPanels + k / mr) * C + c) * mr + k % mr] = u[p]
+                }
+            }
+        }
+        self.bias = AlignedBuffer(count: K)
+        if let bias, d.hasBias { self.bias.base.update(from: bias.baseAddress!, count: K) }
+    }
+
+    var backendName: String { "winograd" }
+    var implementation: String {
+        "Winograd \(tile), tiles/block \(tb), GEMM ck_f32_gemm_ukernel_6x16 (\(kernel.isa.rawValue))"
+    }
+    /// Transformed input and GEMM output of one tile block, per worker thread.
+    var workspaceBytes: Int { blockFloats * 4 * ConvKit.defaultThreadCount }
+    private var blockFloats: Int { positions * (descriptor.inputChannels + descriptor.outputChannels) * tb }
+
+    func execute(input: UnsafeBufferPointer<Float>, output: UnsafeMutableBufferPointer<Float>,
+                 threads: Int?) throws {
+        let threads = try checkedExecutionArguments(input: input, output: output, threads: threads)
+        let mSplit = threads == 1 || blocks >= 2 * threads ? 1 : Swift.min(mPanels, (2 * threads + blocks - 1) / blocks)
+        let tasks = blocks * mSplit
+        let workers = ParallelFor.workers(tasks: tasks, threads: threads)
+        let floats = blockFloats
+        let x = input.baseAddress!, y = output.baseAddress!
+        let C = descriptor.inputChannels
+        pool.withBuffer(count: floats * workers) { scratch in
+            ParallelFor.run(tasks: tasks, threads: threads) { worker, range in
+                let v = scratch + worker * floats
+                let mBuffer = v + positions * C * tb
+                for task in range {
+                    let block = task / mSplit, split = task % mSplit
+                    let panelLo = mPanels * split / mSplit, panelHi = mPanels * (split + 1) / mSplit
+                    if panelLo == panelHi { continue }
+                    let t0 = block * tb
+                    let count = Swift.min(tb, totalTiles - t0)
+                    transformInput(x: x, firstTile: t0, count: count, into: v)
+                    multiply(v: v, m: mBuffer, count: count, panels: panelLo..<panelHi)
+                    let kLo = panelLo * GEMMMicroKernel.mr
+                    let kHi = Swift.min(panelHi * GEMMMicroKernel.mr, descriptor.outputChannels)
+                    transformOutput(m: mBuffer, firstTile: t0, count: count, channels: kLo..<kHi, into: y)
+                }
+            }
+        }
+    }
+
+    /// `M_p = U_p * V_p` for every position, output-channel panels `panels`, `count` tiles.
+    private func multiply(v: UnsafeMutablePointer<Float>, m: UnsafeMutablePointer<Float>, count: Int,
+                          panels: Range<Int>) {
+        let mr = GEMMMicroKernel.mr, nr = GEMMMicroKernel.nr
+        let C = descriptor.inputChannels, K = descriptor.outputChannels
+        let tilePanels = (count + nr - 1) / nr
+        let panelsPerBlock = tb / nr
+        for p in 0..<positions {
+            let vp = v + p * panelsPerBlock * C * nr
+            let mp = m + p * K * tb
+            var c0 = 0
+            while c0 < C {
+                let kcb = Swift.min(kc, C - c0)
+                let flags: GEMMMicroKernel.Flags = c0 == 0 ? [] : .accumulate
+                for panel in panels {
+                    let row = panel * mr
+                    let rows = Swift.min(mr, K - row)
+                    let a = packedWeights.base + ((p * mPanels + panel) * C + c0) * mr
+                    for j in 0..<tilePanels {
+                        let cols = Swift.min(nr, count - j * nr)
+                        kernel(kc: kcb, a: a, b: vp + (j * C + c0) * nr, c: mp + row * tb + j * nr, ldc: tb,
+                               mr: rows, nr: cols, flags: flags, bias: nil, lo: 0, hi: 0)
+                    }
+                }
+                c0 += kcb
+            }
+        }
+    }
+}
