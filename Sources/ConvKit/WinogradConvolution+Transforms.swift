@@ -10,82 +10,73 @@ extension WinogradConvolution {
         return (n, (r / tilesX) * tile.outputTile, (r % tilesX) * tile.outputTile)
     }
 
-    /// Transforms tiles `firstTile ..< firstTile + count` of every channel into
-    /// `v[p][panel][c][16]` (lanes past `count` are zero).
-    func transformInput(x: UnsafePointer<Float>, firstTile: Int, count: Int, into v: UnsafeMutablePointer<Float>) {
+    /// Copies the input into a zero-padded buffer `[N][C][paddedHeight][paddedWidth]` so that
+    /// every tile's `alpha x alpha` patch lies inside it (no bounds checks in the transform).
+    func padInput(x: UnsafePointer<Float>, into padded: UnsafeMutablePointer<Float>, threads: Int) {
         let d = descriptor
-        let C = d.inputChannels, H = d.inputHeight, W = d.inputWidth
-        let alpha = alpha, positions = positions
+        let H = d.inputHeight, W = d.inputWidth, Hp = paddedHeight, Wp = paddedWidth
+        let top = d.padding.top, left = d.padding.left
+        ParallelFor.run(tasks: d.batch * d.inputChannels, threads: threads) { _, range in
+            for plane in range {
+                let dst = padded + plane * Hp * Wp, src = x + plane * H * W
+                for row in 0..<Hp {
+                    let out = dst + row * Wp
+                    let iy = row - top
+                    if iy < 0 || iy >= H {
+                        out.update(repeating: 0, count: Wp)
+                        continue
+                    }
+                    let copy = Swift.max(Swift.min(W, Wp - left), 0)
+                    out.update(repeating: 0, count: Swift.min(left, Wp))
+                    (out + left).update(from: src + iy * W, count: copy)
+                    if left + copy < Wp { (out + left + copy).update(repeating: 0, count: Wp - left - copy) }
+                }
+            }
+        }
+    }
+
+    /// Transforms tiles `firstTile ..< firstTile + count` of every channel of the padded input
+    /// into `v[p][panel][c][16]`; lanes past `count` repeat the last tile (never stored).
+    func transformInput(padded: UnsafePointer<Float>, firstTile: Int, count: Int,
+                        into v: UnsafeMutablePointer<Float>) {
+        let C = descriptor.inputChannels
+        let Wp = paddedWidth, planeSize = paddedHeight * paddedWidth
+        let alpha = alpha
         let panelsPerBlock = tb / GEMMMicroKernel.nr
         let groups = (count + 7) / 8
-        matrices.BT.withUnsafeBufferPointer { bt in
-            withUnsafeTemporaryAllocation(of: Float.self, capacity: positions * 8 * 2) { scratch in
-                let patch = scratch.baseAddress!                 // [alpha*alpha][8]
-                let temp = patch + positions * 8                 // [alpha*alpha][8]
-                for group in 0..<groups {
-                    let local = group * 8
-                    let lanes = Swift.min(8, count - local)
-                    for c in 0..<C {
-                        // Gather the alpha x alpha input patches of the 8 tiles.
-                        patch.update(repeating: 0, count: positions * 8)
-                        for lane in 0..<lanes {
-                            let (n, oy, ox) = tileOrigin(firstTile + local + lane)
-                            let iy0 = oy - d.padding.top, ix0 = ox - d.padding.left
-                            let plane = x + (n * C + c) * H * W
-                            if iy0 >= 0 && ix0 >= 0 && iy0 + alpha <= H && ix0 + alpha <= W {
-                                for k in 0..<alpha {
-                                    let row = plane + (iy0 + k) * W + ix0
-                                    for l in 0..<alpha { patch[(k * alpha + l) * 8 + lane] = row[l] }
-                                }
-                            } else {
-                                for k in 0..<alpha {
-                                    let iy = iy0 + k
-                                    if iy < 0 || iy >= H { continue }
-                                    let row = plane + iy * W
-                                    for l in 0..<alpha {
-                                        let ix = ix0 + l
-                                        if ix >= 0 && ix < W { patch[(k * alpha + l) * 8 + lane] = row[ix] }
-                                    }
-                                }
-                            }
-                        }
-                        // temp = B^T d (rows), then V = temp B (columns).
-                        let pv = UnsafeMutableRawPointer(patch), tv = UnsafeMutableRawPointer(temp)
-                        for i in 0..<alpha {
-                            for l in 0..<alpha {
-                                var s = V8()
-                                for k in 0..<alpha {
-                                    let coef = bt[i * alpha + k]
-                                    if coef == 0 { continue }
-                                    s = V8(repeating: coef) * pv.loadUnaligned(fromByteOffset: (k * alpha + l) * 32, as: V8.self) + s
-                                }
-                                tv.storeBytes(of: s, toByteOffset: (i * alpha + l) * 32, as: V8.self)
-                            }
-                        }
-                        let panel = local / 16, laneOffset = local % 16
-                        for i in 0..<alpha {
-                            for j in 0..<alpha {
-                                var s = V8()
-                                for l in 0..<alpha {
-                                    let coef = bt[j * alpha + l]
-                                    if coef == 0 { continue }
-                                    s = V8(repeating: coef) * tv.loadUnaligned(fromByteOffset: (i * alpha + l) * 32, as: V8.self) + s
-                                }
-                                let p = i * alpha + j
-                                let dst = v + ((p * panelsPerBlock + panel) * C + c) * 16 + laneOffset
-                                UnsafeMutableRawPointer(dst).storeBytes(of: s, as: V8.self)
+        let bt = inputTerms
+        withUnsafeTemporaryAllocation(of: V8.self, capacity: positions) { temp in
+            let t = temp.baseAddress!
+            for group in 0..<groups {
+                let local = group * 8
+                // Offsets of the 8 tiles' top-left corners in the padded input.
+                var o = SIMD8<Int>()
+                for lane in 0..<8 {
+                    let (n, oy, ox) = tileOrigin(firstTile + Swift.min(local + lane, count - 1))
+                    o[lane] = n * C * planeSize + oy * Wp + ox
+                }
+                let panel = local / 16, laneOffset = local % 16
+                for c in 0..<C {
+                    let base = padded + c * planeSize
+                    // t = B^T d: each input row k is loaded once and added to the rows i it feeds.
+                    t.update(repeating: V8(), count: positions)
+                    for k in 0..<alpha {
+                        let row = base + k * Wp
+                        for l in 0..<alpha {
+                            let dv = V8(row[o[0] + l], row[o[1] + l], row[o[2] + l], row[o[3] + l],
+                                        row[o[4] + l], row[o[5] + l], row[o[6] + l], row[o[7] + l])
+                            for term in bt.byColumn[k] {
+                                t[term.row * alpha + l] = V8(repeating: term.coef) * dv + t[term.row * alpha + l]
                             }
                         }
                     }
-                }
-                // Zero the lanes of the last 16-tile panel past `count` (odd group counts).
-                if groups % 2 == 1 {
-                    let local = groups * 8
-                    let panel = local / 16
-                    for p in 0..<positions {
-                        for c in 0..<C {
-                            let dst = v + ((p * panelsPerBlock + panel) * C + c) * 16 + 8
-                            UnsafeMutableRawPointer(dst).storeBytes(of: V8(), as: V8.self)
+                    // V = t B: V[i][j] = sum_l t[i][l] * BT[j][l].
+                    for i in 0..<alpha {
+                        for j in 0..<alpha {
+                            var s = V8()
+                            for term in bt.byRow[j] { s = V8(repeating: term.coef) * t[i * alpha + term.col] + s }
+                            let dst = v + (((i * alpha + j) * panelsPerBlock + panel) * C + c) * 16 + laneOffset
+                            UnsafeMutableRawPointer(dst).storeBytes(of: s, as: V8.self)
                         }
                     }
                 }
@@ -103,7 +94,8 @@ extension WinogradConvolution {
         let (lo, hi) = d.activation.bounds
         let clamp = d.activation != .none
         let groups = (count + 7) / 8
-        matrices.AT.withUnsafeBufferPointer { at in
+        let at = outputTerms
+        do {
             withUnsafeTemporaryAllocation(of: V8.self, capacity: mt * alpha + mt * mt) { scratch in
                 let temp = scratch.baseAddress!, result = temp + mt * alpha
                 for k in channels {
@@ -111,26 +103,20 @@ extension WinogradConvolution {
                     for group in 0..<groups {
                         let local = group * 8
                         // temp = A^T M (m x alpha), result = temp A (m x m).
-                        for i in 0..<mt {
+                        temp.update(repeating: V8(), count: mt * alpha)
+                        for a in 0..<alpha {
                             for bcol in 0..<alpha {
-                                var s = V8()
-                                for a in 0..<alpha {
-                                    let coef = at[i * alpha + a]
-                                    if coef == 0 { continue }
-                                    let src = m + ((a * alpha + bcol) * K + k) * tb + local
-                                    s = V8(repeating: coef) * UnsafeRawPointer(src).loadUnaligned(as: V8.self) + s
+                                let src = m + ((a * alpha + bcol) * K + k) * tb + local
+                                let mv = UnsafeRawPointer(src).loadUnaligned(as: V8.self)
+                                for term in at.byColumn[a] {
+                                    temp[term.row * alpha + bcol] = V8(repeating: term.coef) * mv + temp[term.row * alpha + bcol]
                                 }
-                                temp[i * alpha + bcol] = s
                             }
                         }
                         for i in 0..<mt {
                             for j in 0..<mt {
                                 var s = V8()
-                                for bcol in 0..<alpha {
-                                    let coef = at[j * alpha + bcol]
-                                    if coef == 0 { continue }
-                                    s = V8(repeating: coef) * temp[i * alpha + bcol] + s
-                                }
+                                for term in at.byRow[j] { s = V8(repeating: term.coef) * temp[i * alpha + term.col] + s }
                                 s = s + b
                                 if clamp {
                                     s = s.replacing(with: lo, where: s .< lo)

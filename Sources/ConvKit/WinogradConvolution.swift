@@ -22,6 +22,11 @@ final class WinogradConvolution: PreparedConvolution, @unchecked Sendable {
     let mPanels: Int
     let kc: Int                 // channel (depth) block of the GEMMs
 
+    /// Height and width of the zero-padded input copy (every tile's patch inside it).
+    let paddedHeight: Int, paddedWidth: Int
+    /// Non-zero entries of B^T and A^T, for the transforms.
+    let inputTerms: SparseMatrix, outputTerms: SparseMatrix
+
     /// U packed as [p][m panel][C][6].
     private let packedWeights: AlignedBuffer
     let bias: AlignedBuffer
@@ -39,11 +44,16 @@ final class WinogradConvolution: PreparedConvolution, @unchecked Sendable {
         tilesY = (d.outputHeight + m - 1) / m
         tilesX = (d.outputWidth + m - 1) / m
         tilesPerImage = tilesY * tilesX
+        paddedHeight = tilesY * m + 2
+        paddedWidth = tilesX * m + 2
+        inputTerms = SparseMatrix(matrices.BT, rows: alpha, columns: alpha)
+        outputTerms = SparseMatrix(matrices.AT, rows: m, columns: alpha)
         totalTiles = try checkedMul(tilesPerImage, d.batch, "Winograd tiles")
         let C = d.inputChannels, K = d.outputChannels
-        // Tiles per block: keep V and M of one block (alpha^2 * (C + K) * tb floats) near 2 MiB.
+        // Tiles per block: keep V and M of one block (alpha^2 * (C + K) * tb floats) near 6 MiB
+        // (L3-resident); more tiles per block means more reuse of each transformed weight.
         let perTile = positions * (C + K) * 4
-        let budget = Swift.max(2 * 1024 * 1024 / perTile, 16)
+        let budget = Swift.max(6 * 1024 * 1024 / perTile, 16)
         let maxTB = Swift.min(budget / 16 * 16, 128)
         let neededTB = (totalTiles + 15) / 16 * 16
         tb = Swift.max(Swift.min(maxTB, neededTB), 16)
@@ -93,8 +103,13 @@ final class WinogradConvolution: PreparedConvolution, @unchecked Sendable {
     var implementation: String {
         "Winograd \(tile), tiles/block \(tb), GEMM ck_f32_gemm_ukernel_6x16 (\(kernel.isa.rawValue))"
     }
-    /// Transformed input and GEMM output of one tile block, per worker thread.
-    var workspaceBytes: Int { blockFloats * 4 * ConvKit.defaultThreadCount }
+    /// The zero-padded input copy plus, per worker thread, the transformed input and GEMM
+    /// output of one tile block.
+    var workspaceBytes: Int { (paddedFloats + blockFloats * ConvKit.defaultThreadCount) * 4 }
+    private var paddedFloats: Int {
+        // Rounded to 16 floats so that the per-worker blocks after it stay 64-byte aligned.
+        (descriptor.batch * descriptor.inputChannels * paddedHeight * paddedWidth + 15) / 16 * 16
+    }
     private var blockFloats: Int { positions * (descriptor.inputChannels + descriptor.outputChannels) * tb }
 
     func execute(input: UnsafeBufferPointer<Float>, output: UnsafeMutableBufferPointer<Float>,
@@ -106,7 +121,10 @@ final class WinogradConvolution: PreparedConvolution, @unchecked Sendable {
         let floats = blockFloats
         let x = input.baseAddress!, y = output.baseAddress!
         let C = descriptor.inputChannels
-        pool.withBuffer(count: floats * workers) { scratch in
+        let paddedCount = paddedFloats
+        pool.withBuffer(count: paddedCount + floats * workers) { buffer in
+            let padded = buffer, scratch = buffer + paddedCount
+            padInput(x: x, into: padded, threads: threads)
             ParallelFor.run(tasks: tasks, threads: threads) { worker, range in
                 let v = scratch + worker * floats
                 let mBuffer = v + positions * C * tb
@@ -116,7 +134,7 @@ final class WinogradConvolution: PreparedConvolution, @unchecked Sendable {
                     if panelLo == panelHi { continue }
                     let t0 = block * tb
                     let count = Swift.min(tb, totalTiles - t0)
-                    transformInput(x: x, firstTile: t0, count: count, into: v)
+                    transformInput(padded: padded, firstTile: t0, count: count, into: v)
                     multiply(v: v, m: mBuffer, count: count, panels: panelLo..<panelHi)
                     let kLo = panelLo * GEMMMicroKernel.mr
                     let kHi = Swift.min(panelHi * GEMMMicroKernel.mr, descriptor.outputChannels)
@@ -153,5 +171,26 @@ final class WinogradConvolution: PreparedConvolution, @unchecked Sendable {
                 c0 += kcb
             }
         }
+    }
+}
+
+/// The non-zero entries of a small dense matrix, by row and by column.
+struct SparseMatrix: Sendable {
+    struct Term: Sendable { let row: Int; let col: Int; let coef: Float }
+    let byRow: [[Term]]
+    let byColumn: [[Term]]
+
+    init(_ dense: [Float], rows: Int, columns: Int) {
+        var byRow = [[Term]](repeating: [], count: rows)
+        var byColumn = [[Term]](repeating: [], count: columns)
+        for i in 0..<rows {
+            for j in 0..<columns where dense[i * columns + j] != 0 {
+                let term = Term(row: i, col: j, coef: dense[i * columns + j])
+                byRow[i].append(term)
+                byColumn[j].append(term)
+            }
+        }
+        self.byRow = byRow
+        self.byColumn = byColumn
     }
 }
