@@ -6,7 +6,7 @@ import Testing
 // library at run time, or CONVKIT_DISABLE_ONEDNN set); the "unavailable" tests run there.
 
 private let oneDNNAvailable = OneDNNBackend().availability.isAvailable
-private let oneDNNSkipReason: Comment = "oneDNN unavailable: \(OneDNNBackend().availability)"
+private let oneDNNSkipReason: Comment = "oneDNN \(OneDNNBackend().availability)"
 
 /// Normalized max error of oneDNN (f32) against the reference (Double accumulation).
 private let tolerance: Float = 1e-5
