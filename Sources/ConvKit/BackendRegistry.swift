@@ -13,7 +13,7 @@ public final class BackendRegistry: @unchecked Sendable {
 
     /// The built-in backends, in `auto`'s order of preference (fastest first).
     public static var builtIn: [any ConvBackend] {
-        [WinogradBackend(), DirectBackend(), ReferenceBackend()]
+        [WinogradBackend(), DirectBackend(), OneDNNBackend(), ReferenceBackend()]
     }
 
     private let lock = NSLock()
