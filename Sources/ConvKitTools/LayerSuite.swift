@@ -78,7 +78,7 @@ public struct LayerSuite: Hashable, Sendable {
 
     /// Names of the small layers ``quick`` keeps: a few milliseconds each, every kind of
     /// shape the fast paths care about (5x5 first layer, odd channels, batch, 3x3 deep).
-    public static let quickNames = ["cs231n-3x32x32-k10-5x5", "odd-13-24", "cifar-batch8", "resnet-res5-3x3"]
+    public static let quickNames = ["cs231n-3x32x32-k10-5x5", "resnet-res5-3x3", "odd-13-24", "cifar-batch8"]
 
     /// A small subset of ``standard`` for smoke tests and CI (see ``quickNames``).
     public static var quick: LayerSuite {
@@ -120,9 +120,8 @@ public struct LayerSuite: Hashable, Sendable {
     ///   wrong header, a wrong column count, an empty or duplicate name, a value that is not
     ///   an integer, a descriptor that ``Conv2DDescriptor/validate()`` rejects, or no layers.
     public static func parse(csv text: String, path: String? = nil) throws -> LayerSuite {
-        var lines = text.split(separator: "\n", omittingEmptySubsequences: false).map { line -> Substring in
-            line.hasSuffix("\r") ? line.dropLast() : line
-        }
+        // "\r\n" is one Character, so this splits on LF, CRLF and CR alike.
+        var lines = text.split(omittingEmptySubsequences: false, whereSeparator: \.isNewline)
         if let first = lines.first, first.hasPrefix("\u{FEFF}") { lines[0] = first.dropFirst() }
         func fail(_ line: Int, _ problem: SuiteFileError.Problem) -> SuiteFileError {
             SuiteFileError(path: path, line: line, problem: problem)
