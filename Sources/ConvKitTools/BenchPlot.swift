@@ -17,15 +17,22 @@ public enum BenchPlot {
         let backends = BenchTableFormatter.unique(records.map(\.backend))
         let threads = BenchTableFormatter.unique(records.map(\.threads))
 
-        let left = 70.0, right = 30.0, top = 70.0
-        let plotHeight = 260.0, labelHeight = 150.0, panelGap = 40.0
-        let barWidth = 12.0, groupPad = 14.0
-        let groupWidth = Double(max(backends.count, 1)) * barWidth + groupPad
-        let plotWidth = max(Double(layers.count) * groupWidth, 320)
+        // Layer labels are rotated by 45 degrees: about 6.2 px per character at 11 px, so a
+        // label reaches 4.4 px per character left of and below its anchor.
+        let longestLabel = Double(layers.map(\.count).max() ?? 0)
+        let labelReach = 4.4 * longestLabel + 16
+        let right = 30.0, top = 70.0
+        let plotHeight = 260.0, labelHeight = max(60, labelReach), panelGap = 40.0
+        let naturalGroup = Double(max(backends.count, 1)) * 12 + 14
+        let plotWidth = max(Double(layers.count) * naturalGroup, 480)
+        let groupWidth = plotWidth / Double(max(layers.count, 1))
+        let groupPad = min(14, groupWidth * 0.25)
+        let barWidth = min(28, (groupWidth - groupPad) / Double(max(backends.count, 1)))
+        let left = max(70, labelReach - groupWidth / 2 + 10)
         let panelHeight = plotHeight + labelHeight + panelGap
-        let width = left + plotWidth + right
+        let titleWidth = Double(title.count) * 8.5 + 20
+        let width = max(left + plotWidth + right, left + titleWidth)
         let height = top + Double(threads.count) * panelHeight
-
         var svg = SVGWriter(width: width, height: height)
         svg.rect(x: 0, y: 0, width: width, height: height, fill: "#ffffff")
         svg.text(title, x: left, y: 24, size: 16, weight: "bold")
@@ -67,7 +74,7 @@ public enum BenchPlot {
 
             // Bars.
             for (li, layer) in layers.enumerated() {
-                let gx = left + Double(li) * groupWidth + groupPad / 2
+                let gx = left + Double(li) * groupWidth + (groupWidth - barWidth * Double(backends.count)) / 2
                 for (bi, b) in backends.enumerated() {
                     guard let r = rows.first(where: { $0.layer == layer && $0.backend == b }) else { continue }
                     let bx = gx + Double(bi) * barWidth
@@ -82,7 +89,7 @@ public enum BenchPlot {
                                  rotate: -90, fill: "#999", cssClass: "missing")
                     }
                 }
-                svg.text(layer, x: gx + groupWidth / 2 - groupPad / 2, y: base + 12, size: 11, anchor: "end",
+                svg.text(layer, x: left + (Double(li) + 0.5) * groupWidth + 4, y: base + 12, size: 11, anchor: "end",
                          rotate: -45)
             }
 
@@ -90,7 +97,7 @@ public enum BenchPlot {
                 svg.line(x1: left, y1: y(peak), x2: left + plotWidth, y2: y(peak), stroke: "#000", width: 1.5,
                          dash: "6 4", cssClass: "peak")
                 svg.text("peak " + SVGWriter.number(peak) + " GFLOP/s", x: left + plotWidth - 4, y: y(peak) - 5,
-                         size: 11, anchor: "end")
+                         size: 11, anchor: "end", halo: true)
             }
             svg.endGroup()
         }

@@ -75,16 +75,18 @@ public struct SVGWriter {
     }
 
     /// Text anchored at (x, y) (`anchor`: start, middle or end), optionally rotated about
-    /// its anchor by `rotate` degrees.
+    /// its anchor by `rotate` degrees; `halo` draws a white outline behind the glyphs so
+    /// the text stays readable over bars and lines.
     public mutating func text(_ string: String, x: Double, y: Double, size: Double = 12,
                               anchor: String = "start", rotate: Double? = nil, fill: String = "#222",
-                              weight: String? = nil, cssClass: String? = nil) {
+                              weight: String? = nil, halo: Bool = false, cssClass: String? = nil) {
         var attrs = " x=\"\(Self.number(x))\" y=\"\(Self.number(y))\" font-size=\"\(Self.number(size))\""
             + " text-anchor=\"\(Self.escape(anchor))\" fill=\"\(Self.escape(fill))\""
         if let rotate {
             attrs += " transform=\"rotate(\(Self.number(rotate)) \(Self.number(x)) \(Self.number(y)))\""
         }
         if let weight { attrs += " font-weight=\"\(Self.escape(weight))\"" }
+        if halo { attrs += " stroke=\"#ffffff\" stroke-width=\"3\" paint-order=\"stroke\"" }
         if let cssClass { attrs += " class=\"\(Self.escape(cssClass))\"" }
         append("<text\(attrs)>\(Self.escape(string))</text>")
     }
