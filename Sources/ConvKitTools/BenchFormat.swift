@@ -70,9 +70,11 @@ public enum BenchTableFormatter {
             + "; median of \(report.rounds) round\(report.rounds == 1 ? "" : "s"), at least "
             + fixed(report.minTime, 3) + " s per cell and round\n"
         if let p = report.peakGFLOPsPerThread {
-            out += "peak: " + fixed(p, 1) + " GFLOP/s per thread (% peak = GFLOP/s / (threads x peak))\n"
+            out += "peak: " + fixed(p, 1) + " GFLOP/s per thread, \(report.cores) cores"
+                + " (% peak = GFLOP/s / (min(threads, cores) x peak))\n"
         }
         out += "GFLOP/s = 2*N*K*OH*OW*(C/groups)*R*S / time; max err = max|y - y_oracle| / max|y_oracle|\n"
+        if hasOnednn { out += "vs onednn = onednn time / this time (above 1: faster than oneDNN, NCHW in and out)\n" }
 
         var header = ["backend", "threads", "median ms", "GFLOP/s"]
         if hasOnednn { header.append("vs onednn") }
@@ -115,7 +117,7 @@ public enum BenchTableFormatter {
                                 c.append(base.map { fixed($0 / core, 2) + "x" } ?? "-")
                             }
                             if hasPeak {
-                                c.append(report.peakGFLOPsPerThread.map { fixed(100 * cg / ($0 * Double(t)), 1) + "%" } ?? "-")
+                                c.append(report.peak(threads: t).map { fixed(100 * cg / $0, 1) + "%" } ?? "-")
                             }
                             c.append("")
                             table.row(c)

@@ -2,7 +2,7 @@ import Foundation
 
 /// The `--plot` chart: grouped bars of GFLOP/s per layer (groups) and backend (bars), one
 /// panel per thread count, with a y axis, grid, rotated layer labels, a legend and a
-/// dashed peak line (`threads x peak per thread`) when the peak is known.
+/// dashed peak line (`min(threads, cores) x peak per thread`) when the peak is known.
 ///
 /// Every record with a GFLOP/s value gives exactly one `<rect class="bar">` (tooltip: layer,
 /// backend, threads, GFLOP/s, ms); cells that were not measured get a grey "n/a" mark.
@@ -55,7 +55,7 @@ public enum BenchPlot {
             let y0 = top + Double(pi) * panelHeight + 20 // top of the plot area
             let base = y0 + plotHeight                    // y of 0 GFLOP/s
             let rows = records.filter { $0.threads == t }
-            let peak = report.peakGFLOPsPerThread.map { $0 * Double(t) }
+            let peak = report.peak(threads: t)
             let maxValue = max(rows.compactMap(\.gflops).max() ?? 0, peak ?? 0, 1)
             let (step, axisTop) = niceScale(maxValue)
             func y(_ v: Double) -> Double { base - v / axisTop * plotHeight }

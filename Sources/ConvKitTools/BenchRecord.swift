@@ -38,7 +38,7 @@ public enum BenchStatus: String, Codable, Sendable, CaseIterable {
 /// | `prepare_ms` | one-time cost: `prepare` (weight packing, primitive creation), outside the timed region |
 /// | `first_run_ms` | one-time cost: the first `execute` after `prepare` (lazy setup, cold caches) |
 /// | `speedup_vs_onednn` | `onednn median_ms / this median_ms` for the same layer and threads (empty when onednn did not run) |
-/// | `peak_pct` | `gflops` as a percentage of `threads * peak GFLOP/s per thread` (empty when the peak is unknown) |
+/// | `peak_pct` | `gflops` as a percentage of `min(threads, cores) * peak GFLOP/s per thread` (empty when the peak is unknown) |
 /// | `checked_against` | the oracle backend for `max_err` (`reference`, else `direct`, else the first backend that ran) |
 /// | `reason` | why a cell is not `ok` (or a note), empty otherwise |
 /// | `implementation` | the prepared convolution's implementation string (kernel name, oneDNN `impl_info_str`) |

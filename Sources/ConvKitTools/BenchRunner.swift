@@ -1,4 +1,5 @@
 import ConvKit
+import Foundation
 
 /// The results of a benchmark run, ready for the formatters.
 public struct BenchReport: Codable, Equatable, Sendable {
@@ -9,12 +10,24 @@ public struct BenchReport: Codable, Equatable, Sendable {
     /// Rounds and minimum time per cell and round, as configured.
     public var rounds: Int
     public var minTime: Double
+    /// Cores of the machine: the peak of `t` threads is `min(t, cores) x peak per thread`.
+    public var cores: Int
 
-    public init(records: [BenchRecord], peakGFLOPsPerThread: Double?, rounds: Int, minTime: Double) {
+    public init(records: [BenchRecord], peakGFLOPsPerThread: Double?, rounds: Int, minTime: Double,
+                cores: Int = BenchReport.activeCores) {
         self.records = records
         self.peakGFLOPsPerThread = peakGFLOPsPerThread
         self.rounds = rounds
         self.minTime = minTime
+        self.cores = cores
+    }
+
+    /// The active processor count of this machine.
+    public static var activeCores: Int { max(ProcessInfo.processInfo.activeProcessorCount, 1) }
+
+    /// The peak GFLOP/s of `threads` threads (`min(threads, cores) x peak per thread`), if known.
+    public func peak(threads: Int) -> Double? {
+        peakGFLOPsPerThread.map { $0 * Double(min(threads, cores)) }
     }
 }
 
@@ -64,9 +77,10 @@ public struct BenchRunner {
             progress?(BenchProgress(index: i + 1, count: config.layers.count, layer: layer.name))
             records += runLayer(layer)
         }
-        Self.fillRelativeColumns(&records, peakPerThread: config.peakGFLOPsPerThread)
-        return BenchReport(records: records, peakGFLOPsPerThread: config.peakGFLOPsPerThread,
-                           rounds: config.rounds, minTime: config.minTime)
+        var report = BenchReport(records: records, peakGFLOPsPerThread: config.peakGFLOPsPerThread,
+                                 rounds: config.rounds, minTime: config.minTime)
+        Self.fillRelativeColumns(&report)
+        return report
     }
 
     /// The deterministic (input, weights, bias) of `layer` under `seed`.
@@ -324,18 +338,19 @@ public struct BenchRunner {
     }
 
     /// Fills `speedup_vs_onednn` and `peak_pct` once every record exists.
-    static func fillRelativeColumns(_ records: inout [BenchRecord], peakPerThread: Double?) {
+    static func fillRelativeColumns(_ report: inout BenchReport) {
         var onednn: [String: Double] = [:] // "layer|threads" -> median_ms
-        for r in records where r.backend == "onednn" && r.status == .ok {
+        for r in report.records where r.backend == "onednn" && r.status == .ok {
             if let m = r.medianMs { onednn["\(r.layer)|\(r.threads)"] = m }
         }
-        for i in records.indices {
-            guard let m = records[i].medianMs, m > 0 else { continue }
-            if let base = onednn["\(records[i].layer)|\(records[i].threads)"] {
-                records[i].speedupVsOnednn = base / m
+        for i in report.records.indices {
+            let r = report.records[i]
+            guard let m = r.medianMs, m > 0 else { continue }
+            if let base = onednn["\(r.layer)|\(r.threads)"] {
+                report.records[i].speedupVsOnednn = base / m
             }
-            if let peak = peakPerThread, let g = records[i].gflops {
-                records[i].peakPct = 100 * g / (peak * Double(records[i].threads))
+            if let peak = report.peak(threads: r.threads), let g = r.gflops {
+                report.records[i].peakPct = 100 * g / peak
             }
         }
     }

@@ -68,6 +68,9 @@ struct BenchFormatTests {
         #expect(abs(peak - 100 * direct.gflops! / 202) < 1e-9)
         let onednn = try #require(records.first { $0.backend == "onednn" })
         #expect(onednn.speedupVsOnednn == 1)
+        // More threads than cores do not raise the peak.
+        #expect(BenchFixtures.report.peak(threads: 4) == 202)
+        #expect(BenchFixtures.report.peak(threads: 1) == 101)
     }
 
     @Test func geometricMean() {

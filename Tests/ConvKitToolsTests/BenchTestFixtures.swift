@@ -44,7 +44,8 @@ enum BenchFixtures {
                 }
             }
         }
-        BenchRunner.fillRelativeColumns(&records, peakPerThread: 101)
-        return BenchReport(records: records, peakGFLOPsPerThread: 101, rounds: 3, minTime: 0.25)
+        var report = BenchReport(records: records, peakGFLOPsPerThread: 101, rounds: 3, minTime: 0.25, cores: 2)
+        BenchRunner.fillRelativeColumns(&report)
+        return report
     }
 }
