@@ -1,10 +1,165 @@
 import ArgumentParser
 import ConvKit
+import ConvKitTools
+import Foundation
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
 
+/// `convkit bench`: times the backends on CNN layers (see ``BenchRunner`` for the method and
+/// ``BenchRecord`` for the CSV/JSON columns).
 struct BenchCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "bench", abstract: "Benchmark the backends on standard CNN layers (not implemented yet).")
-    func run() throws {
-        throw ValidationError("bench is not implemented yet")
+        commandName: "bench",
+        abstract: "Benchmark the backends on standard CNN layers.",
+        discussion: """
+            Prepares every backend outside the timed region, warms up, then for each round runs the \
+            backends interleaved, layer by layer, timing enough repetitions to fill --min-time; reports \
+            the median per-run time over rounds, GFLOP/s, speed-up vs onednn, % of peak, and the \
+            normalized max error vs the reference (or vs direct for layers above 2 GFLOP). \
+            Exits non-zero, writing nothing, on a bad option or suite file.
+            """)
+
+    enum OutputFormat: String, ExpressibleByArgument, CaseIterable {
+        case table, csv, json
+        var format: BenchFormat {
+            switch self {
+            case .table: return .table
+            case .csv: return .csv
+            case .json: return .json
+            }
+        }
     }
+
+    @Option(help: ArgumentHelp("Layers from a CSV file with the header \(LayerSuite.csvHeader) (default: the built-in suite).",
+                               valueName: "file.csv"))
+    var suite: String?
+
+    @Option(help: ArgumentHelp("Only these layers of the suite (comma-separated names).", valueName: "name,..."))
+    var layers: String?
+
+    @Option(help: ArgumentHelp("Backends to compare, comma-separated (default: every registered backend except reference).",
+                               valueName: "name,..."))
+    var backends: String?
+
+    @Option(help: ArgumentHelp("Thread counts, comma-separated (default: 1 and all cores).", valueName: "n,..."))
+    var threads: String?
+
+    @Option(help: "Rounds; the median over rounds is reported (default 5, or 1 with --quick).")
+    var rounds: Int?
+
+    @Option(help: ArgumentHelp("Seconds each layer, backend and thread count is timed per round (default 0.25, or 0.02 with --quick).",
+                               valueName: "seconds"))
+    var minTime: Double?
+
+    @Option(help: ArgumentHelp("Peak GFLOP/s of one thread, for the % of peak column (default: \(BenchConfiguration.avx2FMAPeakGFLOPsPerThread) on AVX2+FMA CPUs, the AVX2+FMA peak of this project's 3.2 GHz machines; else unknown).",
+                               valueName: "gflops"))
+    var peakGflops: Double?
+
+    @Option(help: "Output format.")
+    var format: OutputFormat = .table
+
+    @Option(help: ArgumentHelp("Write the output to this file (atomically) instead of standard output.", valueName: "file"))
+    var output: String?
+
+    @Option(help: ArgumentHelp("Also write a grouped bar chart of GFLOP/s to this SVG file.", valueName: "file.svg"))
+    var plot: String?
+
+    @Flag(help: "No progress line on standard error.")
+    var quiet = false
+
+    @Flag(help: "A quick smoke run: \(LayerSuite.quickNames.count) small layers (unless --suite or --layers), 1 round, 0.02 s per cell.")
+    var quick = false
+
+    func run() throws {
+        do {
+            let config = try makeConfiguration()
+            try checkWritable(output)
+            try checkWritable(plot)
+            let runner = try BenchRunner(configuration: config)
+            let showProgress = !quiet && isatty(STDERR_FILENO) != 0
+            let report = runner.run(progress: showProgress ? { p in
+                writeToStandardError("\r[\(p.index)/\(p.count)] \(p.layer)\u{1B}[K")
+            } : nil)
+            if showProgress { writeToStandardError("\r\u{1B}[K") }
+            let text = try format.format.render(report)
+            if let plot { try BenchOutputFile.write(BenchPlot.svg(report), to: plot) }
+            if let output {
+                try BenchOutputFile.write(text, to: output)
+            } else {
+                print(text, terminator: "")
+            }
+        } catch {
+            writeToStandardError("convkit bench: error: \(error)\n")
+            throw ExitCode.failure
+        }
+    }
+
+    /// The configuration these options describe.
+    /// - Throws: ``SuiteFileError`` or ``ConvError`` for a bad suite file, layer, backend,
+    ///   thread count or number.
+    func makeConfiguration(registry: BackendRegistry = .shared) throws -> BenchConfiguration {
+        var suite = try self.suite.map { try LayerSuite.load(path: $0) } ?? .standard
+        if let names = try list(layers, "--layers") {
+            suite = try suite.filtered(names: names)
+        } else if quick && self.suite == nil {
+            suite = .quick
+        }
+
+        let chosen: [any ConvBackend]
+        if let names = try list(backends, "--backends") {
+            chosen = try names.map { try registry.backend(named: $0) }
+        } else {
+            let all = registry.all.filter { $0.name != "reference" }
+            chosen = all.isEmpty ? registry.all : all
+        }
+
+        let threadCounts: [Int]
+        if let items = try list(threads, "--threads") {
+            threadCounts = try items.map { item in
+                guard let n = Int(item) else { throw ConvError.invalidArgument("--threads: '\(item)' is not an integer") }
+                guard n >= 1 else { throw ConvError.nonPositive(parameter: "threads", value: n) }
+                return n
+            }
+        } else {
+            threadCounts = BenchConfiguration.defaultThreadCounts
+        }
+
+        var config = BenchConfiguration(layers: suite.layers, backends: chosen, threadCounts: threadCounts)
+        config.rounds = rounds ?? (quick ? 1 : 5)
+        config.minTime = minTime ?? (quick ? 0.02 : 0.25)
+        if let r = registry.all.first(where: { $0.name == "reference" }) { config.reference = r }
+        if let peakGflops { config.peakGFLOPsPerThread = peakGflops }
+        try config.validate()
+        return config
+    }
+
+    /// Splits a comma-separated option; nil when absent.
+    private func list(_ value: String?, _ option: String) throws -> [String]? {
+        guard let value else { return nil }
+        let items = value.split(separator: ",", omittingEmptySubsequences: false)
+            .map { $0.trimmingCharacters(in: .whitespaces) }
+        if items.contains(where: \.isEmpty) {
+            throw ConvError.invalidArgument("\(option): empty item in '\(value)'")
+        }
+        return items
+    }
+
+    /// Fails early (before a long run) when `path`'s directory does not exist.
+    private func checkWritable(_ path: String?) throws {
+        guard let path else { return }
+        let directory = URL(fileURLWithPath: path).deletingLastPathComponent().path
+        var isDirectory: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: directory, isDirectory: &isDirectory), isDirectory.boolValue,
+              FileManager.default.isWritableFile(atPath: directory)
+        else {
+            throw ConvError.invalidFile(path: path, reason: "directory \(directory) does not exist or is not writable")
+        }
+    }
+}
+
+private func writeToStandardError(_ s: String) {
+    FileHandle.standardError.write(Data(s.utf8))
 }
