@@ -143,66 +143,109 @@ final class DirectGEMMConvolution: PreparedConvolution, @unchecked Sendable {
     /// Packs rows `k0 ..< k0 + kc` of im2col, pixels `p0 ..< p0 + count`, as 16-pixel panels:
     /// element (t, p) goes to `dst[(p / 16) * kc * 16 + t * 16 + p % 16]`. Pixels past `count`
     /// in the last panel are zero.
+    ///
+    /// Each output-row segment of a tap row is three runs: zeros left of the input, a copy
+    /// (contiguous for stride 1, strided otherwise) and zeros right of it; no per-element
+    /// bounds checks.
     @inline(__always)
     private func packInput(image: UnsafePointer<Float>, taps: UnsafeBufferPointer<(c: Int, dy: Int, dx: Int)>,
                            k0: Int, kc: Int, p0: Int, count: Int, into dst: UnsafeMutablePointer<Float>) {
         let d = descriptor
-        let nr = GEMMMicroKernel.nr
         let H = d.inputHeight, W = d.inputWidth, OW = d.outputWidth
         let sh = d.strideHeight, sw = d.strideWidth
-        let panelStride = kc * nr
+        let end = p0 + count
         for t in 0..<kc {
             let tap = taps[k0 + t]
             let plane = image + tap.c * H * W
             let colOffset = tap.dx - d.padding.left
+            // Output columns whose input column ow * sw + colOffset lies in [0, W).
+            let validLo = colOffset >= 0 ? 0 : (-colOffset + sw - 1) / sw
+            let validHi = W - 1 - colOffset < 0 ? 0 : (W - 1 - colOffset) / sw + 1
+            var cursor = PanelCursor(panel: dst + t * GEMMMicroKernel.nr, panelStride: kc * GEMMMicroKernel.nr)
             var p = p0
             var oh = p0 / OW, ow = p0 % OW
-            var panel = dst + t * nr
-            var lane = 0
-            let end = p0 + count
             while p < end {
-                let segment = Swift.min(OW - ow, end - p)
+                let segmentEnd = Swift.min(OW, ow + end - p)
                 let ih = oh * sh - d.padding.top + tap.dy
                 if ih < 0 || ih >= H {
-                    var left = segment
-                    while left > 0 {
-                        let n = Swift.min(left, nr - lane)
-                        (panel + lane).update(repeating: 0, count: n)
-                        lane += n; left -= n
-                        if lane == nr { lane = 0; panel += panelStride }
-                    }
+                    cursor.zeros(segmentEnd - ow)
                 } else {
-                    let row = plane + ih * W
-                    if sw == 1 {
-                        // Contiguous: zeros left of the image, a copy, zeros right of it.
-                        var iw = ow + colOffset
-                        var left = segment
-                        while left > 0 {
-                            let n = Swift.min(left, nr - lane)
-                            let out = panel + lane
-                            if iw >= 0 && iw + n <= W {
-                                out.update(from: row + iw, count: n)
-                            } else {
-                                for i in 0..<n {
-                                    let c = iw + i
-                                    out[i] = c >= 0 && c < W ? row[c] : 0
-                                }
-                            }
-                            iw += n; lane += n; left -= n
-                            if lane == nr { lane = 0; panel += panelStride }
-                        }
-                    } else {
-                        var iw = ow * sw + colOffset
-                        for _ in 0..<segment {
-                            panel[lane] = iw >= 0 && iw < W ? row[iw] : 0
-                            iw += sw; lane += 1
-                            if lane == nr { lane = 0; panel += panelStride }
-                        }
-                    }
+                    let lo = Swift.min(Swift.max(validLo, ow), segmentEnd)
+                    let hi = Swift.max(Swift.min(validHi, segmentEnd), lo)
+                    cursor.zeros(lo - ow)
+                    let src = plane + ih * W + lo * sw + colOffset
+                    if sw == 1 { cursor.copy(src, hi - lo) } else { cursor.copy(src, hi - lo, stride: sw) }
+                    cursor.zeros(segmentEnd - hi)
                 }
-                p += segment; ow = 0; oh += 1
+                p += segmentEnd - ow
+                ow = 0
+                oh += 1
             }
-            if lane != 0 { (panel + lane).update(repeating: 0, count: nr - lane) }
+            cursor.finishPanel()
         }
+    }
+}
+
+/// Writes a sequence of values into 16-lane panels (`panelStride` floats apart).
+struct PanelCursor {
+    var panel: UnsafeMutablePointer<Float>
+    let panelStride: Int
+    var lane = 0
+
+    init(panel: UnsafeMutablePointer<Float>, panelStride: Int) {
+        self.panel = panel
+        self.panelStride = panelStride
+    }
+
+    @inline(__always)
+    private mutating func advance(_ n: Int) {
+        lane += n
+        if lane == GEMMMicroKernel.nr { lane = 0; panel += panelStride }
+    }
+
+    @inline(__always)
+    mutating func zeros(_ count: Int) {
+        var left = count
+        while left > 0 {
+            let n = Swift.min(left, GEMMMicroKernel.nr - lane)
+            (panel + lane).update(repeating: 0, count: n)
+            advance(n)
+            left -= n
+        }
+    }
+
+    @inline(__always)
+    mutating func copy(_ source: UnsafePointer<Float>, _ count: Int) {
+        typealias V = SIMD8<Float>
+        var src = source, left = count
+        while left > 0 {
+            let n = Swift.min(left, GEMMMicroKernel.nr - lane)
+            let out = panel + lane
+            var i = 0
+            while i + 8 <= n {
+                UnsafeMutableRawPointer(out + i).storeBytes(of: UnsafeRawPointer(src + i).loadUnaligned(as: V.self), as: V.self)
+                i += 8
+            }
+            while i < n { out[i] = src[i]; i += 1 }
+            src += n
+            advance(n)
+            left -= n
+        }
+    }
+
+    @inline(__always)
+    mutating func copy(_ source: UnsafePointer<Float>, _ count: Int, stride: Int) {
+        var src = source
+        for _ in 0..<count {
+            panel[lane] = src.pointee
+            src += stride
+            advance(1)
+        }
+    }
+
+    /// Zeroes the rest of a partly filled panel.
+    @inline(__always)
+    mutating func finishPanel() {
+        if lane != 0 { zeros(GEMMMicroKernel.nr - lane) }
     }
 }
