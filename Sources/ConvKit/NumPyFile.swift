@@ -354,7 +354,7 @@ private struct HeaderParser {
         skipSpace()
         let start = i
         while i < chars.count, chars[i] >= 0x30 && chars[i] <= 0x39 { i += 1 }
-        guard i > start else { throw fail("expected a non-negative integer in the shape at offset \(i)" + foundText()) }
+        guard i > start else { throw fail("expected a non-negative integer (tuples must hold shape dimensions) at offset \(i)" + foundText()) }
         let digits = String(decoding: chars[start..<i], as: UTF8.self)
         // Python 2 wrote long integers with an L suffix.
         if i < chars.count, chars[i] == 0x4C { i += 1 }
