@@ -31,6 +31,8 @@ struct ErrorsTests {
             let error = #expect(throws: ConvError.self) { try d.validate() }
             #expect(error == .nonPositive(parameter: name, value: value))
             #expect(error?.description == "\(name) must be at least 1, got \(value)")
+            // The derived properties of an invalid descriptor do not trap either.
+            _ = (d.fitsExactly, d.weightShape, d.outputShape, d.flops, d.description)
         }
     }
 
