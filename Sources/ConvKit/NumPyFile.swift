@@ -91,8 +91,11 @@ public struct NumPyArray: Hashable, Sendable, CustomStringConvertible {
     /// Parses the bytes of a `.npy` file. `path` is used only in error messages.
     /// - Throws: as ``read(path:)``.
     public static func read(data: Data, path: String = "<data>") throws -> NumPyArray {
+        try data.withUnsafeBytes { try parse($0, path: path) }
+    }
+
+    private static func parse(_ bytes: UnsafeRawBufferPointer, path: String) throws -> NumPyArray {
         func fail(_ reason: String) -> ConvError { ConvError.invalidFile(path: path, reason: reason) }
-        let bytes = [UInt8](data)
         guard bytes.count >= 8 else {
             throw fail("not a .npy file: \(bytes.count) bytes, shorter than the 8-byte preamble")
         }
@@ -142,11 +145,9 @@ public struct NumPyArray: Hashable, Sendable, CustomStringConvertible {
                        + shapeTuple(dict.shape))
         }
         let values = [Float](unsafeUninitializedCapacity: count) { buffer, initialized in
-            bytes.withUnsafeBytes { raw in
-                for i in 0..<count {
-                    let bits = raw.loadUnaligned(fromByteOffset: dataStart + 4 * i, as: UInt32.self)
-                    buffer[i] = Float(bitPattern: UInt32(littleEndian: bits))
-                }
+            for i in 0..<count {
+                let bits = bytes.loadUnaligned(fromByteOffset: dataStart + 4 * i, as: UInt32.self)
+                buffer[i] = Float(bitPattern: UInt32(littleEndian: bits))
             }
             initialized = count
         }

@@ -78,6 +78,9 @@ struct NumPyFileTests {
             #expect(a.shape == [2, 3])
             #expect(a.values.map(\.bitPattern) == Self.numpyValues.map(\.bitPattern))
         }
+        // A Data slice that does not start at index 0 (data at an odd address).
+        let slice = Data([0xFF, 0xFF, 0xFF] + Self.numpyVersion1)[3...]
+        #expect(try NumPyArray.read(data: slice).values == Self.numpyValues)
     }
 
     @Test("Writes byte for byte what numpy.save writes")
