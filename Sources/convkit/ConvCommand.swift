@@ -15,7 +15,8 @@ struct ConvCommand: ParsableCommand {
             any error no output file is left behind (an existing one is left untouched).
 
             Output (stdout, unless --quiet): one line, '<backend>: <output path> NxKxOHxOW in <ms> ms \
-            (<descriptor>)'; with --backend auto the backend named is the one auto chose.
+            (<descriptor>)'; the time is the execute call alone (weights already prepared); with \
+            --backend auto the backend named is the one auto chose.
 
             Exit codes: 0 success; 1 a failure (bad file, shape mismatch, unknown backend, \
             'unsupported' or 'unavailable' backend...) with one 'Error:' line on stderr; 64 a \

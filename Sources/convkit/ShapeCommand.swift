@@ -10,10 +10,10 @@ struct ShapeCommand: ParsableCommand {
             Output size along each axis: (W - F + 2P)/S + 1, with F the dilated kernel extent \
             (F - 1) * D + 1 and 2P the total padding (top + bottom, or left + right).
 
-            Output (stdout), when the filter fits the padded input exactly:
-              line 1:  the output volume KxOHxOW (for scripts), e.g. 10x32x32
-              then:    'key: value' lines: input, layer, height, width (the formula), output,
-                       parameters, FLOPs, receptive field.
+            Output (stdout), when the filter fits the padded input exactly: line 1 is the output \
+            volume KxOHxOW alone (for scripts), e.g. 10x32x32; then 'key: value' lines: input, \
+            layer, height and width (the formula), output, parameters, FLOPs, receptive field.
+
             When it does not fit exactly, the formula lines are printed followed by a line \
             starting 'does not fit:', and the exit code is 1 (unless --floor is given, which \
             rounds down like PyTorch and ONNX and prints the volume as usual).
@@ -122,7 +122,7 @@ struct ShapeCommand: ParsableCommand {
         var out = [volume]
         out.append("input: \(d.inputChannels)x\(d.inputHeight)x\(d.inputWidth) (CxHxW)"
                    + (d.batch > 1 ? ", batch \(d.batch)" : ""))
-        var layer = "layer: \(d.outputChannels) filters \(d.kernelHeight)x\(d.kernelWidth), stride "
+        var layer = "layer: \(d.outputChannels) filter\(d.outputChannels == 1 ? "" : "s") \(d.kernelHeight)x\(d.kernelWidth), stride "
             + pairText(d.strideHeight, d.strideWidth) + ", pad \(d.padding)"
         if d.dilationHeight != 1 || d.dilationWidth != 1 {
             layer += ", dilation " + pairText(d.dilationHeight, d.dilationWidth)
@@ -135,10 +135,9 @@ struct ShapeCommand: ParsableCommand {
         }
         out.append("output: \(volume) (KxOHxOW), \(groupedThousands(d.outputChannels * d.outputHeight * d.outputWidth)) values"
                    + (d.batch > 1 ? " per image" : ""))
-        let perFilter = d.inputChannelsPerGroup * d.kernelHeight * d.kernelWidth
-        out.append("parameters: \(d.parameterCount) (\(d.weightCount) weights = \(d.outputChannels) filters x "
-                   + "\(d.inputChannelsPerGroup)x\(d.kernelHeight)x\(d.kernelWidth) = \(perFilter) each, "
-                   + "+ \(d.biasCount) biases)")
+        out.append("parameters: \(d.parameterCount) (\(d.weightCount) weights: \(d.outputChannels) "
+                   + "filter\(d.outputChannels == 1 ? "" : "s") of "
+                   + "\(d.inputChannelsPerGroup)x\(d.kernelHeight)x\(d.kernelWidth); \(d.biasCount) biases)")
         out.append("FLOPs: \(d.flops) (\(formatFLOPs(d.flops)); 2 x N x K x OH x OW x C/groups x R x S"
                    + (d.batch > 1 ? ", batch \(d.batch)" : "") + ")")
         let field = d.receptiveField
