@@ -30,15 +30,17 @@ extension Conv2DDescriptor {
     }
 
     /// True when the filter tiles the padded input exactly along both axes (no leftover).
+    /// False for a non-positive stride (an invalid descriptor).
     public var fitsExactly: Bool {
-        (inputHeight + padding.top + padding.bottom - effectiveKernelHeight) % strideHeight == 0
+        guard strideHeight > 0 && strideWidth > 0 else { return false }
+        return (inputHeight + padding.top + padding.bottom - effectiveKernelHeight) % strideHeight == 0
             && (inputWidth + padding.left + padding.right - effectiveKernelWidth) % strideWidth == 0
     }
 
-    /// Input channels per group (`C / groups`).
-    public var inputChannelsPerGroup: Int { inputChannels / groups }
-    /// Output channels per group (`K / groups`).
-    public var outputChannelsPerGroup: Int { outputChannels / groups }
+    /// Input channels per group (`C / groups`; 0 for a non-positive group count).
+    public var inputChannelsPerGroup: Int { groups > 0 ? inputChannels / groups : 0 }
+    /// Output channels per group (`K / groups`; 0 for a non-positive group count).
+    public var outputChannelsPerGroup: Int { groups > 0 ? outputChannels / groups : 0 }
     /// True for a depthwise convolution (`groups == C == K`).
     public var isDepthwise: Bool { groups > 1 && groups == inputChannels && groups == outputChannels }
     /// True for a 1x1 convolution.
