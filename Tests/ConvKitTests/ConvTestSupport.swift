@@ -11,6 +11,9 @@ struct TestRandom: RandomNumberGenerator {
         z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
         return z ^ (z >> 31)
     }
+    /// `count` values uniform in [-1, 1] (alias of `uniform`).
+    mutating func values(_ count: Int) -> [Float] { uniform(count) }
+
     /// `count` values uniform in [-1, 1].
     mutating func uniform(_ count: Int) -> [Float] {
         (0..<count).map { _ in Float.random(in: -1...1, using: &self) }

@@ -1,16 +1,6 @@
 import ConvKit
 import Testing
 
-/// Deterministic pseudo-random floats in [-1, 1) from a 64-bit LCG, so that tests are reproducible.
-struct TestRandom {
-    var state: UInt64
-    init(seed: UInt64) { state = seed &* 6364136223846793005 &+ 1442695040888963407 }
-    mutating func next() -> Float {
-        state = state &* 6364136223846793005 &+ 1442695040888963407
-        return Float(Int32(truncatingIfNeeded: state >> 32)) / Float(1 << 31)
-    }
-    mutating func values(_ count: Int) -> [Float] { (0..<count).map { _ in next() } }
-}
 
 /// Runs `d` on the reference backend and returns the output values.
 func referenceOutput(_ d: Conv2DDescriptor, input: [Float], weights: [Float], bias: [Float]? = nil,

@@ -256,7 +256,11 @@ struct CLITests {
             .execute(try Tensor(shape: TensorShape(d.inputShape), values: x))
         let y = try NumPyArray.read(path: output)
         #expect(y.shape == [1, 5, 7, 6])
-        #expect(y.values.map(\.bitPattern) == expected.scalars.map(\.bitPattern))
+        // `auto` runs a native backend (float32 accumulation): compare within its tolerance.
+        let scale = expected.scalars.map(abs).max() ?? 1
+        let diff = zip(y.values, expected.scalars).map { abs($0 - $1) }.max() ?? 0
+        #expect(diff <= 1e-5 * scale, "max difference \(diff)")
+        #expect(y.values.allSatisfy { $0 >= 0 }, "relu output must be non-negative")
     }
 
     @Test("conv failures exit 1 with one line and leave no output file", arguments: [
