@@ -24,6 +24,12 @@ extern "C" {
 /// Bit set of CK_CPU_* flags for the running CPU.
 uint32_t ck_cpu_features(void);
 
+// ---- FMA throughput probe (ck_f32_fma_peak__avx2_fma.c) ----
+// Runs `iterations` steps of 12 independent 8-lane FMA chains (192 FLOP per step) and
+// returns a value that depends on all of them (so the work is not optimised away).
+// Used to measure the machine's f32 FMA peak.
+float ck_f32_fma_peak_probe__avx2_fma(size_t iterations);
+
 // ---- f32 GEMM micro-kernels (ck_f32_gemm_*.c) ----
 //
 // C[0..mr, 0..nr] (+)= A * B for one MR x NR tile, where

@@ -47,3 +47,25 @@ public enum KernelISA: String, Sendable, CaseIterable {
         CPUFeatures.current.avx2 && CPUFeatures.current.fma ? .avx2fma : .portable
     }
 }
+
+extension CPUFeatures {
+    /// Measures this CPU's single-thread f32 FMA peak in GFLOP/s (12 independent chains of
+    /// 8-lane FMAs, the best of a few short runs), or `nil` without AVX2+FMA.
+    ///
+    /// This is the ceiling of ConvKit's AVX2+FMA micro-kernels; a library using wider vectors
+    /// on a CPU with 512-bit FMA units can exceed it. Takes about `seconds` seconds.
+    public static func measureFMAPeakGFLOPs(seconds: Double = 0.1) -> Double? {
+        guard current.avx2 && current.fma else { return nil }
+        let iterations = 1 << 16
+        var best = 0.0
+        var sink: Float = 0
+        let deadline = DispatchTime.now().uptimeNanoseconds + UInt64(seconds * 1e9)
+        repeat {
+            let t0 = DispatchTime.now().uptimeNanoseconds
+            sink += ck_f32_fma_peak_probe__avx2_fma(iterations)
+            let dt = Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e9
+            best = Swift.max(best, Double(iterations) * 192 / dt / 1e9)
+        } while DispatchTime.now().uptimeNanoseconds < deadline
+        return sink.isNaN ? nil : best
+    }
+}

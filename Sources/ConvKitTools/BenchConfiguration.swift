@@ -33,18 +33,15 @@ public struct BenchConfiguration: Sendable {
         self.threadCounts = threadCounts
     }
 
-    /// The measured single-thread f32 AVX2+FMA peak of this project's machine class
-    /// (AMD EPYC at about 3.2 GHz, two 256-bit FMA pipes: 32 FLOP/cycle, 12 independent ymm
-    /// accumulators), in GFLOP/s. ConvKit's kernels use AVX2+FMA, so this is their ceiling;
-    /// on a CPU with AVX-512 an AVX-512 library (oneDNN) may exceed it on CPUs with 512-bit
-    /// FMA units. Other clock speeds have other peaks: pass one explicitly (`--peak-gflops`).
-    public static let avx2FMAPeakGFLOPsPerThread = 101.0
+    /// The single-thread f32 FMA peak of this machine in GFLOP/s, measured once per process
+    /// with ``CPUFeatures/measureFMAPeakGFLOPs(seconds:)`` (12 independent AVX2 FMA chains), or
+    /// `nil` on a CPU without AVX2+FMA. It is the ceiling of ConvKit's AVX2+FMA kernels; an
+    /// AVX-512 library can exceed it on CPUs with 512-bit FMA units. Override it with
+    /// `--peak-gflops`.
+    public static let measuredPeakGFLOPsPerThread: Double? = CPUFeatures.measureFMAPeakGFLOPs(seconds: 0.15)
 
-    /// ``avx2FMAPeakGFLOPsPerThread`` on a CPU with AVX2 and FMA, else `nil` (unknown).
-    public static var defaultPeakGFLOPsPerThread: Double? {
-        let f = CPUFeatures.current
-        return f.avx2 && f.fma ? avx2FMAPeakGFLOPsPerThread : nil
-    }
+    /// The default peak per thread: ``measuredPeakGFLOPsPerThread``.
+    public static var defaultPeakGFLOPsPerThread: Double? { measuredPeakGFLOPsPerThread }
 
     /// The default thread counts: 1 and ``ConvKit/defaultThreadCount``, deduplicated.
     public static var defaultThreadCounts: [Int] {

@@ -50,6 +50,9 @@ struct BackendsCommand: ParsableCommand {
             isa += " (this CPU lacks AVX2+FMA)"
         }
         out += isa + "\n"
+        if let peak = CPUFeatures.measureFMAPeakGFLOPs(seconds: 0.05) {
+            out += "fma peak: \(Int(peak.rounded())) GFLOP/s per thread (AVX2 FMA, measured now; meaningful in release builds)\n"
+        }
         let fromEnvironment = ProcessInfo.processInfo.environment["CONVKIT_NUM_THREADS"]
             .flatMap { Int($0) }.map { $0 > 0 } ?? false
         out += "default threads: \(ConvKit.defaultThreadCount)"

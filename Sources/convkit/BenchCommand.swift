@@ -54,7 +54,7 @@ struct BenchCommand: ParsableCommand {
                                valueName: "seconds"))
     var minTime: Double?
 
-    @Option(help: ArgumentHelp("Peak GFLOP/s of one thread, for the % of peak column (default: \(BenchConfiguration.avx2FMAPeakGFLOPsPerThread) on AVX2+FMA CPUs, the AVX2+FMA peak of this project's 3.2 GHz machines; else unknown).",
+    @Option(help: ArgumentHelp("Peak GFLOP/s of one thread, for the % of peak column (default: measured at start-up with 12 independent AVX2 FMA chains; unknown without AVX2+FMA).",
                                valueName: "gflops"))
     var peakGflops: Double?
 
