@@ -35,8 +35,8 @@ final class DirectGEMMConvolution: PreparedConvolution, @unchecked Sendable {
         depth = d.inputChannelsPerGroup * d.kernelHeight * d.kernelWidth
         pixels = d.outputHeight * d.outputWidth
         mPanels = (m + mr - 1) / mr
-        // Depth blocks of at most ~384 taps, split evenly.
-        let maxKC = 384
+        // Depth blocks of at most 256 taps, split evenly (A and B micro-panels stay in L1).
+        let maxKC = 256
         let kBlocks = (depth + maxKC - 1) / maxKC
         kc = (depth + kBlocks - 1) / kBlocks
         // Pixel blocks: keep the packed B block (kc x nc floats) around 128 KiB (in L2).
@@ -72,8 +72,9 @@ final class DirectGEMMConvolution: PreparedConvolution, @unchecked Sendable {
     var implementation: String {
         "implicit GEMM, ck_f32_gemm_ukernel_6x16 (\(kernel.isa.rawValue)), kc \(kc), nc \(nc)"
     }
-    /// One packed B block per worker thread, for the default thread count.
-    var workspaceBytes: Int { kc * nc * 4 * ConvKit.defaultThreadCount }
+    /// One packed B block per worker thread (for the default thread count), plus the
+    /// deinterleaved input copy when the horizontal stride is above 1.
+    var workspaceBytes: Int { (phasedFloats + kc * nc * ConvKit.defaultThreadCount) * 4 }
 
     func execute(input: UnsafeBufferPointer<Float>, output: UnsafeMutableBufferPointer<Float>,
                  threads: Int?) throws {
@@ -85,8 +86,19 @@ final class DirectGEMMConvolution: PreparedConvolution, @unchecked Sendable {
         let tasks = base * mSplit
         let workers = ParallelFor.workers(tasks: tasks, threads: threads)
         let blockFloats = kc * nc
-        let x = input.baseAddress!, y = output.baseAddress!
-        pool.withBuffer(count: blockFloats * workers) { scratch in
+        let y = output.baseAddress!
+        let phasedCount = phasedFloats
+        pool.withBuffer(count: phasedCount + blockFloats * workers) { buffer in
+            let scratch = buffer + phasedCount
+            // With a horizontal stride s > 1, deinterleave every input row into s phases once, so
+            // that packing copies contiguous runs (see `phasedWidth`).
+            let x: UnsafePointer<Float>
+            if d.strideWidth > 1 {
+                deinterleave(input.baseAddress!, into: buffer, threads: threads)
+                x = UnsafePointer(buffer)
+            } else {
+                x = input.baseAddress!
+            }
             taps.withUnsafeBufferPointer { taps in
                 ParallelFor.run(tasks: tasks, threads: threads) { worker, range in
                     let packed = scratch + worker * blockFloats
@@ -100,11 +112,40 @@ final class DirectGEMMConvolution: PreparedConvolution, @unchecked Sendable {
                         let count = Swift.min(nc, pixels - p0)
                         let panelLo = mPanels * split / mSplit, panelHi = mPanels * (split + 1) / mSplit
                         if panelLo == panelHi { continue }
-                        let image = x + (n * d.inputChannels + g * d.inputChannelsPerGroup) * d.inputHeight * d.inputWidth
+                        let image = x + (n * d.inputChannels + g * d.inputChannelsPerGroup) * d.inputHeight * rowStride
                         let out = y + (n * d.outputChannels + g * m) * pixels
                         run(image: image, out: out, group: g, p0: p0, count: count, panels: panelLo..<panelHi,
                             packed: packed, taps: taps)
                     }
+                }
+            }
+        }
+    }
+
+    /// Floats per (phased) input row: `W` for stride 1, `s * ceil(W / s)` for stride `s > 1`,
+    /// where phase `q` of a row holds input columns `q, q + s, q + 2s, ...` at `q * phasedWidth`.
+    var rowStride: Int { descriptor.strideWidth == 1 ? descriptor.inputWidth : descriptor.strideWidth * phasedWidth }
+    /// `ceil(W / s)`: the length of one phase of a deinterleaved row.
+    var phasedWidth: Int { (descriptor.inputWidth + descriptor.strideWidth - 1) / descriptor.strideWidth }
+    /// Size of the deinterleaved input copy (0 for stride 1), rounded to keep alignment.
+    var phasedFloats: Int {
+        let d = descriptor
+        return d.strideWidth == 1 ? 0 : (d.batch * d.inputChannels * d.inputHeight * rowStride + 15) / 16 * 16
+    }
+
+    /// Deinterleaves every input row into `strideWidth` phases (see ``rowStride``).
+    private func deinterleave(_ x: UnsafePointer<Float>, into phased: UnsafeMutablePointer<Float>, threads: Int) {
+        let d = descriptor
+        let W = d.inputWidth, s = d.strideWidth, wq = phasedWidth, stride = rowStride
+        let rows = d.batch * d.inputChannels * d.inputHeight
+        ParallelFor.run(tasks: rows, threads: threads) { _, range in
+            for row in range {
+                let src = x + row * W, dst = phased + row * stride
+                for q in 0..<s {
+                    let out = dst + q * wq
+                    var j = 0, iw = q
+                    while iw < W { out[j] = src[iw]; j += 1; iw += s }
+                    while j < wq { out[j] = 0; j += 1 }
                 }
             }
         }
@@ -144,23 +185,29 @@ final class DirectGEMMConvolution: PreparedConvolution, @unchecked Sendable {
     /// element (t, p) goes to `dst[(p / 16) * kc * 16 + t * 16 + p % 16]`. Pixels past `count`
     /// in the last panel are zero.
     ///
-    /// Each output-row segment of a tap row is three runs: zeros left of the input, a copy
-    /// (contiguous for stride 1, strided otherwise) and zeros right of it; no per-element
-    /// bounds checks.
+    /// Each output-row segment of a tap row is three runs: zeros left of the input, a contiguous
+    /// copy (from the deinterleaved rows when the stride is above 1) and zeros right of it; no
+    /// per-element bounds checks.
     @inline(__always)
     private func packInput(image: UnsafePointer<Float>, taps: UnsafeBufferPointer<(c: Int, dy: Int, dx: Int)>,
                            k0: Int, kc: Int, p0: Int, count: Int, into dst: UnsafeMutablePointer<Float>) {
         let d = descriptor
         let H = d.inputHeight, W = d.inputWidth, OW = d.outputWidth
         let sh = d.strideHeight, sw = d.strideWidth
+        let stride = rowStride, wq = phasedWidth
         let end = p0 + count
         for t in 0..<kc {
             let tap = taps[k0 + t]
-            let plane = image + tap.c * H * W
+            let plane = image + tap.c * H * stride
             let colOffset = tap.dx - d.padding.left
-            // Output columns whose input column ow * sw + colOffset lies in [0, W).
-            let validLo = colOffset >= 0 ? 0 : (-colOffset + sw - 1) / sw
-            let validHi = W - 1 - colOffset < 0 ? 0 : (W - 1 - colOffset) / sw + 1
+            // Input column ow * sw + colOffset = (ow + j0) * sw + q: phase q, index ow + j0 in it.
+            let q = ((colOffset % sw) + sw) % sw
+            let j0 = (colOffset - q) / sw
+            let phaseLength = sw == 1 ? W : (W - q + sw - 1) / sw
+            // Output columns whose input column lies in [0, W): 0 <= ow + j0 < phaseLength.
+            let validLo = Swift.max(-j0, 0)
+            let validHi = Swift.max(phaseLength - j0, 0)
+            let phaseStart = sw == 1 ? 0 : q * wq
             var cursor = PanelCursor(panel: dst + t * GEMMMicroKernel.nr, panelStride: kc * GEMMMicroKernel.nr)
             var p = p0
             var oh = p0 / OW, ow = p0 % OW
@@ -173,8 +220,7 @@ final class DirectGEMMConvolution: PreparedConvolution, @unchecked Sendable {
                     let lo = Swift.min(Swift.max(validLo, ow), segmentEnd)
                     let hi = Swift.max(Swift.min(validHi, segmentEnd), lo)
                     cursor.zeros(lo - ow)
-                    let src = plane + ih * W + lo * sw + colOffset
-                    if sw == 1 { cursor.copy(src, hi - lo) } else { cursor.copy(src, hi - lo, stride: sw) }
+                    cursor.copy(plane + ih * stride + phaseStart + lo + j0, hi - lo)
                     cursor.zeros(segmentEnd - hi)
                 }
                 p += segmentEnd - ow
@@ -230,16 +276,6 @@ struct PanelCursor {
             src += n
             advance(n)
             left -= n
-        }
-    }
-
-    @inline(__always)
-    mutating func copy(_ source: UnsafePointer<Float>, _ count: Int, stride: Int) {
-        var src = source
-        for _ in 0..<count {
-            panel[lane] = src.pointee
-            src += stride
-            advance(1)
         }
     }
 
