@@ -2,15 +2,16 @@ import CKernels
 
 /// A depthwise convolution (`groups == C == K`) prepared by the `direct` backend.
 ///
-/// Each channel is convolved with its own `R x S` filter. Per output row, the columns whose
-/// taps all lie inside the input run through a row kernel vectorised along the output width
-/// (AVX2+FMA in C, or portable Swift); border columns and rows skip the padded taps.
+/// Each channel is convolved with its own `R x S` filter. Each input plane is first copied
+/// into a zero-padded plane (per-worker scratch), so that every output row is one call of a
+/// row kernel vectorised along the output width (AVX2+FMA in C, or portable Swift).
 /// Work is split over `(image, channel)` planes.
 final class DepthwiseConvolution: PreparedConvolution, @unchecked Sendable {
     let descriptor: Conv2DDescriptor
     let isa: KernelISA
     private let weights: AlignedBuffer   // K x R x S
     private let bias: AlignedBuffer      // K
+    private let pool = WorkspacePool()
 
     init(descriptor: Conv2DDescriptor, weights: UnsafeBufferPointer<Float>, bias: UnsafeBufferPointer<Float>?,
          isa: KernelISA) {
@@ -23,7 +24,14 @@ final class DepthwiseConvolution: PreparedConvolution, @unchecked Sendable {
 
     var backendName: String { "direct" }
     var implementation: String { "depthwise row kernel (\(isa.rawValue))" }
-    var workspaceBytes: Int { 0 }
+    /// One zero-padded input plane per worker thread (default thread count).
+    var workspaceBytes: Int { planeFloats * 4 * ConvKit.defaultThreadCount }
+
+    /// Height and width of the zero-padded copy of one input plane.
+    var paddedHeight: Int { descriptor.inputHeight + descriptor.padding.top + descriptor.padding.bottom }
+    var paddedWidth: Int { descriptor.inputWidth + descriptor.padding.left + descriptor.padding.right }
+    /// Floats of one worker's padded plane, rounded to keep alignment.
+    private var planeFloats: Int { (paddedHeight * paddedWidth + 15) / 16 * 16 }
 
     func execute(input: UnsafeBufferPointer<Float>, output: UnsafeMutableBufferPointer<Float>,
                  threads: Int?) throws {
@@ -31,60 +39,55 @@ final class DepthwiseConvolution: PreparedConvolution, @unchecked Sendable {
         let d = descriptor
         let x = input.baseAddress!, y = output.baseAddress!
         let planes = d.batch * d.outputChannels
-        ParallelFor.run(tasks: planes, threads: threads) { _, range in
-            for plane in range {
-                let k = plane % d.outputChannels
-                convolvePlane(x: x + plane * d.inputHeight * d.inputWidth,
-                              y: y + plane * d.outputHeight * d.outputWidth,
-                              w: weights.base + k * d.kernelHeight * d.kernelWidth, bias: bias.base[k])
+        let workers = ParallelFor.workers(tasks: planes, threads: threads)
+        let floats = planeFloats
+        pool.withBuffer(count: floats * workers) { scratch in
+            ParallelFor.run(tasks: planes, threads: threads) { worker, range in
+                let padded = scratch + worker * floats
+                for plane in range {
+                    let k = plane % d.outputChannels
+                    pad(x + plane * d.inputHeight * d.inputWidth, into: padded)
+                    convolvePlane(x: padded, y: y + plane * d.outputHeight * d.outputWidth,
+                                  w: weights.base + k * d.kernelHeight * d.kernelWidth, bias: bias.base[k])
+                }
             }
         }
     }
 
+    /// Copies one input plane into the zero-padded plane (so every tap is in bounds).
+    @inline(__always)
+    private func pad(_ x: UnsafePointer<Float>, into padded: UnsafeMutablePointer<Float>) {
+        let d = descriptor
+        let H = d.inputHeight, W = d.inputWidth, Wp = paddedWidth
+        let top = d.padding.top, left = d.padding.left, right = d.padding.right
+        padded.update(repeating: 0, count: top * Wp)
+        for row in 0..<H {
+            let out = padded + (top + row) * Wp
+            out.update(repeating: 0, count: left)
+            (out + left).update(from: x + row * W, count: W)
+            (out + left + W).update(repeating: 0, count: right)
+        }
+        (padded + (top + H) * Wp).update(repeating: 0, count: d.padding.bottom * Wp)
+    }
+
+    /// Convolves one zero-padded plane: every output row is one row-kernel call.
     @inline(__always)
     private func convolvePlane(x: UnsafePointer<Float>, y: UnsafeMutablePointer<Float>, w: UnsafePointer<Float>,
                                bias: Float) {
         let d = descriptor
-        let H = d.inputHeight, W = d.inputWidth, OH = d.outputHeight, OW = d.outputWidth
+        let Wp = paddedWidth, OH = d.outputHeight, OW = d.outputWidth
         let R = d.kernelHeight, S = d.kernelWidth
         let sh = d.strideHeight, sw = d.strideWidth, dh = d.dilationHeight, dw = d.dilationWidth
-        let pt = d.padding.top, pl = d.padding.left
-        // Output columns [interiorLo, interiorHi) have every horizontal tap inside the input.
-        let interiorLo = Swift.min((pl + sw - 1) / sw, OW)
-        let lastTap = (S - 1) * dw
-        let hiNumerator = W - 1 + pl - lastTap
-        let interiorHi = hiNumerator < 0 ? interiorLo : Swift.max(Swift.min(hiNumerator / sw + 1, OW), interiorLo)
         for oh in 0..<OH {
             let row = y + oh * OW
             row.update(repeating: bias, count: OW)
-            let top = oh * sh - pt
-            // Valid kernel rows r: 0 <= top + r * dh < H.
-            let rLo = top >= 0 ? 0 : (-top + dh - 1) / dh
-            let rHi = Swift.min(R, top >= H ? 0 : (H - 1 - top) / dh + 1)
-            if rLo >= rHi { applyActivation(row, OW); continue }
-            // Border columns, scalar with bounds checks.
-            for ow in 0..<OW where ow < interiorLo || ow >= interiorHi {
-                var acc = row[ow]
-                for r in rLo..<rHi {
-                    let xr = x + (top + r * dh) * W
-                    for s in 0..<S {
-                        let iw = ow * sw - pl + s * dw
-                        if iw >= 0 && iw < W { acc = w[r * S + s] * xr[iw] + acc }
-                    }
-                }
-                row[ow] = acc
-            }
-            if interiorLo < interiorHi {
-                let xStart = x + (top + rLo * dh) * W + interiorLo * sw - pl
-                let count = interiorHi - interiorLo
-                switch isa {
-                case .avx2fma:
-                    ck_f32_dwconv_row_ukernel__avx2_fma(count, rHi - rLo, S, xStart, dh * W, sw, dw, w + rLo * S,
-                                                        row + interiorLo)
-                case .portable:
-                    portableDepthwiseRow(count: count, kh: rHi - rLo, kw: S, x: xStart, xRowStride: dh * W,
-                                         stride: sw, dilation: dw, w: w + rLo * S, y: row + interiorLo)
-                }
+            let src = x + oh * sh * Wp
+            switch isa {
+            case .avx2fma:
+                ck_f32_dwconv_row_ukernel__avx2_fma(OW, R, S, src, dh * Wp, sw, dw, w, row)
+            case .portable:
+                portableDepthwiseRow(count: OW, kh: R, kw: S, x: src, xRowStride: dh * Wp, stride: sw,
+                                     dilation: dw, w: w, y: row)
             }
             applyActivation(row, OW)
         }
