@@ -16,6 +16,11 @@ CK_TARGET static inline __m256i ck_lane_mask(size_t n) {
 CK_TARGET void ck_f32_gemm_ukernel_6x16__avx2_fma(
     size_t kc, const float* a, const float* b, float* c, size_t ldc,
     size_t mr, size_t nr, uint32_t flags, const float* bias, float lo, float hi) {
+  // Fetch the C tile while the products are computed (it is read or written at the end).
+  for (size_t i = 0; i < mr; i++) {
+    _mm_prefetch((const char*)(c + i * ldc), _MM_HINT_T0);
+    _mm_prefetch((const char*)(c + i * ldc + CK_GEMM_NR - 1), _MM_HINT_T0);
+  }
   __m256 c00, c01, c10, c11, c20, c21, c30, c31, c40, c41, c50, c51;
   c00 = c01 = c10 = c11 = c20 = c21 = c30 = c31 = c40 = c41 = c50 = c51 = _mm256_setzero_ps();
 
@@ -31,6 +36,39 @@ CK_TARGET void ck_f32_gemm_ukernel_6x16__avx2_fma(
     av = _mm256_broadcast_ss(a + 5); c50 = _mm256_fmadd_ps(av, b0, c50); c51 = _mm256_fmadd_ps(av, b1, c51);
     a += CK_GEMM_MR;
     b += CK_GEMM_NR;
+  }
+
+  const __m256 vlo0 = _mm256_set1_ps(lo);
+  const __m256 vhi0 = _mm256_set1_ps(hi);
+  if (mr == CK_GEMM_MR && nr == CK_GEMM_NR) {
+    // Full tile: straight-line epilogue, accumulators stay in registers.
+#define CK_STORE_ROW(i, v0, v1)                                                     \
+    do {                                                                            \
+      float* row = c + (i) * ldc;                                                   \
+      __m256 a0 = (v0), a1 = (v1);                                                  \
+      if (flags & CK_GEMM_ACCUMULATE) {                                             \
+        a0 = _mm256_add_ps(a0, _mm256_loadu_ps(row));                               \
+        a1 = _mm256_add_ps(a1, _mm256_loadu_ps(row + 8));                           \
+      } else if (bias != NULL) {                                                    \
+        const __m256 bv = _mm256_broadcast_ss(bias + (i));                          \
+        a0 = _mm256_add_ps(bv, a0);                                                 \
+        a1 = _mm256_add_ps(bv, a1);                                                 \
+      }                                                                             \
+      if (flags & CK_GEMM_CLAMP) {                                                  \
+        a0 = _mm256_min_ps(vhi0, _mm256_max_ps(vlo0, a0));                          \
+        a1 = _mm256_min_ps(vhi0, _mm256_max_ps(vlo0, a1));                          \
+      }                                                                             \
+      _mm256_storeu_ps(row, a0);                                                    \
+      _mm256_storeu_ps(row + 8, a1);                                                \
+    } while (0)
+    CK_STORE_ROW(0, c00, c01);
+    CK_STORE_ROW(1, c10, c11);
+    CK_STORE_ROW(2, c20, c21);
+    CK_STORE_ROW(3, c30, c31);
+    CK_STORE_ROW(4, c40, c41);
+    CK_STORE_ROW(5, c50, c51);
+#undef CK_STORE_ROW
+    return;
   }
 
   __m256 acc[CK_GEMM_MR][2] = {{c00, c01}, {c10, c11}, {c20, c21}, {c30, c31}, {c40, c41}, {c50, c51}};

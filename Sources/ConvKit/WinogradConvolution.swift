@@ -174,23 +174,45 @@ final class WinogradConvolution: PreparedConvolution, @unchecked Sendable {
     }
 }
 
-/// The non-zero entries of a small dense matrix, by row and by column.
-struct SparseMatrix: Sendable {
-    struct Term: Sendable { let row: Int; let col: Int; let coef: Float }
-    let byRow: [[Term]]
-    let byColumn: [[Term]]
+/// The non-zero entries of a small dense matrix, grouped by row and by column, in flat
+/// storage that the transforms read through pointers (no array traffic in the hot loops).
+final class SparseMatrix: @unchecked Sendable {
+    struct Term { let row: Int; let col: Int; let coef: Float }
+    /// Terms of row `i`: `rowTerms[rowStart[i] ..< rowStart[i + 1]]`.
+    let rowTerms: UnsafeMutablePointer<Term>
+    let rowStart: UnsafeMutablePointer<Int>
+    /// Terms of column `j`: `columnTerms[columnStart[j] ..< columnStart[j + 1]]`.
+    let columnTerms: UnsafeMutablePointer<Term>
+    let columnStart: UnsafeMutablePointer<Int>
+    let count: Int
 
     init(_ dense: [Float], rows: Int, columns: Int) {
-        var byRow = [[Term]](repeating: [], count: rows)
-        var byColumn = [[Term]](repeating: [], count: columns)
+        var byRow: [Term] = [], byColumn: [Term] = []
+        var rowStart = [0], columnStart = [0]
         for i in 0..<rows {
             for j in 0..<columns where dense[i * columns + j] != 0 {
-                let term = Term(row: i, col: j, coef: dense[i * columns + j])
-                byRow[i].append(term)
-                byColumn[j].append(term)
+                byRow.append(Term(row: i, col: j, coef: dense[i * columns + j]))
             }
+            rowStart.append(byRow.count)
         }
-        self.byRow = byRow
-        self.byColumn = byColumn
+        for j in 0..<columns {
+            for i in 0..<rows where dense[i * columns + j] != 0 {
+                byColumn.append(Term(row: i, col: j, coef: dense[i * columns + j]))
+            }
+            columnStart.append(byColumn.count)
+        }
+        count = byRow.count
+        self.rowTerms = .allocate(capacity: Swift.max(count, 1))
+        self.rowTerms.initialize(from: byRow, count: count)
+        self.columnTerms = .allocate(capacity: Swift.max(count, 1))
+        self.columnTerms.initialize(from: byColumn, count: count)
+        self.rowStart = .allocate(capacity: rows + 1)
+        self.rowStart.initialize(from: rowStart, count: rows + 1)
+        self.columnStart = .allocate(capacity: columns + 1)
+        self.columnStart.initialize(from: columnStart, count: columns + 1)
+    }
+
+    deinit {
+        rowTerms.deallocate(); columnTerms.deallocate(); rowStart.deallocate(); columnStart.deallocate()
     }
 }
