@@ -42,7 +42,7 @@ final class DepthwiseConvolution: PreparedConvolution, @unchecked Sendable {
         let workers = ParallelFor.workers(tasks: planes, threads: threads)
         let floats = planeFloats
         pool.withBuffer(count: floats * workers) { scratch in
-            ParallelFor.run(tasks: planes, threads: threads) { worker, range in
+            ParallelFor.run(items: planes, threads: threads) { worker, range in
                 let padded = scratch + worker * floats
                 for plane in range {
                     let k = plane % d.outputChannels

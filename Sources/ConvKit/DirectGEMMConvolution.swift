@@ -40,9 +40,10 @@ final class DirectGEMMConvolution: PreparedConvolution, @unchecked Sendable {
         let kBlocks = (depth + maxKC - 1) / maxKC
         kc = (depth + kBlocks - 1) / kBlocks
         // Pixel blocks: keep the packed B block (kc x nc floats) around 128 KiB (in L2).
-        let budget = (128 * 1024 / 4) / kc
-        let roundedPixels = (pixels + nr - 1) / nr * nr
-        nc = Swift.min(Swift.max(budget / nr * nr, nr), roundedPixels)
+        // Blocks are balanced: the pixels are split evenly, each block rounded up to 16.
+        let budget = Swift.max((128 * 1024 / 4) / kc / nr * nr, nr)
+        let blocks = (pixels + budget - 1) / budget
+        nc = ((pixels + blocks - 1) / blocks + nr - 1) / nr * nr
         nBlocks = (pixels + nc - 1) / nc
 
         let panelStride = depth * mr
@@ -100,9 +101,9 @@ final class DirectGEMMConvolution: PreparedConvolution, @unchecked Sendable {
                 x = input.baseAddress!
             }
             taps.withUnsafeBufferPointer { taps in
-                ParallelFor.run(tasks: tasks, threads: threads) { worker, range in
+                ParallelFor.run(tasks: tasks, threads: threads) { worker, task in
                     let packed = scratch + worker * blockFloats
-                    for task in range {
+                    do {
                         var rest = task
                         let split = rest % mSplit; rest /= mSplit
                         let block = rest % nBlocks; rest /= nBlocks
@@ -111,7 +112,7 @@ final class DirectGEMMConvolution: PreparedConvolution, @unchecked Sendable {
                         let p0 = block * nc
                         let count = Swift.min(nc, pixels - p0)
                         let panelLo = mPanels * split / mSplit, panelHi = mPanels * (split + 1) / mSplit
-                        if panelLo == panelHi { continue }
+                        if panelLo == panelHi { return }
                         let image = x + (n * d.inputChannels + g * d.inputChannelsPerGroup) * d.inputHeight * rowStride
                         let out = y + (n * d.outputChannels + g * m) * pixels
                         run(image: image, out: out, group: g, p0: p0, count: count, panels: panelLo..<panelHi,
@@ -138,7 +139,7 @@ final class DirectGEMMConvolution: PreparedConvolution, @unchecked Sendable {
         let d = descriptor
         let W = d.inputWidth, s = d.strideWidth, wq = phasedWidth, stride = rowStride
         let rows = d.batch * d.inputChannels * d.inputHeight
-        ParallelFor.run(tasks: rows, threads: threads) { _, range in
+        ParallelFor.run(items: rows, threads: threads) { _, range in
             for row in range {
                 let src = x + row * W, dst = phased + row * stride
                 for q in 0..<s {

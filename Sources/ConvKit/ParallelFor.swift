@@ -1,32 +1,57 @@
 import Dispatch
+import Synchronization
 
 /// The one place where ConvKit fans work out to threads.
 ///
-/// `tasks` independent tasks are split into `threads` contiguous ranges run with
-/// `DispatchQueue.concurrentPerform`. Tasks must write disjoint memory, so results
-/// never depend on the split. `worker` (in `0..<min(threads, tasks)`) indexes per-worker
-/// scratch memory. With one thread (or one task) the body runs inline,
-/// with no dispatch overhead.
+/// `tasks` independent tasks are run by `min(threads, tasks)` workers with
+/// `DispatchQueue.concurrentPerform`; each worker takes the next task from a shared counter
+/// until none is left, so uneven tasks balance themselves. Tasks must write disjoint memory
+/// and each task's result must not depend on which worker runs it, so results never depend
+/// on the thread count or the schedule. With one worker the body runs inline, in task
+/// order, with no dispatch overhead.
 enum ParallelFor {
     /// The number of workers ``run(tasks:threads:_:)`` uses.
     static func workers(tasks: Int, threads: Int) -> Int { Swift.max(Swift.min(Swift.max(threads, 1), tasks), 1) }
 
-    static func run(tasks: Int, threads: Int, _ body: (_ worker: Int, _ tasks: Range<Int>) -> Void) {
+    /// Runs `body(worker, task)` for every task in `0..<tasks`. `worker` (in
+    /// `0..<workers(tasks:threads:)`) indexes per-worker scratch memory; a worker runs one task
+    /// at a time.
+    static func run(tasks: Int, threads: Int, _ body: (_ worker: Int, _ task: Int) -> Void) {
         if tasks <= 0 { return }
-        let workers = Swift.min(Swift.max(threads, 1), tasks)
+        let workers = workers(tasks: tasks, threads: threads)
         if workers == 1 {
-            body(0, 0..<tasks)
+            for task in 0..<tasks { body(0, task) }
             return
         }
+        let next = TaskCounter()
         withoutActuallyEscaping(body) { body in
             let shared = UncheckedSendable(body)
-            DispatchQueue.concurrentPerform(iterations: workers) { t in
-                let lo = tasks * t / workers
-                let hi = tasks * (t + 1) / workers
-                if lo < hi { shared.value(t, lo..<hi) }
+            DispatchQueue.concurrentPerform(iterations: workers) { worker in
+                while true {
+                    let task = next.take()
+                    if task >= tasks { break }
+                    shared.value(worker, task)
+                }
             }
         }
     }
+
+    /// Runs `body(worker, range)` over `0..<items` split into contiguous chunks (about four
+    /// per worker, balanced dynamically), for many small items such as rows or planes.
+    static func run(items: Int, threads: Int, _ body: (_ worker: Int, _ range: Range<Int>) -> Void) {
+        if items <= 0 { return }
+        let chunks = Swift.min(items, 4 * workers(tasks: items, threads: threads))
+        run(tasks: chunks, threads: threads) { worker, chunk in
+            body(worker, (items * chunk / chunks)..<(items * (chunk + 1) / chunks))
+        }
+    }
+}
+
+/// The shared task counter of one ``ParallelFor`` call.
+private final class TaskCounter: Sendable {
+    private let value = Atomic<Int>(0)
+    /// The next task index.
+    func take() -> Int { value.wrappingAdd(1, ordering: .relaxed).oldValue }
 }
 
 /// Wraps a value that is shared across the workers of one ``ParallelFor`` call, which

@@ -48,7 +48,7 @@ final class PreparedReferenceConvolution: PreparedConvolution {
         let x = input.baseAddress!, y = output.baseAddress!
         weights.withUnsafeBufferPointer { wb in
             let w = wb.baseAddress!
-            ParallelFor.run(tasks: d.batch * K, threads: threads) { _, range in
+            ParallelFor.run(items: d.batch * K, threads: threads) { _, range in
                 for task in range {
                     let n = task / K, k = task % K
                     let g = k / kg

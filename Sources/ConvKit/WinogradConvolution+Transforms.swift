@@ -16,7 +16,7 @@ extension WinogradConvolution {
         let d = descriptor
         let H = d.inputHeight, W = d.inputWidth, Hp = paddedHeight, Wp = paddedWidth
         let top = d.padding.top, left = d.padding.left
-        ParallelFor.run(tasks: d.batch * d.inputChannels, threads: threads) { _, range in
+        ParallelFor.run(items: d.batch * d.inputChannels, threads: threads) { _, range in
             for plane in range {
                 let dst = padded + plane * Hp * Wp, src = x + plane * H * W
                 for row in 0..<Hp {
@@ -35,9 +35,10 @@ extension WinogradConvolution {
         }
     }
 
-    /// Transforms tiles `firstTile ..< firstTile + count` of every channel of the padded input
-    /// into `v[p][panel][c][16]`; lanes past `count` repeat the last tile (never stored).
-    func transformInput(padded: UnsafePointer<Float>, firstTile: Int, count: Int,
+    /// Transforms tiles `firstTile ..< firstTile + count` of input channels `channels` of the
+    /// padded input into `v[p][panel][c][16]`; lanes past `count` repeat the last tile (their
+    /// results are never stored).
+    func transformInput(padded: UnsafePointer<Float>, firstTile: Int, count: Int, channels: Range<Int>,
                         into v: UnsafeMutablePointer<Float>) {
         let C = descriptor.inputChannels
         let Wp = paddedWidth, planeSize = paddedHeight * paddedWidth
@@ -56,7 +57,7 @@ extension WinogradConvolution {
                     o[lane] = n * C * planeSize + oy * Wp + ox
                 }
                 let panel = local / 16, laneOffset = local % 16
-                for c in 0..<C {
+                for c in channels {
                     let base = padded + c * planeSize
                     // t = B^T d: each input row k is loaded once and added to the rows i it feeds.
                     t.update(repeating: V8(), count: positions)

@@ -7,7 +7,9 @@
 /// 2. for each position `p < alpha^2`: `M_p[K x tb] = U_p[K x C] * V_p[C x tb]` with the 6x16
 ///    micro-kernel, `U` (the transformed weights) packed at prepare time into 6-row panels;
 /// 3. output transform of `M` with bias and activation, stored into the NCHW output.
-/// When there are fewer blocks than threads, the output channels are split too.
+/// With at least two blocks per thread, each block is one task; otherwise the blocks run one
+/// after another with each phase split over the threads (channels, positions x panels,
+/// output channels), so no work is duplicated.
 final class WinogradConvolution: PreparedConvolution, @unchecked Sendable {
     let descriptor: Conv2DDescriptor
     let tile: WinogradTile
@@ -103,8 +105,8 @@ final class WinogradConvolution: PreparedConvolution, @unchecked Sendable {
     var implementation: String {
         "Winograd \(tile), tiles/block \(tb), GEMM ck_f32_gemm_ukernel_6x16 (\(kernel.isa.rawValue))"
     }
-    /// The zero-padded input copy plus, per worker thread, the transformed input and GEMM
-    /// output of one tile block.
+    /// The zero-padded input copy plus, per worker thread (one in total when the phases are
+    /// split instead of the blocks), the transformed input and GEMM output of one tile block.
     var workspaceBytes: Int { (paddedFloats + blockFloats * ConvKit.defaultThreadCount) * 4 }
     private var paddedFloats: Int {
         // Rounded to 16 floats so that the per-worker blocks after it stay 64-byte aligned.
@@ -115,43 +117,57 @@ final class WinogradConvolution: PreparedConvolution, @unchecked Sendable {
     func execute(input: UnsafeBufferPointer<Float>, output: UnsafeMutableBufferPointer<Float>,
                  threads: Int?) throws {
         let threads = try checkedExecutionArguments(input: input, output: output, threads: threads)
-        let mSplit = threads == 1 || blocks >= 2 * threads ? 1 : Swift.min(mPanels, (2 * threads + blocks - 1) / blocks)
-        let tasks = blocks * mSplit
-        let workers = ParallelFor.workers(tasks: tasks, threads: threads)
+        // Many blocks: one task per block, each worker with its own V and M. Few blocks: the
+        // blocks one after another, each of the three phases split over all workers.
+        let perBlock = threads == 1 || blocks >= 2 * threads
+        let workers = perBlock ? ParallelFor.workers(tasks: blocks, threads: threads) : 1
         let floats = blockFloats
         let x = input.baseAddress!, y = output.baseAddress!
-        let C = descriptor.inputChannels
+        let C = descriptor.inputChannels, K = descriptor.outputChannels
         let paddedCount = paddedFloats
         pool.withBuffer(count: paddedCount + floats * workers) { buffer in
             let padded = buffer, scratch = buffer + paddedCount
             padInput(x: x, into: padded, threads: threads)
-            ParallelFor.run(tasks: tasks, threads: threads) { worker, range in
-                let v = scratch + worker * floats
-                let mBuffer = v + positions * C * tb
-                for task in range {
-                    let block = task / mSplit, split = task % mSplit
-                    let panelLo = mPanels * split / mSplit, panelHi = mPanels * (split + 1) / mSplit
-                    if panelLo == panelHi { continue }
+            if perBlock {
+                ParallelFor.run(tasks: blocks, threads: threads) { worker, block in
+                    let v = scratch + worker * floats
+                    let m = v + positions * C * tb
                     let t0 = block * tb
                     let count = Swift.min(tb, totalTiles - t0)
-                    transformInput(padded: padded, firstTile: t0, count: count, into: v)
-                    multiply(v: v, m: mBuffer, count: count, panels: panelLo..<panelHi)
-                    let kLo = panelLo * GEMMMicroKernel.mr
-                    let kHi = Swift.min(panelHi * GEMMMicroKernel.mr, descriptor.outputChannels)
-                    transformOutput(m: mBuffer, firstTile: t0, count: count, channels: kLo..<kHi, into: y)
+                    transformInput(padded: padded, firstTile: t0, count: count, channels: 0..<C, into: v)
+                    multiply(v: v, m: m, count: count, positions: 0..<positions, panels: 0..<mPanels)
+                    transformOutput(m: m, firstTile: t0, count: count, channels: 0..<K, into: y)
+                }
+                return
+            }
+            let v = scratch, m = scratch + positions * C * tb
+            let panelChunks = Swift.max(1, Swift.min(mPanels, 4 * threads / Swift.max(positions, 1)))
+            for block in 0..<blocks {
+                let t0 = block * tb
+                let count = Swift.min(tb, totalTiles - t0)
+                ParallelFor.run(items: C, threads: threads) { _, channels in
+                    transformInput(padded: padded, firstTile: t0, count: count, channels: channels, into: v)
+                }
+                ParallelFor.run(tasks: positions * panelChunks, threads: threads) { _, task in
+                    let p = task / panelChunks, chunk = task % panelChunks
+                    multiply(v: v, m: m, count: count, positions: p..<(p + 1),
+                             panels: (mPanels * chunk / panelChunks)..<(mPanels * (chunk + 1) / panelChunks))
+                }
+                ParallelFor.run(items: K, threads: threads) { _, channels in
+                    transformOutput(m: m, firstTile: t0, count: count, channels: channels, into: y)
                 }
             }
         }
     }
 
-    /// `M_p = U_p * V_p` for every position, output-channel panels `panels`, `count` tiles.
+    /// `M_p = U_p * V_p` for positions `positions`, output-channel panels `panels`, `count` tiles.
     private func multiply(v: UnsafeMutablePointer<Float>, m: UnsafeMutablePointer<Float>, count: Int,
-                          panels: Range<Int>) {
+                          positions: Range<Int>, panels: Range<Int>) {
         let mr = GEMMMicroKernel.mr, nr = GEMMMicroKernel.nr
         let C = descriptor.inputChannels, K = descriptor.outputChannels
         let tilePanels = (count + nr - 1) / nr
         let panelsPerBlock = tb / nr
-        for p in 0..<positions {
+        for p in positions {
             let vp = v + p * panelsPerBlock * C * nr
             let mp = m + p * K * tb
             var c0 = 0
