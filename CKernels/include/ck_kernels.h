@@ -24,6 +24,11 @@ extern "C" {
 /// Bit set of CK_CPU_* flags for the running CPU.
 uint32_t ck_cpu_features(void);
 
+// ---- Scheduling helper (ck_atomic.c) ----
+// Atomically adds 1 to *counter (relaxed ordering) and returns the previous value. Lets the
+// Swift thread fan-out keep its task counter on the stack (no allocation per call).
+intptr_t ck_atomic_fetch_increment(intptr_t* counter);
+
 // ---- FMA throughput probe (ck_f32_fma_peak__avx2_fma.c) ----
 // Runs `iterations` steps of 12 independent 8-lane FMA chains (192 FLOP per step) and
 // returns a value that depends on all of them (so the work is not optimised away).

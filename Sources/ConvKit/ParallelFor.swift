@@ -1,5 +1,5 @@
+import CKernels
 import Dispatch
-import Synchronization
 
 /// The one place where ConvKit fans work out to threads.
 ///
@@ -23,14 +23,17 @@ enum ParallelFor {
             for task in 0..<tasks { body(0, task) }
             return
         }
-        let next = TaskCounter()
-        withoutActuallyEscaping(body) { body in
-            let shared = UncheckedSendable(body)
-            DispatchQueue.concurrentPerform(iterations: workers) { worker in
-                while true {
-                    let task = next.take()
-                    if task >= tasks { break }
-                    shared.value(worker, task)
+        withUnsafeTemporaryAllocation(of: Int.self, capacity: 1) { counter in
+            counter[0] = 0
+            let next = UncheckedSendable(counter.baseAddress!)
+            withoutActuallyEscaping(body) { body in
+                let shared = UncheckedSendable(body)
+                DispatchQueue.concurrentPerform(iterations: workers) { worker in
+                    while true {
+                        let task = ck_atomic_fetch_increment(next.value)
+                        if task >= tasks { break }
+                        shared.value(worker, task)
+                    }
                 }
             }
         }
@@ -45,13 +48,6 @@ enum ParallelFor {
             body(worker, (items * chunk / chunks)..<(items * (chunk + 1) / chunks))
         }
     }
-}
-
-/// The shared task counter of one ``ParallelFor`` call.
-private final class TaskCounter: Sendable {
-    private let value = Atomic<Int>(0)
-    /// The next task index.
-    func take() -> Int { value.wrappingAdd(1, ordering: .relaxed).oldValue }
 }
 
 /// Wraps a value that is shared across the workers of one ``ParallelFor`` call, which

@@ -39,15 +39,16 @@ extension WinogradConvolution {
     /// padded input into `v[p][panel][c][16]`; lanes past `count` repeat the last tile (their
     /// results are never stored).
     func transformInput(padded: UnsafePointer<Float>, firstTile: Int, count: Int, channels: Range<Int>,
-                        into v: UnsafeMutablePointer<Float>) {
+                        into v: UnsafeMutablePointer<Float>, temp: UnsafeMutablePointer<Float>) {
         let C = descriptor.inputChannels
         let Wp = paddedWidth, planeSize = paddedHeight * paddedWidth
         let alpha = alpha
         let panelsPerBlock = tb / GEMMMicroKernel.nr
         let groups = (count + 7) / 8
         let bt = inputTerms
-        withUnsafeTemporaryAllocation(of: V8.self, capacity: positions) { temp in
-            let t = temp.baseAddress!
+        do {
+            // `temp` (transformScratchFloats, 32-byte aligned) holds alpha^2 SIMD8 rows.
+            let t = UnsafeMutableRawPointer(temp).bindMemory(to: V8.self, capacity: positions)
             for group in 0..<groups {
                 let local = group * 8
                 // Offsets of the 8 tiles' top-left corners in the padded input.
@@ -92,7 +93,7 @@ extension WinogradConvolution {
     /// Transforms `M` back for output channels `channels` and tiles `firstTile ..< firstTile +
     /// count`, adds the bias, applies the activation and stores into the NCHW output.
     func transformOutput(m: UnsafeMutablePointer<Float>, firstTile: Int, count: Int, channels: Range<Int>,
-                         into y: UnsafeMutablePointer<Float>) {
+                         into y: UnsafeMutablePointer<Float>, temp scratchFloats: UnsafeMutablePointer<Float>) {
         let d = descriptor
         let K = d.outputChannels, OH = d.outputHeight, OW = d.outputWidth
         let alpha = alpha, mt = tile.outputTile
@@ -101,8 +102,9 @@ extension WinogradConvolution {
         let groups = (count + 7) / 8
         let at = outputTerms
         do {
-            withUnsafeTemporaryAllocation(of: V8.self, capacity: mt * alpha + mt * mt) { scratch in
-                let temp = scratch.baseAddress!, result = temp + mt * alpha
+            do {
+                let temp = UnsafeMutableRawPointer(scratchFloats).bindMemory(to: V8.self, capacity: mt * alpha + mt * mt)
+                let result = temp + mt * alpha
                 for k in channels {
                     let b = V8(repeating: bias.base[k])
                     for group in 0..<groups {

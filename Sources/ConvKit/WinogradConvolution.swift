@@ -107,12 +107,20 @@ final class WinogradConvolution: PreparedConvolution, @unchecked Sendable {
     }
     /// The zero-padded input copy plus, per worker thread (one in total when the phases are
     /// split instead of the blocks), the transformed input and GEMM output of one tile block.
-    var workspaceBytes: Int { (paddedFloats + blockFloats * ConvKit.defaultThreadCount) * 4 }
+    var workspaceBytes: Int {
+        (paddedFloats + blockFloats * ConvKit.defaultThreadCount + transformScratchFloats * ConvKit.defaultThreadCount) * 4
+    }
     private var paddedFloats: Int {
         // Rounded to 16 floats so that the per-worker blocks after it stay 64-byte aligned.
         (descriptor.batch * descriptor.inputChannels * paddedHeight * paddedWidth + 15) / 16 * 16
     }
-    private var blockFloats: Int { positions * (descriptor.inputChannels + descriptor.outputChannels) * tb }
+    /// V and M of one block, plus the transforms' temporaries (SIMD8 rows), per worker.
+    private var blockFloats: Int {
+        positions * (descriptor.inputChannels + descriptor.outputChannels) * tb + transformScratchFloats
+    }
+    /// Floats of the transforms' temporaries: `alpha^2` SIMD8 values (input) or
+    /// `m * alpha + m * m` (output), whichever is larger.
+    var transformScratchFloats: Int { Swift.max(positions, tile.outputTile * (alpha + tile.outputTile)) * 8 }
 
     func execute(input: UnsafeBufferPointer<Float>, output: UnsafeMutableBufferPointer<Float>,
                  threads: Int?) throws {
@@ -122,39 +130,45 @@ final class WinogradConvolution: PreparedConvolution, @unchecked Sendable {
         let perBlock = threads == 1 || blocks >= 2 * threads
         let workers = perBlock ? ParallelFor.workers(tasks: blocks, threads: threads) : 1
         let floats = blockFloats
+        let extra = perBlock ? 0 : transformScratchFloats * threads
         let x = input.baseAddress!, y = output.baseAddress!
         let C = descriptor.inputChannels, K = descriptor.outputChannels
         let paddedCount = paddedFloats
-        pool.withBuffer(count: paddedCount + floats * workers) { buffer in
+        pool.withBuffer(count: paddedCount + floats * workers + extra) { buffer in
             let padded = buffer, scratch = buffer + paddedCount
             padInput(x: x, into: padded, threads: threads)
             if perBlock {
                 ParallelFor.run(tasks: blocks, threads: threads) { worker, block in
                     let v = scratch + worker * floats
                     let m = v + positions * C * tb
+                    let temp = m + positions * K * tb
                     let t0 = block * tb
                     let count = Swift.min(tb, totalTiles - t0)
-                    transformInput(padded: padded, firstTile: t0, count: count, channels: 0..<C, into: v)
+                    transformInput(padded: padded, firstTile: t0, count: count, channels: 0..<C, into: v, temp: temp)
                     multiply(v: v, m: m, count: count, positions: 0..<positions, panels: 0..<mPanels)
-                    transformOutput(m: m, firstTile: t0, count: count, channels: 0..<K, into: y)
+                    transformOutput(m: m, firstTile: t0, count: count, channels: 0..<K, into: y, temp: temp)
                 }
                 return
             }
             let v = scratch, m = scratch + positions * C * tb
+            // Phase-split mode: one temporary area per worker after the shared V and M.
+            let temps = scratch + floats, tempFloats = transformScratchFloats
             let panelChunks = Swift.max(1, Swift.min(mPanels, 4 * threads / Swift.max(positions, 1)))
             for block in 0..<blocks {
                 let t0 = block * tb
                 let count = Swift.min(tb, totalTiles - t0)
-                ParallelFor.run(items: C, threads: threads) { _, channels in
-                    transformInput(padded: padded, firstTile: t0, count: count, channels: channels, into: v)
+                ParallelFor.run(items: C, threads: threads) { worker, channels in
+                    transformInput(padded: padded, firstTile: t0, count: count, channels: channels, into: v,
+                                   temp: temps + worker * tempFloats)
                 }
                 ParallelFor.run(tasks: positions * panelChunks, threads: threads) { _, task in
                     let p = task / panelChunks, chunk = task % panelChunks
                     multiply(v: v, m: m, count: count, positions: p..<(p + 1),
                              panels: (mPanels * chunk / panelChunks)..<(mPanels * (chunk + 1) / panelChunks))
                 }
-                ParallelFor.run(items: K, threads: threads) { _, channels in
-                    transformOutput(m: m, firstTile: t0, count: count, channels: channels, into: y)
+                ParallelFor.run(items: K, threads: threads) { worker, channels in
+                    transformOutput(m: m, firstTile: t0, count: count, channels: channels, into: y,
+                                    temp: temps + worker * tempFloats)
                 }
             }
         }
