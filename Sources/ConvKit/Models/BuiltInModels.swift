@@ -1,3 +1,5 @@
+import Foundation
+
 /// Built-in architectures by name, as ``ModelSpec`` values (the same path as model files).
 ///
 /// - `lenet5`: LeNet-5 (LeCun et al. 1998) on 1x32x32, with ReLU instead of the scaled tanh
@@ -92,5 +94,19 @@ public enum BuiltInModels {
 
     private static func fc(_ name: String, _ units: Int, relu: Bool = false) -> [String: JSONValue] {
         ["type": "fc", "name": .string(name), "units": .number(Double(units)), "activation": relu ? "relu" : "none"]
+    }
+}
+
+extension SequentialModel {
+    /// A built-in architecture when `nameOrPath` is one of ``BuiltInModels/names``, else the
+    /// model file at that path.
+    /// - Throws: ``ConvError/invalidFile(path:reason:)`` for a missing or bad file (the message
+    ///   lists the built-in names when the file does not exist), and what loading throws.
+    public static func named(_ nameOrPath: String, registry: LayerRegistry = .shared) throws -> SequentialModel {
+        if BuiltInModels.names.contains(nameOrPath) { return try builtIn(named: nameOrPath) }
+        if !FileManager.default.fileExists(atPath: nameOrPath) {
+            throw ConvError.invalidFile(path: nameOrPath, reason: "no such model file, and not a built-in model (built-in: \(BuiltInModels.names.joined(separator: ", ")))")
+        }
+        return try load(path: nameOrPath, registry: registry)
     }
 }
