@@ -133,7 +133,9 @@ public final class SequentialModel {
     public func plan(batch: Int = 1, backend: String = AutoBackend.autoName, overrides: [String: String] = [:],
                      registry: BackendRegistry = .shared) throws -> [LayerPlan] {
         if batch < 1 { throw ConvError.nonPositive(parameter: "batch", value: batch) }
+        _ = try registry.backend(named: backend)
         for key in overrides.keys.sorted() {
+            _ = try registry.backend(named: overrides[key]!)
             guard let l = layer(named: key) else {
                 throw ConvError.invalidArgument("backend override for unknown layer '\(key)' (layers: \(layers.map(\.name).joined(separator: ", ")))")
             }
