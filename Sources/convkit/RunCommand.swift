@@ -46,6 +46,10 @@ struct RunCommand: ParsableCommand {
             help: ArgumentHelp("Backend for one convolution layer (repeatable).", valueName: "layer=name"))
     var layerBackends: [String] = []
 
+    @Option(help: ArgumentHelp("Time this many runs after one warm-up run and print the median and minimum run time on stderr.",
+                               valueName: "n"))
+    var timeRuns: Int = 0
+
     func run() throws {
         try runModelCommand("run") {
             let result = try execute()
@@ -69,6 +73,25 @@ struct RunCommand: ParsableCommand {
         var y = [Float](repeating: 0, count: n * prepared.outputSampleCount)
         try x.values.withUnsafeBufferPointer { xb in
             try y.withUnsafeMutableBufferPointer { yb in try prepared.run(input: xb, output: yb, batch: n) }
+        }
+        if timeRuns < 0 { throw ConvError.nonPositive(parameter: "time-runs", value: timeRuns) }
+        if timeRuns > 0 {
+            var times: [Double] = []
+            var scratch = y
+            try x.values.withUnsafeBufferPointer { xb in
+                try scratch.withUnsafeMutableBufferPointer { yb in
+                    for _ in 0..<timeRuns {
+                        let start = DispatchTime.now().uptimeNanoseconds
+                        try prepared.run(input: xb, output: yb, batch: n)
+                        times.append(Double(DispatchTime.now().uptimeNanoseconds - start) / 1e6)
+                    }
+                }
+            }
+            times.sort()
+            let backends = Set(prepared.backends.values).sorted().joined(separator: ",")
+            FileHandle.standardError.write(Data(("\(m.name) batch \(n) backend \(backend) [\(backends)]: median "
+                + String(format: "%.3f", times[times.count / 2]) + " ms, min " + String(format: "%.3f", times[0])
+                + " ms over \(timeRuns) runs\n").utf8))
         }
         return ([n, prepared.outputSampleCount], y)
     }
