@@ -7,6 +7,6 @@ struct ConvKitCommand: ParsableCommand {
         commandName: "convkit",
         abstract: "Multithreaded SIMD convolutions for CNN inference on CPUs.",
         version: ConvKit.version,
-        subcommands: [BenchCommand.self, BackendsCommand.self, ShapeCommand.self, ConvCommand.self]
+        subcommands: [BenchCommand.self, BackendsCommand.self, ShapeCommand.self, ConvCommand.self, RunCommand.self, SummaryCommand.self]
     )
 }

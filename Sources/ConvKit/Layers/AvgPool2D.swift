@@ -1,0 +1,35 @@
+/// Average pooling (type name `pool` with `"mode": "avg"`, or `avgpool`).
+///
+/// Follows PyTorch's defaults: `count_include_pad=True` (padded zeros count in the average,
+/// so every window divides by `kernelHeight * kernelWidth`) and `ceil_mode=False`.
+/// FLOPs: one addition per window element.
+public final class AvgPool2D: Layer, PreparedLayer {
+    public let name: String
+    public var typeName: String { "avgpool" }
+    public let geometry: PoolGeometry
+
+    public init(name: String, geometry: PoolGeometry) {
+        self.name = name
+        self.geometry = geometry
+    }
+
+    public func outputShape(for input: TensorShape) throws -> TensorShape { try geometry.outputShape(for: input) }
+    public func flops(for input: TensorShape) -> Int {
+        ((try? geometry.outputShape(for: input).count) ?? 0) * geometry.kernelHeight * geometry.kernelWidth
+    }
+    public func receptiveField(for input: TensorShape) -> LayerReceptiveField? { geometry.receptiveField }
+
+    public func forward(input: UnsafePointer<Float>, output: UnsafeMutablePointer<Float>,
+                        shape: TensorShape, threads: Int) throws {
+        let w = shape.w
+        let scale = 1 / Float(geometry.kernelHeight * geometry.kernelWidth)
+        try geometry.forEachWindow(input: input, output: output, shape: shape, threads: threads) { src, y0, y1, x0, x1 in
+            var s: Float = 0
+            for y in y0..<y1 {
+                let row = src + y * w
+                for x in x0..<x1 { s += row[x] }
+            }
+            return s * scale
+        }
+    }
+}

@@ -1,0 +1,105 @@
+/// Batch normalisation at inference (type name `batchnorm`), per channel:
+/// `y = (x - running_mean) / sqrt(running_var + eps) * weight + bias`.
+///
+/// Parameters (PyTorch's `BatchNorm2d` names): `weight` (gamma), `bias` (beta),
+/// `running_mean`, `running_var`, each `[C]`; `eps` defaults to 1e-5. The parameter count is
+/// PyTorch's (`2C`: the running statistics are buffers, not parameters).
+///
+/// In a model, a BatchNorm2D right after a ``Conv2D`` without activation is folded into the
+/// convolution's weights and bias when the model is prepared (see
+/// ``scaleAndShift()``); otherwise it runs as its own layer. FLOPs: 2 per element.
+public final class BatchNorm2D: Layer {
+    public let name: String
+    public var typeName: String { "batchnorm" }
+    public let channels: Int
+    public let epsilon: Float
+    private var values: [String: [Float]] = [:]
+
+    static let parameterNames = ["weight", "bias", "running_mean", "running_var"]
+
+    /// - Throws: ``ConvError`` for `channels < 1` or a non-positive or NaN epsilon.
+    public init(name: String, channels: Int, epsilon: Float = 1e-5) throws {
+        if channels < 1 { throw ConvError.nonPositive(parameter: "batchnorm channels", value: channels) }
+        guard epsilon > 0 else { throw ConvError.invalidArgument("batchnorm '\(name)': eps must be positive, got \(epsilon)") }
+        self.name = name
+        self.channels = channels
+        self.epsilon = epsilon
+    }
+
+    public func outputShape(for input: TensorShape) throws -> TensorShape {
+        if input.c != channels {
+            throw ConvError.shapeMismatch(what: "batchnorm input channels", expected: [channels], actual: [input.c])
+        }
+        return input
+    }
+
+    /// The learnable parameters: `weight` and `bias` (2C).
+    public var parameterCount: Int { 2 * channels }
+    public var parameters: [LayerParameter] {
+        Self.parameterNames.map { LayerParameter(name: $0, shape: [channels]) }
+    }
+    public func flops(for input: TensorShape) -> Int { 2 * input.count }
+
+    public func parameterValues(named name: String) -> [Float]? { values[name] }
+
+    public func setParameter(named name: String, values v: [Float]) throws {
+        guard Self.parameterNames.contains(name) else {
+            throw ConvError.invalidArgument("layer '\(self.name)' (batchnorm) has no parameter '\(name)'")
+        }
+        if v.count != channels {
+            throw ConvError.shapeMismatch(what: "\(self.name).\(name)", expected: [channels], actual: [v.count])
+        }
+        values[name] = v
+    }
+
+    public func initializeParameters(using generator: inout WeightGenerator) {
+        values = ["weight": .init(repeating: 1, count: channels), "bias": .init(repeating: 0, count: channels),
+                  "running_mean": .init(repeating: 0, count: channels), "running_var": .init(repeating: 1, count: channels)]
+    }
+
+    /// The per-channel affine map this layer applies: `y = x * scale + shift` with
+    /// `scale = weight / sqrt(running_var + eps)` and `shift = bias - running_mean * scale`.
+    /// - Throws: ``ConvError/invalidArgument(_:)`` when a parameter is unset or a variance is
+    ///   negative.
+    public func scaleAndShift() throws -> (scale: [Float], shift: [Float]) {
+        guard let g = values["weight"], let b = values["bias"], let m = values["running_mean"],
+              let v = values["running_var"] else {
+            throw ConvError.invalidArgument("layer '\(name)' (batchnorm) has no parameters; load or initialise them first")
+        }
+        var scale = [Float](repeating: 0, count: channels), shift = scale
+        for c in 0..<channels {
+            if v[c] < 0 { throw ConvError.invalidArgument("\(name).running_var[\(c)] is negative (\(v[c]))") }
+            let s = Float(Double(g[c]) / (Double(v[c]) + Double(epsilon)).squareRoot())
+            scale[c] = s
+            shift[c] = b[c] - m[c] * s
+        }
+        return (scale, shift)
+    }
+
+    public func prepare(for input: TensorShape, context: LayerPreparationContext) throws -> any PreparedLayer {
+        _ = try outputShape(for: input)
+        let (scale, shift) = try scaleAndShift()
+        return PreparedBatchNorm2D(scale: scale, shift: shift)
+    }
+}
+
+final class PreparedBatchNorm2D: PreparedLayer {
+    let scale: [Float]
+    let shift: [Float]
+    init(scale: [Float], shift: [Float]) { self.scale = scale; self.shift = shift }
+
+    func forward(input: UnsafePointer<Float>, output: UnsafeMutablePointer<Float>, shape: TensorShape, threads: Int) throws {
+        let plane = shape.h * shape.w, c = shape.c
+        scale.withUnsafeBufferPointer { sc in
+            shift.withUnsafeBufferPointer { sh in
+                ParallelFor.run(tasks: shape.n * c, threads: shape.count < 1 << 15 ? 1 : threads) { _, range in
+                    for p in range {
+                        let a = sc[p % c], b = sh[p % c]
+                        let x = input + p * plane, y = output + p * plane
+                        for i in 0..<plane { y[i] = x[i] * a + b }
+                    }
+                }
+            }
+        }
+    }
+}

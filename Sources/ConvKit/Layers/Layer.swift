@@ -1,0 +1,146 @@
+/// One layer of a CNN: the plugin point for models.
+///
+/// A layer is a description plus its parameters (weights it owns). It knows its output shape
+/// for an input shape, its parameter count and FLOPs, and its contribution to the receptive
+/// field. To run, a ``SequentialModel`` asks each layer to ``prepare(for:context:)`` once for
+/// the model's input shape and maximum batch; the returned ``PreparedLayer`` then runs any
+/// number of batches without allocating.
+///
+/// Tensors are NCHW float32 throughout (see ``Tensor``); a vector is `[N, F, 1, 1]`.
+/// Shapes passed to a layer carry the batch in `n`; parameter shapes never depend on it.
+///
+/// Register new layer types with ``LayerRegistry/register(_:factory:)`` to use them in model
+/// files. A stateless layer can conform to both `Layer` and ``PreparedLayer`` and return
+/// itself from `prepare` (the default implementation does that).
+///
+/// Threading: a layer (the description) is used from one thread at a time; the prepared
+/// form is `Sendable` and runs concurrently.
+public protocol Layer: AnyObject {
+    /// The layer's unique name in its model (weights are looked up as `<name>.weight`, ...).
+    var name: String { get }
+    /// The type name it is registered under (`conv`, `relu`, `pool`, `fc`...).
+    var typeName: String { get }
+    /// The output shape for `input` (same batch).
+    /// - Throws: ``ConvError`` when the input does not fit the layer.
+    func outputShape(for input: TensorShape) throws -> TensorShape
+    /// Learnable parameters (PyTorch's count: weights and biases; BatchNorm's running
+    /// statistics are not parameters).
+    var parameterCount: Int { get }
+    /// Floating-point operations for `input` (multiply-add = 2; see each layer for its rule).
+    func flops(for input: TensorShape) -> Int
+    /// The layer's contribution to the receptive field for `input` (kernel, stride and dilation
+    /// along the height and the width), or nil for an element-wise layer (kernel 1, stride 1).
+    func receptiveField(for input: TensorShape) -> LayerReceptiveField?
+    /// The named parameter tensors (`weight`, `bias`, ...) and their PyTorch shapes.
+    var parameters: [LayerParameter] { get }
+    /// The values of parameter `name` (row-major in its shape), or nil when never set.
+    func parameterValues(named name: String) -> [Float]?
+    /// Sets parameter `name`.
+    /// - Throws: ``ConvError/shapeMismatch(what:expected:actual:)`` for a wrong count,
+    ///   ``ConvError/invalidArgument(_:)`` for an unknown parameter name.
+    func setParameter(named name: String, values: [Float]) throws
+    /// Initialises every parameter deterministically from `generator` (He initialisation for
+    /// weights, see ``WeightGenerator``).
+    func initializeParameters(using generator: inout WeightGenerator)
+    /// Prepares the layer for inputs of shape `input` (`input.n` is the largest batch).
+    /// - Throws: ``ConvError`` for an input that does not fit or uninitialised parameters.
+    func prepare(for input: TensorShape, context: LayerPreparationContext) throws -> any PreparedLayer
+}
+
+extension Layer {
+    public var parameterCount: Int { parameters.reduce(0) { $0 + $1.shape.reduce(1, *) } }
+    public func flops(for input: TensorShape) -> Int { 0 }
+    public func receptiveField(for input: TensorShape) -> LayerReceptiveField? { nil }
+    public var parameters: [LayerParameter] { [] }
+    public func parameterValues(named name: String) -> [Float]? { nil }
+    public func setParameter(named name: String, values: [Float]) throws {
+        throw ConvError.invalidArgument("layer '\(self.name)' (\(typeName)) has no parameter '\(name)'")
+    }
+    public func initializeParameters(using generator: inout WeightGenerator) {}
+}
+
+extension Layer where Self: PreparedLayer {
+    /// A stateless layer is its own prepared form.
+    public func prepare(for input: TensorShape, context: LayerPreparationContext) throws -> any PreparedLayer {
+        _ = try outputShape(for: input)
+        return self
+    }
+}
+
+/// A layer ready to run: parameters packed, buffers sized.
+///
+/// Threading contract: ``forward(input:output:shape:threads:)`` may be called concurrently on
+/// different buffers, and must not allocate in the steady state.
+public protocol PreparedLayer: AnyObject, Sendable {
+    /// The backend that runs it (convolutions), or nil.
+    var backendName: String? { get }
+    /// True when the output is the input unchanged in memory (Flatten, Dropout): the model
+    /// then skips the layer, with no copy.
+    var isPassThrough: Bool { get }
+    /// Runs the layer on a batch.
+    /// - Parameters:
+    ///   - input: `shape.count` floats, NCHW.
+    ///   - output: the output shape's count of floats; never overlaps `input`.
+    ///   - shape: this call's input shape; `shape.n` is at most the batch the layer was
+    ///     prepared for, and the other dimensions are the prepared ones.
+    ///   - threads: worker threads (at least 1).
+    func forward(input: UnsafePointer<Float>, output: UnsafeMutablePointer<Float>,
+                 shape: TensorShape, threads: Int) throws
+}
+
+extension PreparedLayer {
+    public var backendName: String? { nil }
+    public var isPassThrough: Bool { false }
+}
+
+/// A named parameter tensor of a layer and its shape (PyTorch's conventions).
+public struct LayerParameter: Hashable, Sendable {
+    /// The suffix after `<layer>.`: `weight`, `bias`, `running_mean`, `running_var`.
+    public var name: String
+    public var shape: [Int]
+    public init(name: String, shape: [Int]) { self.name = name; self.shape = shape }
+    /// Number of values.
+    public var count: Int { shape.reduce(1, *) }
+}
+
+/// A layer's receptive-field contribution along each axis.
+public struct LayerReceptiveField: Hashable, Sendable {
+    public var height: ReceptiveField.Layer
+    public var width: ReceptiveField.Layer
+    public init(height: ReceptiveField.Layer, width: ReceptiveField.Layer) {
+        self.height = height; self.width = width
+    }
+}
+
+/// What a model passes to ``Layer/prepare(for:context:)``.
+public struct LayerPreparationContext {
+    /// The backend that runs this layer's convolutions (already resolved: never `auto`, and
+    /// able to run the layer).
+    public var backend: any ConvBackend
+    /// A BatchNorm2D that follows this layer and is folded into it (only for ``Conv2D``).
+    public var foldedBatchNorm: BatchNorm2D?
+    /// An activation that follows this layer and is fused into it (``Conv2D``, ``Linear``).
+    public var fusedActivation: Activation?
+
+    public init(backend: any ConvBackend, foldedBatchNorm: BatchNorm2D? = nil, fusedActivation: Activation? = nil) {
+        self.backend = backend
+        self.foldedBatchNorm = foldedBatchNorm
+        self.fusedActivation = fusedActivation
+    }
+}
+
+/// Element-wise work split over ParallelFor: `count` items in chunks worth threading.
+func parallelChunks(count: Int, threads: Int, grain: Int = 1 << 14,
+                    _ body: (Range<Int>) -> Void) {
+    let chunks = Swift.max(1, Swift.min(threads, count / Swift.max(grain, 1)))
+    ParallelFor.run(tasks: chunks, threads: chunks) { _, tasks in
+        for t in tasks { body(count * t / chunks ..< count * (t + 1) / chunks) }
+    }
+}
+
+/// Checks that `input` has the prepared sample shape and at most `maxBatch` samples.
+func checkForwardShape(_ input: TensorShape, prepared: TensorShape, layer: String) throws {
+    if input.c != prepared.c || input.h != prepared.h || input.w != prepared.w || input.n < 1 || input.n > prepared.n {
+        throw ConvError.shapeMismatch(what: "input of layer '\(layer)'", expected: prepared.dims, actual: input.dims)
+    }
+}

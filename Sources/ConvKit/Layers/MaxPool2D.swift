@@ -1,0 +1,41 @@
+/// Max pooling (type name `pool` with `"mode": "max"`, or `maxpool`).
+///
+/// Padded positions count as `-inf` (they never win), as in PyTorch; `ceil_mode` is off.
+/// A NaN in a window makes the output NaN. FLOPs: one comparison per window element.
+///
+/// Example: a 2x2 window with stride 2 turns the 4x4 plane
+/// `1 1 2 4 / 5 6 7 8 / 3 2 1 0 / 1 2 3 4` into `6 8 / 3 4`.
+public final class MaxPool2D: Layer, PreparedLayer {
+    public let name: String
+    public var typeName: String { "maxpool" }
+    public let geometry: PoolGeometry
+
+    public init(name: String, geometry: PoolGeometry) {
+        self.name = name
+        self.geometry = geometry
+    }
+
+    public func outputShape(for input: TensorShape) throws -> TensorShape { try geometry.outputShape(for: input) }
+    public func flops(for input: TensorShape) -> Int {
+        ((try? geometry.outputShape(for: input).count) ?? 0) * geometry.kernelHeight * geometry.kernelWidth
+    }
+    public func receptiveField(for input: TensorShape) -> LayerReceptiveField? { geometry.receptiveField }
+
+    public func forward(input: UnsafePointer<Float>, output: UnsafeMutablePointer<Float>,
+                        shape: TensorShape, threads: Int) throws {
+        let w = shape.w
+        try geometry.forEachWindow(input: input, output: output, shape: shape, threads: threads) { src, y0, y1, x0, x1 in
+            var m = -Float.infinity
+            var nan = false
+            for y in y0..<y1 {
+                let row = src + y * w
+                for x in x0..<x1 {
+                    let v = row[x]
+                    if v > m { m = v }
+                    nan = nan || v.isNaN
+                }
+            }
+            return nan ? .nan : m
+        }
+    }
+}

@@ -1,0 +1,81 @@
+/// Window size, stride and padding of a pooling layer (``MaxPool2D``, ``AvgPool2D``).
+///
+/// Output size as PyTorch with `ceil_mode=False`:
+/// `OH = (H + padTop + padBottom - kernelHeight) / strideHeight + 1`, rounded down; windows
+/// never extend past the padded input. Padding may be at most half the window along each axis
+/// (PyTorch's rule), so every window holds at least one input value.
+public struct PoolGeometry: Hashable, Sendable {
+    public var kernelHeight: Int, kernelWidth: Int
+    public var strideHeight: Int, strideWidth: Int
+    public var padding: Padding
+
+    /// - Throws: ``ConvError`` for a non-positive size or stride, negative padding or padding
+    ///   larger than half the window.
+    public init(kernelHeight: Int, kernelWidth: Int, strideHeight: Int, strideWidth: Int,
+                padding: Padding = .zero) throws {
+        for (p, v) in [("pool height", kernelHeight), ("pool width", kernelWidth),
+                       ("pool stride height", strideHeight), ("pool stride width", strideWidth)] where v < 1 {
+            throw ConvError.nonPositive(parameter: p, value: v)
+        }
+        for (side, v) in [("top", padding.top), ("left", padding.left), ("bottom", padding.bottom),
+                          ("right", padding.right)] {
+            if v < 0 { throw ConvError.negativePadding(side: side, value: v) }
+            let k = side == "top" || side == "bottom" ? kernelHeight : kernelWidth
+            if v > k / 2 {
+                throw ConvError.invalidArgument("pool padding \(side) \(v) is more than half the window \(k)")
+            }
+        }
+        self.kernelHeight = kernelHeight; self.kernelWidth = kernelWidth
+        self.strideHeight = strideHeight; self.strideWidth = strideWidth
+        self.padding = padding
+    }
+
+    /// A square window of `size` with stride `stride` (default: `size`) and padding `pad`.
+    public init(size: Int, stride: Int? = nil, pad: Int = 0) throws {
+        try self.init(kernelHeight: size, kernelWidth: size, strideHeight: stride ?? size,
+                      strideWidth: stride ?? size, padding: Padding(pad))
+    }
+
+    /// The output shape for `input`.
+    /// - Throws: ``ConvError/kernelLargerThanInput(axis:effectiveKernel:paddedInput:)``.
+    public func outputShape(for input: TensorShape) throws -> TensorShape {
+        let ph = input.h + padding.top + padding.bottom, pw = input.w + padding.left + padding.right
+        if kernelHeight > ph { throw ConvError.kernelLargerThanInput(axis: "height", effectiveKernel: kernelHeight, paddedInput: ph) }
+        if kernelWidth > pw { throw ConvError.kernelLargerThanInput(axis: "width", effectiveKernel: kernelWidth, paddedInput: pw) }
+        return TensorShape(n: input.n, c: input.c, h: (ph - kernelHeight) / strideHeight + 1,
+                           w: (pw - kernelWidth) / strideWidth + 1)
+    }
+
+    var receptiveField: LayerReceptiveField {
+        LayerReceptiveField(height: .init(kernel: kernelHeight, stride: strideHeight),
+                            width: .init(kernel: kernelWidth, stride: strideWidth))
+    }
+
+    /// Runs `window` for every output position of every plane, planes split over threads.
+    /// `window(plane, y0, y1, x0, x1)` gets the clipped input window rows `y0..<y1`, columns
+    /// `x0..<x1` and returns the output value.
+    func forEachWindow(input: UnsafePointer<Float>, output: UnsafeMutablePointer<Float>, shape: TensorShape,
+                       threads: Int, _ window: (UnsafePointer<Float>, Int, Int, Int, Int) -> Float) throws {
+        let out = try outputShape(for: shape)
+        let planes = shape.n * shape.c
+        let inPlane = shape.h * shape.w, outPlane = out.h * out.w
+        let work = planes * outPlane * kernelHeight * kernelWidth
+        let t = work < 1 << 15 ? 1 : threads
+        let (h, w) = (shape.h, shape.w)
+        ParallelFor.run(tasks: planes, threads: t) { _, range in
+            for p in range {
+                let src = input + p * inPlane
+                let dst = output + p * outPlane
+                for oy in 0..<out.h {
+                    let ys = oy * strideHeight - padding.top
+                    let y0 = Swift.max(ys, 0), y1 = Swift.min(ys + kernelHeight, h)
+                    for ox in 0..<out.w {
+                        let xs = ox * strideWidth - padding.left
+                        let x0 = Swift.max(xs, 0), x1 = Swift.min(xs + kernelWidth, w)
+                        dst[oy * out.w + ox] = window(src, y0, y1, x0, x1)
+                    }
+                }
+            }
+        }
+    }
+}

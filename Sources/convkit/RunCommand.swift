@@ -1,0 +1,125 @@
+import ArgumentParser
+import ConvKit
+import Foundation
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// `convkit run`: runs a model on a batch from a `.npy` file and writes the outputs.
+struct RunCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "run",
+        abstract: "Run a model on a batch of inputs (.npy) and write its outputs (.npy).",
+        discussion: """
+            MODEL is a JSON model file or a built-in name (\(BuiltInModels.names.joined(separator: ", "))). \
+            The input is a float32 .npy array [N, C, H, W] matching the model's input; the output is the \
+            last layer's values as float32 [N, classes] (class probabilities after a softmax), written \
+            atomically after a successful run. Without --weights the weights are He-initialised from \
+            --seed (deterministic). Exits non-zero with one line on stderr, writing nothing, on error.
+            """)
+
+    @Option(help: ArgumentHelp("A model file (.json) or a built-in name.", valueName: "file.json|name"))
+    var model: String
+
+    @Option(help: ArgumentHelp("Weights in safetensors format (default: He initialisation from --seed).",
+                               valueName: "file.safetensors"))
+    var weights: String?
+
+    @Option(help: ArgumentHelp("Input batch, float32 [N, C, H, W].", valueName: "x.npy"))
+    var input: String
+
+    @Option(help: ArgumentHelp("Output file, float32 [N, classes].", valueName: "y.npy"))
+    var output: String
+
+    @Option(help: ArgumentHelp("Backend for the convolutions: a registered backend or auto.", valueName: "name"))
+    var backend: String = "auto"
+
+    @Option(help: ArgumentHelp("Worker threads (default: CONVKIT_NUM_THREADS or all cores).", valueName: "n"))
+    var threads: Int?
+
+    @Option(help: ArgumentHelp("Seed of the weight initialisation when there is no --weights.", valueName: "n"))
+    var seed: UInt64 = 0
+
+    @Option(name: .customLong("layer-backend"),
+            help: ArgumentHelp("Backend for one convolution layer (repeatable).", valueName: "layer=name"))
+    var layerBackends: [String] = []
+
+    @Option(help: ArgumentHelp("Time this many runs after one warm-up run and print the median and minimum run time on stderr.",
+                               valueName: "n"))
+    var timeRuns: Int = 0
+
+    func run() throws {
+        try runModelCommand("run") {
+            let result = try execute()
+            try writeNPY(output, shape: result.shape, values: result.values)
+        }
+    }
+
+    /// Loads the model, weights and input, runs, and returns the output (nothing written).
+    func execute() throws -> (shape: [Int], values: [Float]) {
+        if let threads, threads < 1 { throw ConvError.nonPositive(parameter: "threads", value: threads) }
+        let overrides = try parseLayerBackends(layerBackends)
+        let m = try SequentialModel.named(model)
+        if let weights { try m.loadWeights(path: weights) } else { m.initializeWeights(seed: seed) }
+        let x = try readNPY(input)
+        let s = m.inputShape
+        guard x.shape.count == 4, x.shape[1] == s.c, x.shape[2] == s.h, x.shape[3] == s.w, x.shape[0] >= 1 else {
+            throw ConvError.shapeMismatch(what: "input \(input)", expected: [x.shape.first ?? 1, s.c, s.h, s.w], actual: x.shape)
+        }
+        let n = x.shape[0]
+        let prepared = try m.prepare(batch: n, backend: backend, threads: threads, overrides: overrides)
+        var y = [Float](repeating: 0, count: n * prepared.outputSampleCount)
+        try x.values.withUnsafeBufferPointer { xb in
+            try y.withUnsafeMutableBufferPointer { yb in try prepared.run(input: xb, output: yb, batch: n) }
+        }
+        if timeRuns < 0 { throw ConvError.nonPositive(parameter: "time-runs", value: timeRuns) }
+        if timeRuns > 0 {
+            var times: [Double] = []
+            var scratch = y
+            try x.values.withUnsafeBufferPointer { xb in
+                try scratch.withUnsafeMutableBufferPointer { yb in
+                    for _ in 0..<timeRuns {
+                        let start = DispatchTime.now().uptimeNanoseconds
+                        try prepared.run(input: xb, output: yb, batch: n)
+                        times.append(Double(DispatchTime.now().uptimeNanoseconds - start) / 1e6)
+                    }
+                }
+            }
+            times.sort()
+            let backends = Set(prepared.backends.values).sorted().joined(separator: ",")
+            FileHandle.standardError.write(Data(("\(m.name) batch \(n) backend \(backend) [\(backends)]: median "
+                + String(format: "%.3f", times[times.count / 2]) + " ms, min " + String(format: "%.3f", times[0])
+                + " ms over \(timeRuns) runs\n").utf8))
+        }
+        return ([n, prepared.outputSampleCount], y)
+    }
+}
+
+/// Parses `layer=backend` options.
+func parseLayerBackends(_ items: [String]) throws -> [String: String] {
+    var r: [String: String] = [:]
+    for item in items {
+        let parts = item.split(separator: "=", maxSplits: 1).map(String.init)
+        guard parts.count == 2, !parts[0].isEmpty, !parts[1].isEmpty else {
+            throw ConvError.invalidArgument("--layer-backend: expected layer=backend, got '\(item)'")
+        }
+        r[parts[0]] = parts[1]
+    }
+    return r
+}
+
+/// Runs `body`; on error prints `convkit <command>: error: <message>` as one line on stderr and
+/// exits with status 1. (The shared CLI error helper replaces this when merged.)
+func runModelCommand(_ command: String, _ body: () throws -> Void) throws {
+    do {
+        try body()
+    } catch let e as ExitCode {
+        throw e
+    } catch {
+        let message = "\(error)".replacingOccurrences(of: "\n", with: " ")
+        FileHandle.standardError.write(Data("convkit \(command): error: \(message)\n".utf8))
+        throw ExitCode.failure
+    }
+}

@@ -1,0 +1,36 @@
+import ArgumentParser
+import ConvKit
+
+/// `convkit summary`: a Keras-style table of a model's layers (see ``ModelSummary``).
+struct SummaryCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "summary",
+        abstract: "Print a model's layers: output shapes, parameters, FLOPs, receptive fields, backends.",
+        discussion: """
+            MODEL is a JSON model file or a built-in name (\(BuiltInModels.names.joined(separator: ", "))). \
+            The backend column shows which backend would run each convolution (a backend that cannot \
+            run a layer falls back to direct). Needs no weights. Exits non-zero with one line on \
+            stderr on error.
+            """)
+
+    @Option(help: ArgumentHelp("A model file (.json) or a built-in name.", valueName: "file.json|name"))
+    var model: String
+
+    @Option(help: ArgumentHelp("Backend for the convolutions: a registered backend or auto.", valueName: "name"))
+    var backend: String = "auto"
+
+    @Option(help: ArgumentHelp("Batch size the shapes and FLOPs are given for.", valueName: "n"))
+    var batch: Int = 1
+
+    @Option(name: .customLong("layer-backend"),
+            help: ArgumentHelp("Backend for one convolution layer (repeatable).", valueName: "layer=name"))
+    var layerBackends: [String] = []
+
+    func run() throws {
+        try runModelCommand("summary") {
+            let m = try SequentialModel.named(model)
+            let summary = try m.summary(batch: batch, backend: backend, overrides: parseLayerBackends(layerBackends))
+            print(summary.render(), terminator: "")
+        }
+    }
+}
