@@ -51,9 +51,9 @@ struct RunCommand: ParsableCommand {
     var timeRuns: Int = 0
 
     func run() throws {
-        try runModelCommand("run") {
+        try runReportingErrors {
             let result = try execute()
-            try writeNPY(output, shape: result.shape, values: result.values)
+            try NumPyArray(shape: result.shape, values: result.values).write(path: output)
         }
     }
 
@@ -63,7 +63,7 @@ struct RunCommand: ParsableCommand {
         let overrides = try parseLayerBackends(layerBackends)
         let m = try SequentialModel.named(model)
         if let weights { try m.loadWeights(path: weights) } else { m.initializeWeights(seed: seed) }
-        let x = try readNPY(input)
+        let x = try NumPyArray.read(path: input)
         let s = m.inputShape
         guard x.shape.count == 4, x.shape[1] == s.c, x.shape[2] == s.h, x.shape[3] == s.w, x.shape[0] >= 1 else {
             throw ConvError.shapeMismatch(what: "input \(input)", expected: [x.shape.first ?? 1, s.c, s.h, s.w], actual: x.shape)
@@ -110,16 +110,3 @@ func parseLayerBackends(_ items: [String]) throws -> [String: String] {
     return r
 }
 
-/// Runs `body`; on error prints `convkit <command>: error: <message>` as one line on stderr and
-/// exits with status 1. (The shared CLI error helper replaces this when merged.)
-func runModelCommand(_ command: String, _ body: () throws -> Void) throws {
-    do {
-        try body()
-    } catch let e as ExitCode {
-        throw e
-    } catch {
-        let message = "\(error)".replacingOccurrences(of: "\n", with: " ")
-        FileHandle.standardError.write(Data("convkit \(command): error: \(message)\n".utf8))
-        throw ExitCode.failure
-    }
-}

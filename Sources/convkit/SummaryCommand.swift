@@ -27,7 +27,7 @@ struct SummaryCommand: ParsableCommand {
     var layerBackends: [String] = []
 
     func run() throws {
-        try runModelCommand("summary") {
+        try runReportingErrors {
             let m = try SequentialModel.named(model)
             let summary = try m.summary(batch: batch, backend: backend, overrides: parseLayerBackends(layerBackends))
             print(summary.render(), terminator: "")

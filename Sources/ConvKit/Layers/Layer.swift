@@ -133,7 +133,7 @@ public struct LayerPreparationContext {
 func parallelChunks(count: Int, threads: Int, grain: Int = 1 << 14,
                     _ body: (Range<Int>) -> Void) {
     let chunks = Swift.max(1, Swift.min(threads, count / Swift.max(grain, 1)))
-    ParallelFor.run(tasks: chunks, threads: chunks) { _, tasks in
+    ParallelFor.run(items: chunks, threads: chunks) { _, tasks in
         for t in tasks { body(count * t / chunks ..< count * (t + 1) / chunks) }
     }
 }

@@ -123,7 +123,7 @@ final class PreparedLinear: PreparedLayer {
         let (lo, hi) = activation.bounds
         let work = n * fin * fout
         let t = work < 1 << 16 ? 1 : threads
-        ParallelFor.run(tasks: fout, threads: t) { _, range in
+        ParallelFor.run(items: fout, threads: t) { _, range in
             for o in range {
                 let row = w + o * fin
                 let add = b?[o] ?? 0

@@ -62,7 +62,7 @@ public struct PoolGeometry: Hashable, Sendable {
         let work = planes * outPlane * kernelHeight * kernelWidth
         let t = work < 1 << 15 ? 1 : threads
         let (h, w) = (shape.h, shape.w)
-        ParallelFor.run(tasks: planes, threads: t) { _, range in
+        ParallelFor.run(items: planes, threads: t) { _, range in
             for p in range {
                 let src = input + p * inPlane
                 let dst = output + p * outPlane
