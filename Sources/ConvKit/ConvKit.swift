@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 
 /// Library-wide settings and facts.
 public enum ConvKit {
@@ -13,4 +14,14 @@ public enum ConvKit {
         }
         return Swift.max(ProcessInfo.processInfo.activeProcessorCount, 1)
     }
+
+    /// The least work, in FLOPs, worth giving a worker thread (default 4,000,000, some tens of
+    /// microseconds): an execute call uses at most `flops / minimumFLOPsPerThread` of the threads
+    /// it is given, because waking a thread costs more than a smaller share of work saves.
+    /// Set it to 0 to always use every thread requested. Results do not depend on it.
+    public static var minimumFLOPsPerThread: Int {
+        get { minimumFLOPsPerThreadStorage.load(ordering: .relaxed) }
+        set { minimumFLOPsPerThreadStorage.store(Swift.max(newValue, 0), ordering: .relaxed) }
+    }
+    private static let minimumFLOPsPerThreadStorage = Atomic<Int>(4_000_000)
 }

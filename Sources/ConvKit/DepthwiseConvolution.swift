@@ -35,7 +35,9 @@ final class DepthwiseConvolution: PreparedConvolution, @unchecked Sendable {
 
     func execute(input: UnsafeBufferPointer<Float>, output: UnsafeMutableBufferPointer<Float>,
                  threads: Int?) throws {
-        let threads = try checkedExecutionArguments(input: input, output: output, threads: threads)
+        let threads = ParallelFor.useful(
+            threads: try checkedExecutionArguments(input: input, output: output, threads: threads),
+            flops: descriptor.flops)
         let d = descriptor
         let x = input.baseAddress!, y = output.baseAddress!
         let planes = d.batch * d.outputChannels

@@ -79,11 +79,21 @@ final class DirectGEMMConvolution: PreparedConvolution, @unchecked Sendable {
 
     func execute(input: UnsafeBufferPointer<Float>, output: UnsafeMutableBufferPointer<Float>,
                  threads: Int?) throws {
-        let threads = try checkedExecutionArguments(input: input, output: output, threads: threads)
+        let requested = try checkedExecutionArguments(input: input, output: output, threads: threads)
         let d = descriptor
-        let base = d.batch * d.groups * nBlocks
-        // With few pixel blocks, also split the output channels so every thread has work.
-        let mSplit = threads == 1 || base >= 4 * threads ? 1 : Swift.min(mPanels, (4 * threads + base - 1) / base)
+        let threads = ParallelFor.useful(threads: requested, flops: d.flops)
+        // Split each image's pixels into more, smaller blocks (at least 16 pixels) when there are
+        // too few for the threads; then, if still short, split the output channels too. The
+        // results do not depend on the split: every output column is computed the same way.
+        let images = d.batch * d.groups
+        var blocksPerImage = nBlocks
+        if threads > 1 && images * blocksPerImage < 4 * threads {
+            blocksPerImage = Swift.min((4 * threads + images - 1) / images, (pixels + 15) / 16)
+        }
+        let blockPixels = ((pixels + blocksPerImage - 1) / blocksPerImage + 15) / 16 * 16
+        blocksPerImage = (pixels + blockPixels - 1) / blockPixels
+        let base = images * blocksPerImage
+        let mSplit = threads == 1 || base >= 2 * threads ? 1 : Swift.min(mPanels, (2 * threads + base - 1) / base)
         let tasks = base * mSplit
         let workers = ParallelFor.workers(tasks: tasks, threads: threads)
         let blockFloats = kc * nc
@@ -106,11 +116,11 @@ final class DirectGEMMConvolution: PreparedConvolution, @unchecked Sendable {
                     do {
                         var rest = task
                         let split = rest % mSplit; rest /= mSplit
-                        let block = rest % nBlocks; rest /= nBlocks
+                        let block = rest % blocksPerImage; rest /= blocksPerImage
                         let g = rest % d.groups
                         let n = rest / d.groups
-                        let p0 = block * nc
-                        let count = Swift.min(nc, pixels - p0)
+                        let p0 = block * blockPixels
+                        let count = Swift.min(blockPixels, pixels - p0)
                         let panelLo = mPanels * split / mSplit, panelHi = mPanels * (split + 1) / mSplit
                         if panelLo == panelHi { return }
                         let image = x + (n * d.inputChannels + g * d.inputChannelsPerGroup) * d.inputHeight * rowStride

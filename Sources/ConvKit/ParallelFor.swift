@@ -13,6 +13,13 @@ enum ParallelFor {
     /// The number of workers ``run(tasks:threads:_:)`` uses.
     static func workers(tasks: Int, threads: Int) -> Int { Swift.max(Swift.min(Swift.max(threads, 1), tasks), 1) }
 
+    /// The threads worth using for `flops` of work when `requested` are allowed: every worker
+    /// gets at least ``ConvKit/minimumFLOPsPerThread``. Never more than `requested`, never below 1.
+    static func useful(threads requested: Int, flops: Int) -> Int {
+        let grain = ConvKit.minimumFLOPsPerThread
+        return grain == 0 ? requested : Swift.max(1, Swift.min(requested, flops / grain))
+    }
+
     /// Runs `body(worker, task)` for every task in `0..<tasks`. `worker` (in
     /// `0..<workers(tasks:threads:)`) indexes per-worker scratch memory; a worker runs one task
     /// at a time.

@@ -124,7 +124,9 @@ final class WinogradConvolution: PreparedConvolution, @unchecked Sendable {
 
     func execute(input: UnsafeBufferPointer<Float>, output: UnsafeMutableBufferPointer<Float>,
                  threads: Int?) throws {
-        let threads = try checkedExecutionArguments(input: input, output: output, threads: threads)
+        let threads = ParallelFor.useful(
+            threads: try checkedExecutionArguments(input: input, output: output, threads: threads),
+            flops: descriptor.flops)
         // Many blocks: one task per block, each worker with its own V and M. Few blocks: the
         // blocks one after another, each of the three phases split over all workers.
         let perBlock = threads == 1 || blocks >= 2 * threads
