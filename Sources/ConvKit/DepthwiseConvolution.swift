@@ -37,7 +37,7 @@ final class DepthwiseConvolution: PreparedConvolution, @unchecked Sendable {
                  threads: Int?) throws {
         let threads = ParallelFor.useful(
             threads: try checkedExecutionArguments(input: input, output: output, threads: threads),
-            flops: descriptor.flops)
+            flops: descriptor.flops * 4)  // memory-bound: count its work as 4x its FLOPs
         let d = descriptor
         let x = input.baseAddress!, y = output.baseAddress!
         let planes = d.batch * d.outputChannels

@@ -38,7 +38,7 @@ extension WinogradConvolution {
     /// Transforms tiles `firstTile ..< firstTile + count` of input channels `channels` of the
     /// padded input into `v[p][panel][c][16]`; lanes past `count` repeat the last tile (their
     /// results are never stored).
-    func transformInput(padded: UnsafePointer<Float>, firstTile: Int, count: Int, channels: Range<Int>,
+    func transformInput(padded: UnsafePointer<Float>, firstTile: Int, count: Int, tb: Int, channels: Range<Int>,
                         into v: UnsafeMutablePointer<Float>, temp: UnsafeMutablePointer<Float>) {
         let C = descriptor.inputChannels
         let Wp = paddedWidth, planeSize = paddedHeight * paddedWidth
@@ -92,7 +92,7 @@ extension WinogradConvolution {
 
     /// Transforms `M` back for output channels `channels` and tiles `firstTile ..< firstTile +
     /// count`, adds the bias, applies the activation and stores into the NCHW output.
-    func transformOutput(m: UnsafeMutablePointer<Float>, firstTile: Int, count: Int, channels: Range<Int>,
+    func transformOutput(m: UnsafeMutablePointer<Float>, firstTile: Int, count: Int, tb: Int, channels: Range<Int>,
                          into y: UnsafeMutablePointer<Float>, temp scratchFloats: UnsafeMutablePointer<Float>) {
         let d = descriptor
         let K = d.outputChannels, OH = d.outputHeight, OW = d.outputWidth

@@ -108,14 +108,14 @@ final class WinogradConvolution: PreparedConvolution, @unchecked Sendable {
     /// The zero-padded input copy plus, per worker thread (one in total when the phases are
     /// split instead of the blocks), the transformed input and GEMM output of one tile block.
     var workspaceBytes: Int {
-        (paddedFloats + blockFloats * ConvKit.defaultThreadCount + transformScratchFloats * ConvKit.defaultThreadCount) * 4
+        (paddedFloats + blockFloats(tb: tb) * ConvKit.defaultThreadCount + transformScratchFloats * ConvKit.defaultThreadCount) * 4
     }
     private var paddedFloats: Int {
         // Rounded to 16 floats so that the per-worker blocks after it stay 64-byte aligned.
         (descriptor.batch * descriptor.inputChannels * paddedHeight * paddedWidth + 15) / 16 * 16
     }
     /// V and M of one block, plus the transforms' temporaries (SIMD8 rows), per worker.
-    private var blockFloats: Int {
+    private func blockFloats(tb: Int) -> Int {
         positions * (descriptor.inputChannels + descriptor.outputChannels) * tb + transformScratchFloats
     }
     /// Floats of the transforms' temporaries: `alpha^2` SIMD8 values (input) or
@@ -127,11 +127,18 @@ final class WinogradConvolution: PreparedConvolution, @unchecked Sendable {
         let threads = ParallelFor.useful(
             threads: try checkedExecutionArguments(input: input, output: output, threads: threads),
             flops: descriptor.flops)
-        // Many blocks: one task per block, each worker with its own V and M. Few blocks: the
-        // blocks one after another, each of the three phases split over all workers.
+        // With several threads and few blocks, use smaller blocks (at least 16 tiles) so that
+        // every thread gets whole blocks. Many blocks: one task per block, each worker with its
+        // own V and M. Still too few: the blocks one after another, each of the three phases
+        // split over all workers. Results do not depend on the block size.
+        var tb = self.tb
+        if threads > 1 && blocks < 2 * threads {
+            tb = Swift.max(16, ((totalTiles + 2 * threads - 1) / (2 * threads) + 15) / 16 * 16)
+        }
+        let blocks = (totalTiles + tb - 1) / tb
         let perBlock = threads == 1 || blocks >= 2 * threads
         let workers = perBlock ? ParallelFor.workers(tasks: blocks, threads: threads) : 1
-        let floats = blockFloats
+        let floats = blockFloats(tb: tb)
         let extra = perBlock ? 0 : transformScratchFloats * threads
         let x = input.baseAddress!, y = output.baseAddress!
         let C = descriptor.inputChannels, K = descriptor.outputChannels
@@ -146,9 +153,9 @@ final class WinogradConvolution: PreparedConvolution, @unchecked Sendable {
                     let temp = m + positions * K * tb
                     let t0 = block * tb
                     let count = Swift.min(tb, totalTiles - t0)
-                    transformInput(padded: padded, firstTile: t0, count: count, channels: 0..<C, into: v, temp: temp)
-                    multiply(v: v, m: m, count: count, positions: 0..<positions, panels: 0..<mPanels)
-                    transformOutput(m: m, firstTile: t0, count: count, channels: 0..<K, into: y, temp: temp)
+                    transformInput(padded: padded, firstTile: t0, count: count, tb: tb, channels: 0..<C, into: v, temp: temp)
+                    multiply(v: v, m: m, count: count, tb: tb, positions: 0..<positions, panels: 0..<mPanels)
+                    transformOutput(m: m, firstTile: t0, count: count, tb: tb, channels: 0..<K, into: y, temp: temp)
                 }
                 return
             }
@@ -160,16 +167,16 @@ final class WinogradConvolution: PreparedConvolution, @unchecked Sendable {
                 let t0 = block * tb
                 let count = Swift.min(tb, totalTiles - t0)
                 ParallelFor.run(items: C, threads: threads) { worker, channels in
-                    transformInput(padded: padded, firstTile: t0, count: count, channels: channels, into: v,
+                    transformInput(padded: padded, firstTile: t0, count: count, tb: tb, channels: channels, into: v,
                                    temp: temps + worker * tempFloats)
                 }
                 ParallelFor.run(tasks: positions * panelChunks, threads: threads) { _, task in
                     let p = task / panelChunks, chunk = task % panelChunks
-                    multiply(v: v, m: m, count: count, positions: p..<(p + 1),
+                    multiply(v: v, m: m, count: count, tb: tb, positions: p..<(p + 1),
                              panels: (mPanels * chunk / panelChunks)..<(mPanels * (chunk + 1) / panelChunks))
                 }
                 ParallelFor.run(items: K, threads: threads) { worker, channels in
-                    transformOutput(m: m, firstTile: t0, count: count, channels: channels, into: y,
+                    transformOutput(m: m, firstTile: t0, count: count, tb: tb, channels: channels, into: y,
                                     temp: temps + worker * tempFloats)
                 }
             }
@@ -177,7 +184,7 @@ final class WinogradConvolution: PreparedConvolution, @unchecked Sendable {
     }
 
     /// `M_p = U_p * V_p` for positions `positions`, output-channel panels `panels`, `count` tiles.
-    private func multiply(v: UnsafeMutablePointer<Float>, m: UnsafeMutablePointer<Float>, count: Int,
+    private func multiply(v: UnsafeMutablePointer<Float>, m: UnsafeMutablePointer<Float>, count: Int, tb: Int,
                           positions: Range<Int>, panels: Range<Int>) {
         let mr = GEMMMicroKernel.mr, nr = GEMMMicroKernel.nr
         let C = descriptor.inputChannels, K = descriptor.outputChannels
