@@ -46,6 +46,7 @@ extension WinogradConvolution {
         let panelsPerBlock = tb / GEMMMicroKernel.nr
         let groups = (count + 7) / 8
         let bt = inputTerms
+        let isF4 = tile == .f4x3
         do {
             // `temp` (transformScratchFloats, 32-byte aligned) holds alpha^2 SIMD8 rows.
             let t = UnsafeMutableRawPointer(temp).bindMemory(to: V8.self, capacity: positions)
@@ -60,6 +61,21 @@ extension WinogradConvolution {
                 let panel = local / 16, laneOffset = local % 16
                 for c in channels {
                     let base = padded + c * planeSize
+                    if isF4 {
+                        for k in 0..<6 {
+                            let row = base + k * Wp
+                            for l in 0..<6 {
+                                t[k * 6 + l] = V8(row[o[0] + l], row[o[1] + l], row[o[2] + l], row[o[3] + l],
+                                                  row[o[4] + l], row[o[5] + l], row[o[6] + l], row[o[7] + l])
+                            }
+                        }
+                        let column = v + (panel * C + c) * 16 + laneOffset
+                        let positionStride = panelsPerBlock * C * 16
+                        Self.transformInputF4(t) { p, value in
+                            UnsafeMutableRawPointer(column + p * positionStride).storeBytes(of: value, as: V8.self)
+                        }
+                        continue
+                    }
                     // t = B^T d: each input row k is loaded once and added to the rows i it feeds.
                     t.update(repeating: V8(), count: positions)
                     for k in 0..<alpha {
@@ -101,6 +117,7 @@ extension WinogradConvolution {
         let clamp = d.activation != .none
         let groups = (count + 7) / 8
         let at = outputTerms
+        let isF4 = tile == .f4x3
         do {
             do {
                 let temp = UnsafeMutableRawPointer(scratchFloats).bindMemory(to: V8.self, capacity: mt * alpha + mt * mt)
@@ -109,6 +126,19 @@ extension WinogradConvolution {
                     let b = V8(repeating: bias.base[k])
                     for group in 0..<groups {
                         let local = group * 8
+                        if isF4 {
+                            Self.transformOutputF4({ p in
+                                UnsafeRawPointer(m + (p * K + k) * tb + local).loadUnaligned(as: V8.self)
+                            }, temp, result)
+                            for i in 0..<16 {
+                                var s = result[i] + b
+                                if clamp {
+                                    s = s.replacing(with: lo, where: s .< lo)
+                                    s = s.replacing(with: hi, where: s .> hi)
+                                }
+                                result[i] = s
+                            }
+                        } else {
                         // temp = A^T M (m x alpha), result = temp A (m x m).
                         temp.update(repeating: V8(), count: mt * alpha)
                         for a in 0..<alpha {
@@ -135,6 +165,7 @@ extension WinogradConvolution {
                                 }
                                 result[i * mt + j] = s
                             }
+                        }
                         }
                         let lanes = Swift.min(8, count - local)
                         for lane in 0..<lanes {

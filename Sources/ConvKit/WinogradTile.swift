@@ -59,6 +59,30 @@ struct WinogradMatrices: Sendable {
     let BT: [Float]
 
     init(_ tile: WinogradTile) {
+        if tile == .f4x3 {
+            // Lavin and Gray's F(4x4,3x3) matrices (points 0, ±1, ±2, infinity): B^T has small
+            // integer entries, which the specialised transforms (`WinogradF4Transforms.swift`)
+            // write out as additions.
+            m = 4
+            alpha = 6
+            BT = [4, 0, -5, 0, 1, 0,
+                  0, -4, -4, 1, 1, 0,
+                  0, 4, -4, -1, 1, 0,
+                  0, -2, -1, 2, 1, 0,
+                  0, 2, -1, -2, 1, 0,
+                  0, 4, 0, -5, 0, 1]
+            G = [1.0 / 4, 0, 0,
+                 -1.0 / 6, -1.0 / 6, -1.0 / 6,
+                 -1.0 / 6, 1.0 / 6, -1.0 / 6,
+                 1.0 / 24, 1.0 / 12, 1.0 / 6,
+                 1.0 / 24, -1.0 / 12, 1.0 / 6,
+                 0, 0, 1]
+            AT = [1, 1, 1, 1, 1, 0,
+                  0, 1, -1, 2, -2, 0,
+                  0, 1, 1, 4, 4, 0,
+                  0, 1, -1, 8, -8, 1]
+            return
+        }
         let m = tile.outputTile, r = 3, alpha = tile.inputTile
         let points = tile.points
         func evaluation(_ n: Int) -> [[Double]] {
