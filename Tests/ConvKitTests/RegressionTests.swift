@@ -94,4 +94,28 @@ struct RegressionTests {
         let y = try executeFilled(prepared, c.input, threads: 1)
         #expect(normalizedMaxError(y, try c.reference()) <= 1e-6)
     }
+
+    /// Bug in DirectGEMMConvolution (not owned here): with a horizontal stride above 1, every
+    /// execute deinterleaves the input into `strideWidth * ceil(W / strideWidth)` floats per row
+    /// (`rowStride`, `phasedFloats`), at least `strideWidth` floats per row however narrow the
+    /// input. A valid 1x1 layer on a 1x1 input with stride 2^40 asks for 2^40 floats (4 TB), and
+    /// the product overflows Int (a trap) for strides near 2^62; `workspaceBytes` too.
+    /// Expected: phases beyond W are empty (use `min(strideWidth, W)` phases), or prepare refuses.
+    @Test("direct GEMM with a huge horizontal stride runs or is refused at prepare",
+          .disabled("bug: DirectGEMMConvolution.phasedFloats allocates strideWidth floats per input row"))
+    func directHugeStride() throws {
+        let d = Conv2DDescriptor(inputChannels: 2, inputHeight: 3, inputWidth: 1, outputChannels: 8, kernelHeight: 1,
+                                 kernelWidth: 1, strideHeight: 1, strideWidth: 1 << 40)
+        try d.validate()
+        let c = ConvCase(d, seed: 1)
+        let prepared: any PreparedConvolution
+        do {
+            prepared = try DirectBackend().prepare(d, weights: c.weights, bias: c.bias)
+        } catch is ConvError {
+            return  // refused at prepare: fine
+        }
+        #expect(prepared.workspaceBytes < 1 << 30)
+        let y = try executeFilled(prepared, c.input, threads: 1)
+        #expect(normalizedMaxError(y, try c.reference()) <= 1e-6)
+    }
 }
