@@ -1,40 +1,47 @@
 // Sizes, counts and validation derived from a descriptor.
+//
+// The derived properties never trap, even on an invalid descriptor: their arithmetic
+// saturates at Int.min / Int.max (so an overflowing size reads as Int.max). Their values
+// are meaningful only for a descriptor that passes validate().
 
 extension Conv2DDescriptor {
     /// Kernel height including dilation: `(R - 1) * dilationH + 1`.
-    public var effectiveKernelHeight: Int { (kernelHeight - 1) * dilationHeight + 1 }
+    public var effectiveKernelHeight: Int { satAdd(satMul(satSub(kernelHeight, 1), dilationHeight), 1) }
     /// Kernel width including dilation: `(S - 1) * dilationW + 1`.
-    public var effectiveKernelWidth: Int { (kernelWidth - 1) * dilationWidth + 1 }
+    public var effectiveKernelWidth: Int { satAdd(satMul(satSub(kernelWidth, 1), dilationWidth), 1) }
 
     /// Output height `(H + padTop + padBottom - effectiveR) / strideH + 1`, rounded down.
     /// Meaningful only for a valid descriptor.
     public var outputHeight: Int {
-        let span = inputHeight + padding.top + padding.bottom - effectiveKernelHeight
-        return strideHeight > 0 && span >= 0 ? span / strideHeight + 1 : 0
+        let span = satSub(satAdd(satAdd(inputHeight, padding.top), padding.bottom), effectiveKernelHeight)
+        return strideHeight > 0 && span >= 0 ? satAdd(span / strideHeight, 1) : 0
     }
 
     /// Output width `(W + padLeft + padRight - effectiveS) / strideW + 1`, rounded down.
     public var outputWidth: Int {
-        let span = inputWidth + padding.left + padding.right - effectiveKernelWidth
-        return strideWidth > 0 && span >= 0 ? span / strideWidth + 1 : 0
+        let span = satSub(satAdd(satAdd(inputWidth, padding.left), padding.right), effectiveKernelWidth)
+        return strideWidth > 0 && span >= 0 ? satAdd(span / strideWidth, 1) : 0
     }
 
     /// The output size formula before rounding, along the height: `(H - F + 2P)/S + 1`.
     public var exactOutputHeight: Double {
-        Double(inputHeight + padding.top + padding.bottom - effectiveKernelHeight) / Double(strideHeight) + 1
+        Double(satSub(satAdd(satAdd(inputHeight, padding.top), padding.bottom), effectiveKernelHeight))
+            / Double(strideHeight) + 1
     }
 
     /// The output size formula before rounding, along the width.
     public var exactOutputWidth: Double {
-        Double(inputWidth + padding.left + padding.right - effectiveKernelWidth) / Double(strideWidth) + 1
+        Double(satSub(satAdd(satAdd(inputWidth, padding.left), padding.right), effectiveKernelWidth))
+            / Double(strideWidth) + 1
     }
 
     /// True when the filter tiles the padded input exactly along both axes (no leftover).
     /// False for a non-positive stride (an invalid descriptor).
     public var fitsExactly: Bool {
         guard strideHeight > 0 && strideWidth > 0 else { return false }
-        return (inputHeight + padding.top + padding.bottom - effectiveKernelHeight) % strideHeight == 0
-            && (inputWidth + padding.left + padding.right - effectiveKernelWidth) % strideWidth == 0
+        return satSub(satAdd(satAdd(inputHeight, padding.top), padding.bottom), effectiveKernelHeight)
+            % strideHeight == 0
+            && satSub(satAdd(satAdd(inputWidth, padding.left), padding.right), effectiveKernelWidth) % strideWidth == 0
     }
 
     /// Input channels per group (`C / groups`; 0 for a non-positive group count).
@@ -56,19 +63,23 @@ extension Conv2DDescriptor {
     public var outputShape: [Int] { [batch, outputChannels, outputHeight, outputWidth] }
 
     /// Number of input elements `N * C * H * W`.
-    public var inputCount: Int { batch * inputChannels * inputHeight * inputWidth }
+    public var inputCount: Int { satMul(satMul(satMul(batch, inputChannels), inputHeight), inputWidth) }
     /// Number of weights `K * (C / groups) * R * S` (the course's `F * F * C * K` when groups = 1).
-    public var weightCount: Int { outputChannels * inputChannelsPerGroup * kernelHeight * kernelWidth }
+    public var weightCount: Int {
+        satMul(satMul(satMul(outputChannels, inputChannelsPerGroup), kernelHeight), kernelWidth)
+    }
     /// Number of biases: K with a bias, else 0.
     public var biasCount: Int { hasBias ? outputChannels : 0 }
     /// Learnable parameters: weights plus biases.
-    public var parameterCount: Int { weightCount + biasCount }
+    public var parameterCount: Int { satAdd(weightCount, biasCount) }
     /// Number of output elements `N * K * OH * OW`.
-    public var outputCount: Int { batch * outputChannels * outputHeight * outputWidth }
+    public var outputCount: Int { satMul(satMul(satMul(batch, outputChannels), outputHeight), outputWidth) }
 
     /// Floating-point operations, counting a multiply-add as 2:
     /// `2 * N * K * OH * OW * (C / groups) * R * S` (bias and activation not counted).
-    public var flops: Int { 2 * outputCount * inputChannelsPerGroup * kernelHeight * kernelWidth }
+    public var flops: Int {
+        satMul(satMul(satMul(satMul(2, outputCount), inputChannelsPerGroup), kernelHeight), kernelWidth)
+    }
 
     /// Receptive field of one output value on this layer's input: the dilated kernel extent
     /// `(effectiveR, effectiveS)`.
@@ -158,4 +169,25 @@ func checkedAdd(_ a: Int, _ b: Int, _ what: String) throws -> Int {
     let (r, o) = a.addingReportingOverflow(b)
     if o { throw ConvError.sizeOverflow(what: what, limit: "exceeds \(Int.max)") }
     return r
+}
+
+// Saturating arithmetic for the derived properties (never traps; clamps to Int.min / Int.max).
+// Not variadic, so that the checks executions make (inputCount, outputCount) allocate nothing.
+
+@inline(__always)
+private func satAdd(_ a: Int, _ b: Int) -> Int {
+    let (v, o) = a.addingReportingOverflow(b)
+    return o ? (b > 0 ? Int.max : Int.min) : v
+}
+
+@inline(__always)
+private func satSub(_ a: Int, _ b: Int) -> Int {
+    let (v, o) = a.subtractingReportingOverflow(b)
+    return o ? (b < 0 ? Int.max : Int.min) : v
+}
+
+@inline(__always)
+private func satMul(_ a: Int, _ b: Int) -> Int {
+    let (v, o) = a.multipliedReportingOverflow(by: b)
+    return o ? ((a < 0) == (b < 0) ? Int.max : Int.min) : v
 }
