@@ -81,6 +81,7 @@ public protocol PreparedConvolution: AnyObject, Sendable {
     ///   - input: at least `descriptor.inputCount` floats, NCHW.
     ///   - output: at least `descriptor.outputCount` floats, NCHW; must not overlap `input`.
     ///   - threads: worker threads for this call; `nil` means ``ConvKit/defaultThreadCount``.
+    ///     Counts above ``ConvKit/maximumThreadCount`` are treated as that maximum.
     /// - Throws: ``ConvError/bufferTooSmall(what:required:actual:)``,
     ///   ``ConvError/overlappingBuffers`` or ``ConvError/nonPositive(parameter:value:)`` for
     ///   `threads < 1`, all before any element is written; a backend-internal failure.
@@ -146,7 +147,8 @@ extension PreparedConvolution {
         }
         let t = threads ?? ConvKit.defaultThreadCount
         if t < 1 { throw ConvError.nonPositive(parameter: "threads", value: t) }
-        return t
+        // More threads than this cannot be used (and would overflow task arithmetic).
+        return Swift.min(t, ConvKit.maximumThreadCount)
     }
 }
 

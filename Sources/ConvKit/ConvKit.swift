@@ -15,6 +15,9 @@ public enum ConvKit {
         return Swift.max(ProcessInfo.processInfo.activeProcessorCount, 1)
     }
 
+    /// The largest thread count an execute call uses (larger requests are capped to it).
+    public static let maximumThreadCount = 1024
+
     /// The least work, in FLOPs, worth giving a worker thread (default 4,000,000, some tens of
     /// microseconds): an execute call uses at most `flops / minimumFLOPsPerThread` of the threads
     /// it is given, because waking a thread costs more than a smaller share of work saves.

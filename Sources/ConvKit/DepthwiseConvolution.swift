@@ -27,6 +27,14 @@ final class DepthwiseConvolution: PreparedConvolution, @unchecked Sendable {
     /// One zero-padded input plane per worker thread (default thread count).
     var workspaceBytes: Int { planeFloats * 4 * ConvKit.defaultThreadCount }
 
+    /// Floats of the zero-padded copy of one plane of `d` (`Int.max` when that overflows).
+    static func paddedPlaneFloats(_ d: Conv2DDescriptor) -> Int {
+        let (h, o1) = d.inputHeight.addingReportingOverflow(d.padding.top + d.padding.bottom)
+        let (w, o2) = d.inputWidth.addingReportingOverflow(d.padding.left + d.padding.right)
+        let (n, o3) = h.multipliedReportingOverflow(by: w)
+        return o1 || o2 || o3 ? Int.max : n
+    }
+
     /// Height and width of the zero-padded copy of one input plane.
     var paddedHeight: Int { descriptor.inputHeight + descriptor.padding.top + descriptor.padding.bottom }
     var paddedWidth: Int { descriptor.inputWidth + descriptor.padding.left + descriptor.padding.right }

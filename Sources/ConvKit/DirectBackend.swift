@@ -40,9 +40,11 @@ public struct DirectBackend: ConvBackend {
                         bias: UnsafeBufferPointer<Float>?) throws -> any PreparedConvolution {
         try checkWeightsAndBias(descriptor, weights: weights, bias: bias)
         if case let .unavailable(reason) = availability { throw ConvError.unavailable(backend: name, reason: reason) }
-        if descriptor.isDepthwise {
+        if descriptor.isDepthwise && DepthwiseConvolution.paddedPlaneFloats(descriptor) <= 1 << 24 {
             return DepthwiseConvolution(descriptor: descriptor, weights: weights, bias: bias, isa: isa)
         }
+        // Other layers, and depthwise layers whose zero-padded plane would exceed 64 MiB (huge
+        // padding), run as an implicit GEMM, which never materialises padding.
         return try DirectGEMMConvolution(descriptor: descriptor, weights: weights, bias: bias, isa: isa)
     }
 }

@@ -135,7 +135,9 @@ final class DirectGEMMConvolution: PreparedConvolution, @unchecked Sendable {
 
     /// Floats per (phased) input row: `W` for stride 1, `s * ceil(W / s)` for stride `s > 1`,
     /// where phase `q` of a row holds input columns `q, q + s, q + 2s, ...` at `q * phasedWidth`.
-    var rowStride: Int { descriptor.strideWidth == 1 ? descriptor.inputWidth : descriptor.strideWidth * phasedWidth }
+    var rowStride: Int { descriptor.strideWidth == 1 ? descriptor.inputWidth : phases * phasedWidth }
+    /// Phases stored per row: `min(strideWidth, W)` (phases `q >= W` hold no input column).
+    var phases: Int { Swift.min(descriptor.strideWidth, descriptor.inputWidth) }
     /// `ceil(W / s)`: the length of one phase of a deinterleaved row.
     var phasedWidth: Int { (descriptor.inputWidth + descriptor.strideWidth - 1) / descriptor.strideWidth }
     /// Size of the deinterleaved input copy (0 for stride 1), rounded to keep alignment.
@@ -147,12 +149,12 @@ final class DirectGEMMConvolution: PreparedConvolution, @unchecked Sendable {
     /// Deinterleaves every input row into `strideWidth` phases (see ``rowStride``).
     private func deinterleave(_ x: UnsafePointer<Float>, into phased: UnsafeMutablePointer<Float>, threads: Int) {
         let d = descriptor
-        let W = d.inputWidth, s = d.strideWidth, wq = phasedWidth, stride = rowStride
+        let W = d.inputWidth, s = d.strideWidth, wq = phasedWidth, stride = rowStride, phases = phases
         let rows = d.batch * d.inputChannels * d.inputHeight
         ParallelFor.run(items: rows, threads: threads) { _, range in
             for row in range {
                 let src = x + row * W, dst = phased + row * stride
-                for q in 0..<s {
+                for q in 0..<phases {
                     let out = dst + q * wq
                     var j = 0, iw = q
                     while iw < W { out[j] = src[iw]; j += 1; iw += s }
@@ -214,11 +216,12 @@ final class DirectGEMMConvolution: PreparedConvolution, @unchecked Sendable {
             // Input column ow * sw + colOffset = (ow + j0) * sw + q: phase q, index ow + j0 in it.
             let q = ((colOffset % sw) + sw) % sw
             let j0 = (colOffset - q) / sw
-            let phaseLength = sw == 1 ? W : (W - q + sw - 1) / sw
+            // Phase q holds columns q, q + sw, ...: none when q >= W (such phases are not stored).
+            let phaseLength = sw == 1 ? W : (q >= W ? 0 : (W - q + sw - 1) / sw)
             // Output columns whose input column lies in [0, W): 0 <= ow + j0 < phaseLength.
             let validLo = Swift.max(-j0, 0)
             let validHi = Swift.max(phaseLength - j0, 0)
-            let phaseStart = sw == 1 ? 0 : q * wq
+            let phaseStart = sw == 1 || q >= W ? 0 : q * wq
             var cursor = PanelCursor(panel: dst + t * GEMMMicroKernel.nr, panelStride: kc * GEMMMicroKernel.nr)
             var p = p0
             var oh = p0 / OW, ow = p0 % OW

@@ -92,7 +92,7 @@ struct BenchCommand: ParsableCommand {
                 print(text, terminator: "")
             }
         } catch {
-            writeToStandardError("convkit bench: error: \(error)\n")
+            writeToStandardError("Error: \(String(describing: error).replacingOccurrences(of: "\n", with: " "))\n")
             throw ExitCode.failure
         }
     }

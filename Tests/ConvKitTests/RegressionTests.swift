@@ -55,11 +55,11 @@ struct RegressionTests {
         #expect(throws: ConvError.self) { try d.validate() }
     }
 
-    /// Bug in DirectGEMMConvolution.execute and WinogradConvolution.execute (not owned here):
+    /// Fixed bug (was in DirectGEMMConvolution.execute and WinogradConvolution.execute):
     /// `threads` is only checked to be >= 1, then `base >= 4 * threads` (direct) and
     /// `blocks >= 2 * threads` (winograd) overflow for `threads > Int.max / 4` and trap.
     /// Expected: clamp the thread count (for example to the task count) or throw.
-    @Test("a huge thread count does not trap", .disabled("bug: 4 * threads / 2 * threads overflow in execute"),
+    @Test("a huge thread count does not trap",
           arguments: ReliabilityPath.all.filter { $0.backend.name != "onednn" })
     func hugeThreadCount(_ path: ReliabilityPath) throws {
         let c = ConvCase(path.descriptor, seed: 2)
@@ -68,7 +68,7 @@ struct RegressionTests {
         #expect(bitwiseEqual(y, try executeFilled(prepared, c.input, threads: 1)))
     }
 
-    /// Bug in DepthwiseConvolution (not owned here): a valid depthwise descriptor with huge
+    /// Fixed bug (was in DepthwiseConvolution; such layers now run on the GEMM path): a valid depthwise descriptor with huge
     /// padding and a stride as large (tiny input, 2x2 output) is prepared, but every execute
     /// copies each plane into a zero-padded plane of `paddedHeight * paddedWidth` floats:
     /// about 4.4e12 floats (17.6 TB) here, so the allocation fails and the process dies
@@ -76,8 +76,7 @@ struct RegressionTests {
     /// traps the same way. Expected: prepare refuses it with a ConvError
     /// (``ConvError/sizeOverflow(what:limit:)``), or the depthwise path skips the padded copy
     /// (the GEMM path handles it: it never materialises padding).
-    @Test("depthwise with huge padding and stride is refused at prepare or runs",
-          .disabled("bug: DepthwiseConvolution allocates a padded plane of 17.6 TB at execute"))
+    @Test("depthwise with huge padding and stride is refused at prepare or runs")
     func depthwiseHugePadding() throws {
         let d = Conv2DDescriptor(channels: 2, height: 1, width: 1, filters: 2, size: 3, stride: 1 << 20,
                                  pad: 1 << 20, groups: 2)
@@ -95,14 +94,13 @@ struct RegressionTests {
         #expect(normalizedMaxError(y, try c.reference()) <= 1e-6)
     }
 
-    /// Bug in DirectGEMMConvolution (not owned here): with a horizontal stride above 1, every
+    /// Fixed bug (DirectGEMMConvolution now stores min(strideWidth, W) phases): with a horizontal stride above 1, every
     /// execute deinterleaves the input into `strideWidth * ceil(W / strideWidth)` floats per row
     /// (`rowStride`, `phasedFloats`), at least `strideWidth` floats per row however narrow the
     /// input. A valid 1x1 layer on a 1x1 input with stride 2^40 asks for 2^40 floats (4 TB), and
     /// the product overflows Int (a trap) for strides near 2^62; `workspaceBytes` too.
     /// Expected: phases beyond W are empty (use `min(strideWidth, W)` phases), or prepare refuses.
-    @Test("direct GEMM with a huge horizontal stride runs or is refused at prepare",
-          .disabled("bug: DirectGEMMConvolution.phasedFloats allocates strideWidth floats per input row"))
+    @Test("direct GEMM with a huge horizontal stride runs or is refused at prepare")
     func directHugeStride() throws {
         let d = Conv2DDescriptor(inputChannels: 2, inputHeight: 3, inputWidth: 1, outputChannels: 8, kernelHeight: 1,
                                  kernelWidth: 1, strideHeight: 1, strideWidth: 1 << 40)

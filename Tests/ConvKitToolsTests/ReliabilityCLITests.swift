@@ -119,9 +119,7 @@ struct ReliabilityCLITests {
             #expect(r.status == 0 || (r.status == 1 && r.stderrLines.count == 1),
                     "\(backend): status \(r.status), stderr \(r.stderr.prefix(200))")
         }
-        if backend == "reference" { check() } else {
-            withKnownIssue("bug: 4 * threads / 2 * threads overflow in direct/winograd execute") { check() }
-        }
+        check()
     }
 
     @Test("bench: a bad suite file or output path exits 1 with one line and writes nothing", arguments: [
@@ -145,11 +143,8 @@ struct ReliabilityCLITests {
         #expect(r.stderrLines.count == 1, "\(name): \(r.stderr)")
         #expect(r.stderr.contains(fragment), "\(name): \(r.stderr)")
         #expect(try FileManager.default.contentsOfDirectory(atPath: dir.path) == ["suite.csv"], "\(name)")
-        // The other commands print `Error: <message>` (CLISupport.printErrorLine); bench prints
-        // `convkit bench: error: <message>` (BenchCommand.swift, not owned by this suite).
-        withKnownIssue("bench's error line lacks the common 'Error: ' prefix") {
-            #expect(r.stderr.hasPrefix("Error: "), "\(name): \(r.stderr)")
-        }
+        // Every command prints `Error: <message>` (CLISupport.printErrorLine).
+        #expect(r.stderr.hasPrefix("Error: "), "\(name): \(r.stderr)")
     }
 
     /// Random corruptions of a good suite file: parsing gives valid layers or a typed error.
