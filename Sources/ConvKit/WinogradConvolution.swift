@@ -99,12 +99,27 @@ final class WinogradConvolution: PreparedConvolution, @unchecked Sendable {
         }
         self.bias = AlignedBuffer(count: K)
         if let bias, d.hasBias { self.bias.base.update(from: bias.baseAddress!, count: K) }
+        try checkWorkspace(workspaceBytesChecked(), backend: "winograd")
     }
 
     var backendName: String { "winograd" }
     var implementation: String {
         "Winograd \(tile), tiles/block \(tb), GEMM ck_f32_gemm_ukernel_6x16 (\(kernel.isa.rawValue))"
     }
+    /// ``workspaceBytes`` with overflow checks.
+    func workspaceBytesChecked() throws -> Int {
+        let d = descriptor
+        let planes = try checkedMul(d.batch, d.inputChannels, "Winograd workspace")
+        let padded = try checkedMul(try checkedMul(planes, paddedHeight, "Winograd workspace"), paddedWidth,
+                                    "Winograd workspace")
+        let perBlock = try checkedMul(try checkedMul(positions, d.inputChannels + d.outputChannels,
+                                                     "Winograd workspace"), tb, "Winograd workspace")
+        let workers = try checkedMul(perBlock + 2 * transformScratchFloats, ConvKit.defaultThreadCount,
+                                     "Winograd workspace")
+        let total = try checkedAdd(try checkedAdd(padded, 16, "Winograd workspace"), workers, "Winograd workspace")
+        return try checkedMul(total, 4, "Winograd workspace")
+    }
+
     /// The zero-padded input copy plus, per worker thread (one in total when the phases are
     /// split instead of the blocks), the transformed input and GEMM output of one tile block.
     var workspaceBytes: Int {

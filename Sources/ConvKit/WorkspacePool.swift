@@ -25,3 +25,13 @@ final class WorkspacePool: @unchecked Sendable {
         return try body(b.base)
     }
 }
+
+/// Refuses a workspace larger than half of this machine's physical memory: such a convolution
+/// would fail to allocate (or thrash) at execute time, so it is refused at prepare time.
+func checkWorkspace(_ bytes: Int, backend: String) throws {
+    let limit = ProcessInfo.processInfo.physicalMemory / 2
+    if UInt64(bytes) > limit {
+        throw ConvError.sizeOverflow(what: "\(backend) workspace of \(bytes) bytes",
+                                     limit: "more than half of the \(ProcessInfo.processInfo.physicalMemory) bytes of memory")
+    }
+}
