@@ -58,15 +58,48 @@ extension WinogradConvolution {
                     let (n, oy, ox) = tileOrigin(firstTile + Swift.min(local + lane, count - 1))
                     o[lane] = n * C * planeSize + oy * Wp + ox
                 }
+                // F(4x4) fast gather: the group's tiles in one tile row (rowA: corner of the first
+                // tile), or two consecutive rows (rowB: corner of the second row's tile 0, shifted
+                // left by the lanes that stay in the first row; lanes >= inRow come from it).
+                var rowA: Int? = nil, rowB: Int? = nil
+                var fromB = SIMDMask<SIMD8<Int32>>(repeating: false)
+                if isF4 && tilesX >= 8 {
+                    let first = firstTile + local
+                    let (n0, oy0, ox0) = tileOrigin(first)
+                    let inRow = tilesX - ox0 / 4
+                    rowA = n0 * C * planeSize + oy0 * Wp + ox0
+                    let valid = Swift.min(8, count - local)
+                    if inRow < valid {
+                        let (n1, oy1, _) = tileOrigin(first + inRow)
+                        rowB = n1 * C * planeSize + oy1 * Wp - 4 * inRow
+                        fromB = SIMD8<Int32>(0, 1, 2, 3, 4, 5, 6, 7) .>= Int32(inRow)
+                    }
+                }
                 let panel = local / 16, laneOffset = local % 16
                 for c in channels {
                     let base = padded + c * planeSize
                     if isF4 {
-                        for k in 0..<6 {
-                            let row = base + k * Wp
-                            for l in 0..<6 {
-                                t[k * 6 + l] = V8(row[o[0] + l], row[o[1] + l], row[o[2] + l], row[o[3] + l],
-                                                  row[o[4] + l], row[o[5] + l], row[o[6] + l], row[o[7] + l])
+                        if let rowA {
+                            // The 8 tiles are consecutive in one tile row (or two): contiguous loads
+                            // and shuffles instead of 8 scalar loads per vector.
+                            for k in 0..<6 {
+                                var r = Self.gatherF4(base + rowA + k * Wp)
+                                if let rowB {
+                                    let b = Self.gatherF4(base + rowB + k * Wp)
+                                    r.0.replace(with: b.0, where: fromB); r.1.replace(with: b.1, where: fromB)
+                                    r.2.replace(with: b.2, where: fromB); r.3.replace(with: b.3, where: fromB)
+                                    r.4.replace(with: b.4, where: fromB); r.5.replace(with: b.5, where: fromB)
+                                }
+                                t[k * 6] = r.0; t[k * 6 + 1] = r.1; t[k * 6 + 2] = r.2
+                                t[k * 6 + 3] = r.3; t[k * 6 + 4] = r.4; t[k * 6 + 5] = r.5
+                            }
+                        } else {
+                            for k in 0..<6 {
+                                let row = base + k * Wp
+                                for l in 0..<6 {
+                                    t[k * 6 + l] = V8(row[o[0] + l], row[o[1] + l], row[o[2] + l], row[o[3] + l],
+                                                      row[o[4] + l], row[o[5] + l], row[o[6] + l], row[o[7] + l])
+                                }
                             }
                         }
                         let column = v + (panel * C + c) * 16 + laneOffset
@@ -104,6 +137,27 @@ extension WinogradConvolution {
                 }
             }
         }
+    }
+
+    /// Patch row of 8 horizontally consecutive F(4x4) tiles: `p` points at the first tile's
+    /// first column; returns columns `l = 0 ..< 6` with lane `t` = `p[4 t + l]`. Reads `p[0 ..< 40]`.
+    @inline(__always)
+    static func gatherF4(_ p: UnsafePointer<Float>) -> (V8, V8, V8, V8, V8, V8) {
+        let raw = UnsafeRawPointer(p)
+        func load(_ i: Int) -> V8 { raw.loadUnaligned(fromByteOffset: 4 * i, as: V8.self) }
+        // Stride-4 deinterleave of x[0 ..< 32] (l = 0...3) and of x[4 ..< 36] (l = 4, 5).
+        let q0 = load(0), q1 = load(8), q2 = load(16), q3 = load(24)
+        let e0 = V8(lowHalf: q0.evenHalf, highHalf: q1.evenHalf), e1 = V8(lowHalf: q2.evenHalf, highHalf: q3.evenHalf)
+        let o0 = V8(lowHalf: q0.oddHalf, highHalf: q1.oddHalf), o1 = V8(lowHalf: q2.oddHalf, highHalf: q3.oddHalf)
+        let r0 = load(4), r1 = load(12), r2 = load(20), r3 = load(28)
+        let f0 = V8(lowHalf: r0.evenHalf, highHalf: r1.evenHalf), f1 = V8(lowHalf: r2.evenHalf, highHalf: r3.evenHalf)
+        let g0 = V8(lowHalf: r0.oddHalf, highHalf: r1.oddHalf), g1 = V8(lowHalf: r2.oddHalf, highHalf: r3.oddHalf)
+        return (V8(lowHalf: e0.evenHalf, highHalf: e1.evenHalf),
+                V8(lowHalf: o0.evenHalf, highHalf: o1.evenHalf),
+                V8(lowHalf: e0.oddHalf, highHalf: e1.oddHalf),
+                V8(lowHalf: o0.oddHalf, highHalf: o1.oddHalf),
+                V8(lowHalf: f0.evenHalf, highHalf: f1.evenHalf),
+                V8(lowHalf: g0.evenHalf, highHalf: g1.evenHalf))
     }
 
     /// Transforms `M` back for output channels `channels` and tiles `firstTile ..< firstTile +

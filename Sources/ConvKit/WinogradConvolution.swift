@@ -116,14 +116,14 @@ final class WinogradConvolution: PreparedConvolution, @unchecked Sendable {
                                                      "Winograd workspace"), tb, "Winograd workspace")
         let workers = try checkedMul(perBlock + 2 * transformScratchFloats, ConvKit.defaultThreadCount,
                                      "Winograd workspace")
-        let total = try checkedAdd(try checkedAdd(padded, 16, "Winograd workspace"), workers, "Winograd workspace")
+        let total = try checkedAdd(try checkedAdd(padded, 16 + 128, "Winograd workspace"), workers, "Winograd workspace")
         return try checkedMul(total, 4, "Winograd workspace")
     }
 
     /// The zero-padded input copy plus, per worker thread (one in total when the phases are
     /// split instead of the blocks), the transformed input and GEMM output of one tile block.
     var workspaceBytes: Int {
-        (paddedFloats + blockFloats(tb: tb) * ConvKit.defaultThreadCount + transformScratchFloats * ConvKit.defaultThreadCount) * 4
+        (paddedFloats + 128 + blockFloats(tb: tb) * ConvKit.defaultThreadCount + transformScratchFloats * ConvKit.defaultThreadCount) * 4
     }
     private var paddedFloats: Int {
         // Rounded to 16 floats so that the per-worker blocks after it stay 64-byte aligned.
@@ -158,8 +158,10 @@ final class WinogradConvolution: PreparedConvolution, @unchecked Sendable {
         let x = input.baseAddress!, y = output.baseAddress!
         let C = descriptor.inputChannels, K = descriptor.outputChannels
         let paddedCount = paddedFloats
-        pool.withBuffer(count: paddedCount + floats * workers + extra) { buffer in
-            let padded = buffer, scratch = buffer + paddedCount
+        // 64 floats of slack before and after the padded input: the F(4x4) gather reads whole
+        // vectors past the last tile of a row and before the first one.
+        pool.withBuffer(count: paddedCount + 128 + floats * workers + extra) { buffer in
+            let padded = buffer + 64, scratch = buffer + paddedCount + 128
             padInput(x: x, into: padded, threads: threads)
             if perBlock {
                 ParallelFor.run(tasks: blocks, threads: threads) { worker, block in

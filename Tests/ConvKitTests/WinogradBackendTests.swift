@@ -92,3 +92,18 @@ struct WinogradBackendTests {
         }
     }
 }
+
+@Suite("winograd F(4x4) fast gather")
+struct WinogradGatherTests {
+    /// Groups of 8 tiles that straddle tile rows and images (tilesX 9, 11, 12, 8).
+    @Test("tiles straddling rows and images", arguments: [33, 41, 46, 30])
+    func straddlingGroups(side: Int) throws {
+        let d = Conv2DDescriptor(batch: 3, channels: 5, height: side, width: side + 1, filters: 7, size: 3, pad: 1)
+        let c = ConvCase(d, seed: UInt64(side))
+        let ref = try c.reference()
+        for threads in [1, 2] {
+            let y = try c.run(WinogradBackend(tile: .f4x3), threads: threads)
+            #expect(normalizedMaxError(y, ref) <= 1e-4, "side \(side), threads \(threads)")
+        }
+    }
+}
