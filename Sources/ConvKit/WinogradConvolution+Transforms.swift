@@ -160,6 +160,18 @@ extension WinogradConvolution {
                 V8(lowHalf: g0.evenHalf, highHalf: g1.evenHalf))
     }
 
+    /// Stores 8 tiles' output row (columns `a`, `b`, `c`, `d`, lane `t` = tile `t`) as 32
+    /// contiguous floats `a0 b0 c0 d0 a1 b1 c1 d1 ...`.
+    @inline(__always)
+    static func storeInterleavedF4(_ a: V8, _ b: V8, _ c: V8, _ d: V8, to p: UnsafeMutablePointer<Float>) {
+        let raw = UnsafeMutableRawPointer(p)
+        for h in 0..<4 {
+            let i = 2 * h
+            let v = V8(a[i], b[i], c[i], d[i], a[i + 1], b[i + 1], c[i + 1], d[i + 1])
+            raw.storeBytes(of: v, toByteOffset: 32 * h, as: V8.self)
+        }
+    }
+
     /// Transforms `M` back for output channels `channels` and tiles `firstTile ..< firstTile +
     /// count`, adds the bias, applies the activation and stores into the NCHW output.
     func transformOutput(m: UnsafeMutablePointer<Float>, firstTile: Int, count: Int, tb: Int, channels: Range<Int>,
@@ -222,6 +234,19 @@ extension WinogradConvolution {
                         }
                         }
                         let lanes = Swift.min(8, count - local)
+                        if isF4 && lanes == 8 {
+                            // 8 whole tiles side by side in one tile row: 4 output rows of 32
+                            // contiguous floats, interleaved from the 4 column vectors.
+                            let (n, oy, ox) = tileOrigin(firstTile + local)
+                            if ox + 32 <= OW && oy + 4 <= OH {
+                                let corner = y + ((n * K + k) * OH + oy) * OW + ox
+                                for i in 0..<4 {
+                                    Self.storeInterleavedF4(result[4 * i], result[4 * i + 1], result[4 * i + 2],
+                                                            result[4 * i + 3], to: corner + i * OW)
+                                }
+                                continue
+                            }
+                        }
                         for lane in 0..<lanes {
                             let (n, oy, ox) = tileOrigin(firstTile + local + lane)
                             let plane = y + (n * K + k) * OH * OW
