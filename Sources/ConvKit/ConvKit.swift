@@ -18,7 +18,7 @@ public enum ConvKit {
     /// The largest thread count an execute call uses (larger requests are capped to it).
     public static let maximumThreadCount = 1024
 
-    /// The least work, in FLOPs, worth giving a worker thread (default 4,000,000, some tens of
+    /// The least work, in FLOPs, worth giving a worker thread (default 2,000,000, some tens of
     /// microseconds): an execute call uses at most `flops / minimumFLOPsPerThread` of the threads
     /// it is given, because waking a thread costs more than a smaller share of work saves.
     /// Set it to 0 to always use every thread requested. Results do not depend on it.
@@ -26,5 +26,5 @@ public enum ConvKit {
         get { minimumFLOPsPerThreadStorage.load(ordering: .relaxed) }
         set { minimumFLOPsPerThreadStorage.store(Swift.max(newValue, 0), ordering: .relaxed) }
     }
-    private static let minimumFLOPsPerThreadStorage = Atomic<Int>(4_000_000)
+    private static let minimumFLOPsPerThreadStorage = Atomic<Int>(2_000_000)
 }

@@ -141,7 +141,7 @@ final class WinogradConvolution: PreparedConvolution, @unchecked Sendable {
                  threads: Int?) throws {
         let threads = ParallelFor.useful(
             threads: try checkedExecutionArguments(input: input, output: output, threads: threads),
-            flops: descriptor.flops)
+            flops: descriptor.flops / 2)  // it does about a third of the direct work
         // With several threads and few blocks, use smaller blocks (at least 16 tiles) so that
         // every thread gets whole blocks. Many blocks: one task per block, each worker with its
         // own V and M. Still too few: the blocks one after another, each of the three phases
