@@ -172,6 +172,13 @@ extension WinogradConvolution {
         }
     }
 
+    /// Applies the fused activation (clamp to `[lo, hi]`, NaN preserved) to one output vector.
+    @inline(__always)
+    static func finish(_ v: V8, clamp: Bool, lo: Float, hi: Float) -> V8 {
+        if !clamp { return v }
+        return v.replacing(with: lo, where: v .< lo).replacing(with: hi, where: v .> hi)
+    }
+
     /// Transforms `M` back for output channels `channels` and tiles `firstTile ..< firstTile +
     /// count`, adds the bias, applies the activation and stores into the NCHW output.
     func transformOutput(m: UnsafeMutablePointer<Float>, firstTile: Int, count: Int, tb: Int, channels: Range<Int>,
@@ -197,12 +204,7 @@ extension WinogradConvolution {
                                 UnsafeRawPointer(m + (p * K + k) * tb + local).loadUnaligned(as: V8.self)
                             }, temp, result)
                             for i in 0..<16 {
-                                var s = result[i] + b
-                                if clamp {
-                                    s = s.replacing(with: lo, where: s .< lo)
-                                    s = s.replacing(with: hi, where: s .> hi)
-                                }
-                                result[i] = s
+                                result[i] = Self.finish(result[i] + b, clamp: clamp, lo: lo, hi: hi)
                             }
                         } else {
                         // temp = A^T M (m x alpha), result = temp A (m x m).
@@ -224,12 +226,7 @@ extension WinogradConvolution {
                                     let term = at.rowTerms[e]
                                     s = V8(repeating: term.coef) * temp[i * alpha + term.col] + s
                                 }
-                                s = s + b
-                                if clamp {
-                                    s = s.replacing(with: lo, where: s .< lo)
-                                    s = s.replacing(with: hi, where: s .> hi)
-                                }
-                                result[i * mt + j] = s
+                                result[i * mt + j] = Self.finish(s + b, clamp: clamp, lo: lo, hi: hi)
                             }
                         }
                         }

@@ -73,11 +73,11 @@ final class WinogradConvolution: PreparedConvolution, @unchecked Sendable {
         let G = matrices.G
         let alpha = alpha
         var u = [Float](repeating: 0, count: positions)
+        var tmp = [Double](repeating: 0, count: alpha * 3)
         for k in 0..<K {
             for c in 0..<C {
                 let g = weights.baseAddress! + (k * C + c) * 9
                 // tmp = G g (alpha x 3), then U = tmp G^T (alpha x alpha), in Double.
-                var tmp = [Double](repeating: 0, count: alpha * 3)
                 for i in 0..<alpha {
                     for j in 0..<3 {
                         var s = 0.0

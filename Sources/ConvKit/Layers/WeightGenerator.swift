@@ -12,10 +12,10 @@
 /// connected layer. Biases start at 0; BatchNorm starts as the identity (weight 1, bias 0,
 /// running mean 0, running variance 1).
 public struct WeightGenerator: Sendable {
-    private var state: UInt64
+    private var random: SplitMix64
 
     /// A generator whose first draw follows from `seed`.
-    public init(seed: UInt64) { state = seed }
+    public init(seed: UInt64) { random = SplitMix64(seed: seed) }
 
     /// The generator a model uses for the layer at `index` (0-based).
     public static func forLayer(seed: UInt64, index: Int) -> WeightGenerator {
@@ -25,13 +25,7 @@ public struct WeightGenerator: Sendable {
     }
 
     /// The next 64 random bits.
-    public mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
+    public mutating func next() -> UInt64 { random.next() }
 
     /// A float uniform in `[0, 1)`.
     public mutating func nextUnit() -> Float { Float(next() >> 40) * (1.0 / 16_777_216.0) }

@@ -1,5 +1,6 @@
 /// SplitMix64 (Steele, Lea and Flood, 2014): a tiny, fast, seeded generator, so that every
-/// benchmark run uses the same inputs and weights on every machine.
+/// benchmark run uses the same inputs and weights on every machine, and weight initialisation
+/// without a weights file is deterministic (``WeightGenerator``).
 ///
 /// Not for cryptography. Value type: copies continue independently from the same state.
 public struct SplitMix64: RandomNumberGenerator, Sendable {
