@@ -61,7 +61,9 @@ final class WinogradConvolution: PreparedConvolution, @unchecked Sendable {
         tb = Swift.max(Swift.min(maxTB, neededTB), 16)
         blocks = (totalTiles + tb - 1) / tb
         mPanels = (K + GEMMMicroKernel.mr - 1) / GEMMMicroKernel.mr
-        let kBlocks = (C + 255) / 256
+        // Whole channel blocks up to 512: the GEMMs have few tile columns, so each transformed
+        // weight panel should stream once, not once per depth block.
+        let kBlocks = (C + 511) / 512
         kc = (C + kBlocks - 1) / kBlocks
 
         // Kernel transform U = G g G^T, packed per position into 6-row panels.
