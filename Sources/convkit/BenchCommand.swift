@@ -67,6 +67,10 @@ struct BenchCommand: ParsableCommand {
     @Option(help: ArgumentHelp("Also write a grouped bar chart of GFLOP/s to this SVG file.", valueName: "file.svg"))
     var plot: String?
 
+    @Option(help: ArgumentHelp("Winograd tile: 2, 4 or 6 for F(2x2), F(4x4) or F(6x6,3x3), or auto (per layer).",
+                               valueName: "2|4|6|auto"))
+    var winogradTile: String?
+
     @Flag(help: "No progress line on standard error.")
     var quiet = false
 
@@ -75,6 +79,7 @@ struct BenchCommand: ParsableCommand {
 
     func run() throws {
         do {
+            try applyWinogradTile(winogradTile)
             let config = try makeConfiguration()
             try checkWritable(output)
             try checkWritable(plot)

@@ -186,3 +186,13 @@ func groupedThousands(_ v: Int) -> String {
     }
     return (v < 0 ? "-" : "") + out
 }
+
+/// `--winograd-tile 2|4|6|auto`: registers a Winograd backend with that tile in place of the
+/// default one (automatic per-layer choice), so `--backend winograd` and the bench use it.
+func applyWinogradTile(_ value: String?, to registry: BackendRegistry = .shared) throws {
+    guard let value, value != "auto" else { return }
+    guard let tile = WinogradTile(name: value) else {
+        throw CLIError.malformed("--winograd-tile", value, expected: "2, 4, 6 or auto")
+    }
+    registry.register(WinogradBackend(tile: tile))
+}

@@ -52,6 +52,10 @@ struct ConvCommand: ParsableCommand {
                                valueName: "none|relu|relu6|clamp:MIN,MAX"))
     var activation: String = "none"
 
+    @Option(help: ArgumentHelp("Winograd tile: 2, 4 or 6 for F(2x2), F(4x4) or F(6x6,3x3), or auto (per layer).",
+                               valueName: "2|4|6|auto"))
+    var winogradTile: String?
+
     @Option(help: ArgumentHelp("Backend name (see 'convkit backends'), or auto.", valueName: "name"))
     var backend: String = AutoBackend.autoName
 
@@ -67,6 +71,7 @@ struct ConvCommand: ParsableCommand {
 
     func run() throws {
         try runReportingErrors {
+            try applyWinogradTile(winogradTile)
             let result = try ConvCommand.convolve(try options(), registry: .shared)
             try result.output.write(path: output)
             if !quiet {

@@ -209,6 +209,31 @@ struct CLITests {
         return (x, w, b)
     }
 
+    @Test("conv --backend winograd --winograd-tile N runs that tile; a bad tile exits 64", arguments: ["2", "4", "6", "x"])
+    func convWinogradTile(tile: String) throws {
+        let dir = try makeTemporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let d = Conv2DDescriptor(channels: 4, height: 13, width: 11, filters: 5, size: 3, pad: 1)
+        let (x, w, b) = try writeInputs(d, in: dir, seed: 31)
+        let output = dir.appendingPathComponent("y.npy").path
+        let r = try runCLI(["conv", "--input", dir.appendingPathComponent("x.npy").path,
+                            "--weights", dir.appendingPathComponent("w.npy").path,
+                            "--bias", dir.appendingPathComponent("b.npy").path, "--pad", "1",
+                            "--backend", "winograd", "--winograd-tile", tile, "--quiet", "--output", output])
+        if tile == "x" {
+            #expect(r.status == 64 && r.stderr.contains("--winograd-tile"), "\(r.stderr)")
+            #expect(!FileManager.default.fileExists(atPath: output))
+            return
+        }
+        #expect(r.status == 0, "\(r.stderr)")
+        let expected = try ReferenceBackend().prepare(d, weights: w, bias: b)
+            .execute(try Tensor(shape: TensorShape(d.inputShape), values: x)).scalars
+        let y = try NumPyArray.read(path: output).values
+        let scale = expected.map(abs).max() ?? 1
+        let diff = zip(y, expected).map { abs($0 - $1) }.max() ?? 0
+        #expect(diff <= 1e-3 * scale, "tile \(tile): max difference \(diff)")
+    }
+
     @Test("conv --backend reference matches the reference backend run directly")
     func convReference() throws {
         let dir = try makeTemporaryDirectory()
