@@ -3,7 +3,7 @@
 /// Follows PyTorch's defaults: `count_include_pad=True` (padded zeros count in the average,
 /// so every window divides by `kernelHeight * kernelWidth`) and `ceil_mode=False`.
 /// FLOPs: one addition per window element.
-public final class AvgPool2D: Layer, PreparedLayer {
+public final class AvgPool2D: PoolingLayer, PreparedLayer {
     public let name: String
     public var typeName: String { "avgpool" }
     public let geometry: PoolGeometry
@@ -12,12 +12,6 @@ public final class AvgPool2D: Layer, PreparedLayer {
         self.name = name
         self.geometry = geometry
     }
-
-    public func outputShape(for input: TensorShape) throws -> TensorShape { try geometry.outputShape(for: input) }
-    public func flops(for input: TensorShape) -> Int {
-        ((try? geometry.outputShape(for: input).count) ?? 0) * geometry.kernelHeight * geometry.kernelWidth
-    }
-    public func receptiveField(for input: TensorShape) -> LayerReceptiveField? { geometry.receptiveField }
 
     public func forward(input: UnsafePointer<Float>, output: UnsafeMutablePointer<Float>,
                         shape: TensorShape, threads: Int) throws {

@@ -5,7 +5,7 @@
 ///
 /// Example: a 2x2 window with stride 2 turns the 4x4 plane
 /// `1 1 2 4 / 5 6 7 8 / 3 2 1 0 / 1 2 3 4` into `6 8 / 3 4`.
-public final class MaxPool2D: Layer, PreparedLayer {
+public final class MaxPool2D: PoolingLayer, PreparedLayer {
     public let name: String
     public var typeName: String { "maxpool" }
     public let geometry: PoolGeometry
@@ -14,12 +14,6 @@ public final class MaxPool2D: Layer, PreparedLayer {
         self.name = name
         self.geometry = geometry
     }
-
-    public func outputShape(for input: TensorShape) throws -> TensorShape { try geometry.outputShape(for: input) }
-    public func flops(for input: TensorShape) -> Int {
-        ((try? geometry.outputShape(for: input).count) ?? 0) * geometry.kernelHeight * geometry.kernelWidth
-    }
-    public func receptiveField(for input: TensorShape) -> LayerReceptiveField? { geometry.receptiveField }
 
     public func forward(input: UnsafePointer<Float>, output: UnsafeMutablePointer<Float>,
                         shape: TensorShape, threads: Int) throws {

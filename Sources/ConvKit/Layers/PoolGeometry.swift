@@ -79,3 +79,17 @@ public struct PoolGeometry: Hashable, Sendable {
         }
     }
 }
+
+/// A pooling layer: its shape, FLOPs (one operation per window element) and receptive field
+/// all follow from its ``PoolGeometry``.
+public protocol PoolingLayer: Layer {
+    var geometry: PoolGeometry { get }
+}
+
+extension PoolingLayer {
+    public func outputShape(for input: TensorShape) throws -> TensorShape { try geometry.outputShape(for: input) }
+    public func flops(for input: TensorShape) -> Int {
+        ((try? geometry.outputShape(for: input).count) ?? 0) * geometry.kernelHeight * geometry.kernelWidth
+    }
+    public func receptiveField(for input: TensorShape) -> LayerReceptiveField? { geometry.receptiveField }
+}
