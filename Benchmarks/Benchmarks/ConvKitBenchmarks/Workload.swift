@@ -98,22 +98,7 @@ extension UnsafeMutableBufferPointer where Element == Float {
     }
 }
 
-/// Deterministic pseudo-random numbers (SplitMix64), so every run benchmarks the same data.
-struct SplitMix64: RandomNumberGenerator {
-    private var state: UInt64
-
-    init(seed: UInt64) { state = seed }
-
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-
-    /// `count` values uniform in [-1, 1].
-    mutating func uniform(_ count: Int) -> [Float] {
-        (0..<count).map { _ in Float.random(in: -1...1, using: &self) }
-    }
+extension SplitMix64 {
+    /// `count` values uniform in [-1, 1) (ConvKit's generator: every run benchmarks the same data).
+    mutating func uniform(_ count: Int) -> [Float] { signedUnitFloats(count: count) }
 }
