@@ -84,7 +84,9 @@ struct BenchCommand: ParsableCommand {
             try checkWritable(output)
             try checkWritable(plot)
             let runner = try BenchRunner(configuration: config)
-            let showProgress = !quiet && isatty(STDERR_FILENO) != 0
+            // Progress only for a person watching: off with --quiet, or when stdout or stderr is
+            // not a terminal (output redirected or piped).
+            let showProgress = !quiet && isatty(STDOUT_FILENO) != 0 && isatty(STDERR_FILENO) != 0
             let report = runner.run(progress: showProgress ? { p in
                 writeToStandardError("\r[\(p.index)/\(p.count)] \(p.layer)\u{1B}[K")
             } : nil)
