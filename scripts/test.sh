@@ -3,7 +3,8 @@
 #
 # 1. installs oneDNN when missing (so its backend is tested too; see scripts/setup-onednn.sh);
 # 2. `swift test` (debug build): every test, including the reliability, fuzz and regression suites;
-# 3. the oneDNN tests again with CONVKIT_DISABLE_ONEDNN=1, to check the "unavailable" path;
+# 3. the leak tests again, alone, asserting that resident memory stays flat (CONVKIT_LEAK_CHECK=1);
+#    the oneDNN tests again with CONVKIT_DISABLE_ONEDNN=1, to check the "unavailable" path;
 # 4. when CONVKIT_SANITIZERS is set (CI sets "thread,address"): the concurrency, fuzz,
 #    regression, backend and file-format suites under the thread and/or address sanitizer,
 #    each in its own scratch directory (.build-tsan, .build-asan) so the main build is kept.
@@ -28,6 +29,9 @@ swift build --build-tests
 
 section "swift test (all suites)"
 swift test --skip-build
+
+section "leak tests, alone (resident memory is process-wide)"
+CONVKIT_LEAK_CHECK=1 swift test --skip-build --filter noLeaks
 
 section "oneDNN-unavailable path (CONVKIT_DISABLE_ONEDNN=1)"
 CONVKIT_DISABLE_ONEDNN=1 swift test --skip-build --filter OneDNN

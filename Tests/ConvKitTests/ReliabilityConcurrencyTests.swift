@@ -121,7 +121,10 @@ struct ReliabilityConcurrencyTests {
         let seconds = Date().timeIntervalSince(start)
         let mb = curve.map { "\($0.0): \(String(format: "%.1f", Double($0.1) / 1_048_576)) MB" }
         print("leak test: \(iterations) cycles in \(String(format: "%.1f", seconds)) s; RSS \(mb.joined(separator: ", "))")
-        guard activeSanitizer == nil else { return }
+        // RSS is process-wide: other suites running in parallel add tens of MB of noise. The
+        // bound is asserted when this test runs alone (scripts/test.sh runs it by itself with
+        // CONVKIT_LEAK_CHECK=1); otherwise the curve is only printed.
+        guard activeSanitizer == nil, leakCheckRunsAlone else { return }
         let afterWarmUp = try #require(curve.first, "no /proc/self/statm").1
         let peak = curve.map(\.1).max()!
         #expect(peak - afterWarmUp < 20 * 1_048_576, "RSS grew by \(peak - afterWarmUp) bytes: \(mb)")

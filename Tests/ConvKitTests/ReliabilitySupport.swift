@@ -102,3 +102,7 @@ func executeFilled(_ prepared: any PreparedConvolution, _ input: [Float], thread
 func bitwiseEqual(_ a: [Float], _ b: [Float]) -> Bool {
     a.count == b.count && zip(a, b).allSatisfy { $0.bitPattern == $1.bitPattern }
 }
+
+/// True when the leak tests run by themselves (`CONVKIT_LEAK_CHECK=1`, set by scripts/test.sh
+/// for a separate `--filter noLeaks` run): only then is resident memory a measure of this test.
+let leakCheckRunsAlone: Bool = ProcessInfo.processInfo.environment["CONVKIT_LEAK_CHECK"] == "1"
