@@ -31,7 +31,8 @@ section "swift test (all suites)"
 swift test --skip-build
 
 section "leak tests, alone (resident memory is process-wide)"
-CONVKIT_LEAK_CHECK=1 swift test --skip-build --filter noLeaks
+CONVKIT_LEAK_CHECK=1 swift test --skip-build --filter 'ReliabilityConcurrencyTests/noLeaks'
+CONVKIT_LEAK_CHECK=1 swift test --skip-build --filter 'ReliabilityModelTests/noLeaks' 
 
 section "oneDNN-unavailable path (CONVKIT_DISABLE_ONEDNN=1)"
 CONVKIT_DISABLE_ONEDNN=1 swift test --skip-build --filter OneDNN

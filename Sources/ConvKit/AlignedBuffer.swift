@@ -1,3 +1,5 @@
+import Synchronization
+
 /// A fixed-size, 64-byte aligned, zero-initialised buffer of floats.
 ///
 /// The storage behind ``Tensor`` and behind the backends' packed weights and
@@ -19,6 +21,7 @@ final class AlignedBuffer: @unchecked Sendable {
         let raw = UnsafeMutableRawPointer.allocate(byteCount: bytes, alignment: AlignedBuffer.alignment)
         raw.initializeMemory(as: UInt8.self, repeating: 0, count: bytes)
         base = raw.bindMemory(to: Float.self, capacity: Swift.max(count, 1))
+        AlignedBuffer.live.wrappingAdd(1, ordering: .relaxed)
     }
 
     /// A copy of `source`.
@@ -27,7 +30,13 @@ final class AlignedBuffer: @unchecked Sendable {
         if let s = source.baseAddress { base.update(from: s, count: source.count) }
     }
 
-    deinit { UnsafeMutableRawPointer(base).deallocate() }
+    deinit {
+        UnsafeMutableRawPointer(base).deallocate()
+        AlignedBuffer.live.wrappingSubtract(1, ordering: .relaxed)
+    }
+
+    /// Buffers currently allocated (weights, workspaces, tensors), for leak tests.
+    static let live = Atomic<Int>(0)
 
     var buffer: UnsafeBufferPointer<Float> { UnsafeBufferPointer(start: base, count: count) }
     var mutableBuffer: UnsafeMutableBufferPointer<Float> { UnsafeMutableBufferPointer(start: base, count: count) }

@@ -28,3 +28,11 @@ public enum ConvKit {
     }
     private static let minimumFLOPsPerThreadStorage = Atomic<Int>(2_000_000)
 }
+
+/// Counters for tests and diagnostics; not part of the stable API.
+@_spi(Testing)
+public enum ConvKitDiagnostics {
+    /// The number of ConvKit-owned aligned buffers alive now (tensor storage, packed weights,
+    /// pooled workspaces). A prepare/execute/release cycle must bring it back where it was.
+    public static var liveBuffers: Int { AlignedBuffer.live.load(ordering: .relaxed) }
+}
