@@ -116,20 +116,13 @@ extension WinogradConvolution {
                         for l in 0..<alpha {
                             let dv = V8(row[o[0] + l], row[o[1] + l], row[o[2] + l], row[o[3] + l],
                                         row[o[4] + l], row[o[5] + l], row[o[6] + l], row[o[7] + l])
-                            for e in bt.columnStart[k]..<bt.columnStart[k + 1] {
-                                let term = bt.columnTerms[e]
-                                t[term.row * alpha + l] = V8(repeating: term.coef) * dv + t[term.row * alpha + l]
-                            }
+                            bt.accumulate(column: k, dv, into: t, stride: alpha, offset: l)
                         }
                     }
                     // V = t B: V[i][j] = sum_l t[i][l] * BT[j][l].
                     for i in 0..<alpha {
                         for j in 0..<alpha {
-                            var s = V8()
-                            for e in bt.rowStart[j]..<bt.rowStart[j + 1] {
-                                let term = bt.rowTerms[e]
-                                s = V8(repeating: term.coef) * t[i * alpha + term.col] + s
-                            }
+                            let s = bt.dot(row: j, t, base: i * alpha)
                             let dst = v + (((i * alpha + j) * panelsPerBlock + panel) * C + c) * 16 + laneOffset
                             UnsafeMutableRawPointer(dst).storeBytes(of: s, as: V8.self)
                         }
@@ -213,19 +206,12 @@ extension WinogradConvolution {
                             for bcol in 0..<alpha {
                                 let src = m + ((a * alpha + bcol) * K + k) * tb + local
                                 let mv = UnsafeRawPointer(src).loadUnaligned(as: V8.self)
-                                for e in at.columnStart[a]..<at.columnStart[a + 1] {
-                                    let term = at.columnTerms[e]
-                                    temp[term.row * alpha + bcol] = V8(repeating: term.coef) * mv + temp[term.row * alpha + bcol]
-                                }
+                                at.accumulate(column: a, mv, into: temp, stride: alpha, offset: bcol)
                             }
                         }
                         for i in 0..<mt {
                             for j in 0..<mt {
-                                var s = V8()
-                                for e in at.rowStart[j]..<at.rowStart[j + 1] {
-                                    let term = at.rowTerms[e]
-                                    s = V8(repeating: term.coef) * temp[i * alpha + term.col] + s
-                                }
+                                let s = at.dot(row: j, temp, base: i * alpha)
                                 result[i * mt + j] = Self.finish(s + b, clamp: clamp, lo: lo, hi: hi)
                             }
                         }

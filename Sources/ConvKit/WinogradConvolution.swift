@@ -273,4 +273,27 @@ final class SparseMatrix: @unchecked Sendable {
     deinit {
         rowTerms.deallocate(); columnTerms.deallocate(); rowStart.deallocate(); columnStart.deallocate()
     }
+
+    /// `out[i * stride + offset] += M[i][column] * value` for every non-zero `M[i][column]`:
+    /// one input vector scattered into the rows it feeds (the first half of `M x`).
+    @inline(__always)
+    func accumulate(column: Int, _ value: SIMD8<Float>, into out: UnsafeMutablePointer<SIMD8<Float>>,
+                    stride: Int, offset: Int) {
+        for e in columnStart[column]..<columnStart[column + 1] {
+            let term = columnTerms[e]
+            let i = term.row * stride + offset
+            out[i] = SIMD8(repeating: term.coef) * value + out[i]
+        }
+    }
+
+    /// `sum_l M[row][l] * x[base + l]` over the non-zero entries of one row (`x M^T`).
+    @inline(__always)
+    func dot(row: Int, _ x: UnsafePointer<SIMD8<Float>>, base: Int) -> SIMD8<Float> {
+        var s = SIMD8<Float>()
+        for e in rowStart[row]..<rowStart[row + 1] {
+            let term = rowTerms[e]
+            s = SIMD8(repeating: term.coef) * x[base + term.col] + s
+        }
+        return s
+    }
 }

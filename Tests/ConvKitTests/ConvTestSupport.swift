@@ -2,15 +2,9 @@ import ConvKit
 
 /// Deterministic pseudo-random numbers (SplitMix64) for reproducible test data.
 struct TestRandom: RandomNumberGenerator {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
+    private var generator: SplitMix64
+    init(seed: UInt64) { generator = SplitMix64(seed: seed) }
+    mutating func next() -> UInt64 { generator.next() }
     /// `count` values uniform in [-1, 1] (alias of `uniform`).
     mutating func values(_ count: Int) -> [Float] { uniform(count) }
 

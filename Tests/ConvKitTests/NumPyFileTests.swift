@@ -255,17 +255,10 @@ struct NumPyFileTests {
     }
 }
 
-/// SplitMix64, for varied test values.
-struct SplitMix {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
+/// The library's SplitMix64, for varied test values.
+typealias SplitMix = SplitMix64
+
+extension SplitMix64 {
     /// Any float bit pattern that is finite.
     mutating func nextFloat() -> Float {
         while true {

@@ -43,12 +43,7 @@ public final class BatchNorm2D: Layer {
     public func parameterValues(named name: String) -> [Float]? { values[name] }
 
     public func setParameter(named name: String, values v: [Float]) throws {
-        guard Self.parameterNames.contains(name) else {
-            throw ConvError.invalidArgument("layer '\(self.name)' (batchnorm) has no parameter '\(name)'")
-        }
-        if v.count != channels {
-            throw ConvError.shapeMismatch(what: "\(self.name).\(name)", expected: [channels], actual: [v.count])
-        }
+        try checkParameterValues(named: name, v)
         values[name] = v
     }
 

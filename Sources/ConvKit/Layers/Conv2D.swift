@@ -103,12 +103,7 @@ public final class Conv2D: Layer {
     }
 
     public func setParameter(named name: String, values: [Float]) throws {
-        guard let p = parameters.first(where: { $0.name == name }) else {
-            throw ConvError.invalidArgument("layer '\(self.name)' (conv) has no parameter '\(name)'")
-        }
-        if values.count != p.count {
-            throw ConvError.shapeMismatch(what: "\(self.name).\(name)", expected: p.shape, actual: [values.count])
-        }
+        try checkParameterValues(named: name, values)
         if name == "weight" { weights = values } else { bias = values }
     }
 

@@ -144,3 +144,18 @@ func checkForwardShape(_ input: TensorShape, prepared: TensorShape, layer: Strin
         throw ConvError.shapeMismatch(what: "input of layer '\(layer)'", expected: prepared.dims, actual: input.dims)
     }
 }
+
+extension Layer {
+    /// Checks that `values` can be this layer's parameter `name` (one of ``parameters``, with
+    /// its element count); used by every layer's `setParameter`.
+    /// - Throws: ``ConvError/invalidArgument(_:)`` naming the layer and the unknown parameter,
+    ///   or ``ConvError/shapeMismatch(what:expected:actual:)`` with the expected shape.
+    func checkParameterValues(named name: String, _ values: [Float]) throws {
+        guard let p = parameters.first(where: { $0.name == name }) else {
+            throw ConvError.invalidArgument("layer '\(self.name)' (\(typeName)) has no parameter '\(name)'")
+        }
+        if values.count != p.count {
+            throw ConvError.shapeMismatch(what: "\(self.name).\(name)", expected: p.shape, actual: [values.count])
+        }
+    }
+}

@@ -65,12 +65,7 @@ public final class Linear: Layer {
     }
 
     public func setParameter(named name: String, values: [Float]) throws {
-        guard let p = parameters.first(where: { $0.name == name }) else {
-            throw ConvError.invalidArgument("layer '\(self.name)' (fc) has no parameter '\(name)'")
-        }
-        if values.count != p.count {
-            throw ConvError.shapeMismatch(what: "\(self.name).\(name)", expected: p.shape, actual: [values.count])
-        }
+        try checkParameterValues(named: name, values)
         if name == "weight" { weights = values } else { bias = values }
     }
 
