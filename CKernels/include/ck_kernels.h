@@ -63,6 +63,33 @@ void ck_f32_dwconv_row_ukernel__avx2_fma(
     size_t count, size_t kh, size_t kw, const float* x, size_t x_row_stride,
     size_t stride, size_t dilation, const float* w, float* y);
 
+// ---- Winograd F(4x4, 3x3) transforms (ck_f32_winograd_f4x3__avx2_fma.c) ----
+// 8 tiles at a time, lane t = tile t of the group.
+//
+// Input: for each of `channels` channels (channel c at x + c * channel_stride, rows
+// row_stride floats apart), gathers the 6x6 patches of the group's 8 tiles and stores
+// V = B^T d B as 36 vectors: position p of channel c at v + c * v_channel_stride + p * v_position_stride.
+// Patches are located either by `offsets` (8 corner offsets, when not NULL; reads 8 floats
+// per patch row) or, when `offsets` is NULL, as 8 horizontally consecutive tiles whose first
+// corner is at row_a; lanes >= b_from_lane (if < 8) come instead from the consecutive tiles
+// whose (virtual) first corner is at row_b (a group that wraps to the next tile row).
+// Reads up to 36 floats from a row corner.
+void ck_f32_winograd_f4x3_input_ukernel__avx2_fma(
+    size_t channels, const float* x, size_t channel_stride, size_t row_stride,
+    ptrdiff_t row_a, ptrdiff_t row_b, uint32_t b_from_lane, const int32_t* offsets,
+    float* v, size_t v_channel_stride, size_t v_position_stride);
+
+// Output: for each of `channels` output channels (M at m + k * m_channel_stride, position p at
+// + p * m_position_stride, 8 tiles per vector), computes A^T M A + bias[k], clamps to
+// [lo, hi] when flags has CK_GEMM_CLAMP (NaN propagates) and stores the 4x4 outputs of the 8
+// tiles either as 4 rows of 32 contiguous floats (y != NULL: 8 whole tiles side by side;
+// channel k at y + k * y_channel_stride) or, when y is NULL (then channels must be 1), as 16
+// vectors (row-major 4x4, lane t = tile t) into result[0 .. 128).
+void ck_f32_winograd_f4x3_output_ukernel__avx2_fma(
+    size_t channels, const float* m, size_t m_channel_stride, size_t m_position_stride,
+    const float* bias, uint32_t flags, float lo, float hi,
+    float* y, size_t y_channel_stride, size_t y_row_stride, float* result);
+
 #ifdef __cplusplus
 }
 #endif

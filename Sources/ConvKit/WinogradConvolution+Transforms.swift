@@ -1,4 +1,8 @@
 // Input and output transforms of the Winograd backend, 8 tiles at a time in SIMD8 lanes.
+// F(4x4) on AVX2+FMA runs the C kernels of ck_f32_winograd_f4x3__avx2_fma.c; every other
+// case (and the portable ISA) runs the Swift SIMD code below.
+
+import CKernels
 
 extension WinogradConvolution {
     typealias V8 = SIMD8<Float>
@@ -47,6 +51,9 @@ extension WinogradConvolution {
         let groups = (count + 7) / 8
         let bt = inputTerms
         let isF4 = tile == .f4x3
+        // The C kernel's scattered gather takes 32-bit offsets (the tiles of one block lie in
+        // at most a few images; fall back to Swift when an offset would not fit).
+        let useC = kernel.isa == .avx2fma && (totalTiles / tilesPerImage + 1) * C * planeSize < Int(Int32.max)
         do {
             // `temp` (transformScratchFloats, 32-byte aligned) holds alpha^2 SIMD8 rows.
             let t = UnsafeMutableRawPointer(temp).bindMemory(to: V8.self, capacity: positions)
@@ -62,7 +69,7 @@ extension WinogradConvolution {
                 // tile), or two consecutive rows (rowB: corner of the second row's tile 0, shifted
                 // left by the lanes that stay in the first row; lanes >= inRow come from it).
                 var rowA: Int? = nil, rowB: Int? = nil
-                var fromB = SIMDMask<SIMD8<Int32>>(repeating: false)
+                var fromB = SIMDMask<SIMD8<Int32>>(repeating: false), bFromLane = 8
                 if isF4 && tilesX >= 8 {
                     let first = firstTile + local
                     let (n0, oy0, ox0) = tileOrigin(first)
@@ -73,9 +80,28 @@ extension WinogradConvolution {
                         let (n1, oy1, _) = tileOrigin(first + inRow)
                         rowB = n1 * C * planeSize + oy1 * Wp - 4 * inRow
                         fromB = SIMD8<Int32>(0, 1, 2, 3, 4, 5, 6, 7) .>= Int32(inRow)
+                        bFromLane = inRow
                     }
                 }
                 let panel = local / 16, laneOffset = local % 16
+                if isF4 && useC {
+                    // The AVX2+FMA kernel gathers and transforms all the channels of the group.
+                    let column = v + (panel * C + channels.lowerBound) * 16 + laneOffset
+                    let positionStride = panelsPerBlock * C * 16
+                    if let rowA {
+                        ck_f32_winograd_f4x3_input_ukernel__avx2_fma(
+                            channels.count, padded + channels.lowerBound * planeSize, planeSize, Wp, rowA, rowB ?? 0,
+                            UInt32(bFromLane), nil, column, 16, positionStride)
+                    } else {
+                        withUnsafeTemporaryAllocation(of: Int32.self, capacity: 8) { offsets in
+                            for lane in 0..<8 { offsets[lane] = Int32(o[lane]) }
+                            ck_f32_winograd_f4x3_input_ukernel__avx2_fma(
+                                channels.count, padded + channels.lowerBound * planeSize, planeSize, Wp, 0, 0, 8,
+                                offsets.baseAddress, column, 16, positionStride)
+                        }
+                    }
+                    continue
+                }
                 for c in channels {
                     let base = padded + c * planeSize
                     if isF4 {
@@ -184,6 +210,39 @@ extension WinogradConvolution {
         let groups = (count + 7) / 8
         let at = outputTerms
         let isF4 = tile == .f4x3
+        if isF4 && kernel.isa == .avx2fma {
+            let flags: UInt32 = clamp ? CK_GEMM_CLAMP : 0
+            let result = scratchFloats
+            for group in 0..<groups {
+                let local = group * 8
+                let lanes = Swift.min(8, count - local)
+                let mBase = m + channels.lowerBound * tb + local
+                let (n, oy, ox) = tileOrigin(firstTile + local)
+                if lanes == 8 && ox + 32 <= OW && oy + 4 <= OH {
+                    // 8 whole tiles side by side in one tile row: the kernel stores 4 output rows
+                    // of 32 contiguous floats per channel.
+                    let corner = y + ((n * K + channels.lowerBound) * OH + oy) * OW + ox
+                    ck_f32_winograd_f4x3_output_ukernel__avx2_fma(
+                        channels.count, mBase, tb, K * tb, bias.base + channels.lowerBound, flags, lo, hi,
+                        corner, OH * OW, OW, nil)
+                    continue
+                }
+                for k in channels {
+                    ck_f32_winograd_f4x3_output_ukernel__avx2_fma(
+                        1, m + k * tb + local, tb, K * tb, bias.base + k, flags, lo, hi, nil, 0, 0, result)
+                    for lane in 0..<lanes {
+                        let (n, oy, ox) = tileOrigin(firstTile + local + lane)
+                        let plane = y + (n * K + k) * OH * OW
+                        let rows = Swift.min(mt, OH - oy), cols = Swift.min(mt, OW - ox)
+                        for i in 0..<rows {
+                            let row = plane + (oy + i) * OW + ox
+                            for j in 0..<cols { row[j] = result[(i * mt + j) * 8 + lane] }
+                        }
+                    }
+                }
+            }
+            return
+        }
         do {
             do {
                 let temp = UnsafeMutableRawPointer(scratchFloats).bindMemory(to: V8.self, capacity: mt * alpha + mt * mt)
