@@ -128,7 +128,7 @@ CK_TARGET static inline void ck_f4_output_1d(__m256 m0, __m256 m1, __m256 m2, __
 CK_TARGET void ck_f32_winograd_f4x3_output_ukernel__avx2_fma(
     size_t channels, const float* m, size_t m_channel_stride, size_t m_position_stride,
     const float* bias, uint32_t flags, float lo, float hi,
-    float* y, size_t y_channel_stride, size_t y_row_stride, float* result) {
+    float* y, size_t y_channel_stride, size_t y_row_stride, const ptrdiff_t* tile_offsets, float* result) {
   const __m256 vlo = _mm256_set1_ps(lo), vhi = _mm256_set1_ps(hi);
   for (size_t k = 0; k < channels; k++) {
     const float* mk = m + k * m_channel_stride;
@@ -153,10 +153,10 @@ CK_TARGET void ck_f32_winograd_f4x3_output_ukernel__avx2_fma(
         // max(lo, x) and min(hi, x) return x when x is NaN (the second operand wins).
         if (flags & CK_GEMM_CLAMP) o[j] = _mm256_min_ps(vhi, _mm256_max_ps(vlo, o[j]));
       }
-      if (yk == NULL) {
+      if (result != NULL) {
         for (int j = 0; j < 4; j++) _mm256_storeu_ps(result + (size_t)(4 * i + j) * 8, o[j]);
-        continue;
       }
+      if (yk == NULL) continue;
       // Output row i of the 8 tiles: 32 contiguous floats o0[0] o1[0] o2[0] o3[0] o0[1] ...
       const __m256 lo01 = _mm256_unpacklo_ps(o[0], o[1]), hi01 = _mm256_unpackhi_ps(o[0], o[1]);
       const __m256 lo23 = _mm256_unpacklo_ps(o[2], o[3]), hi23 = _mm256_unpackhi_ps(o[2], o[3]);
@@ -164,6 +164,17 @@ CK_TARGET void ck_f32_winograd_f4x3_output_ukernel__avx2_fma(
       const __m256 s1 = _mm256_shuffle_ps(lo01, lo23, _MM_SHUFFLE(3, 2, 3, 2));  // tiles 1, 5
       const __m256 s2 = _mm256_shuffle_ps(hi01, hi23, _MM_SHUFFLE(1, 0, 1, 0));  // tiles 2, 6
       const __m256 s3 = _mm256_shuffle_ps(hi01, hi23, _MM_SHUFFLE(3, 2, 3, 2));  // tiles 3, 7
+      if (tile_offsets != NULL) {
+        // Row i of each stored tile: 4 floats at its own place.
+        const __m128 rows[8] = {_mm256_castps256_ps128(s0), _mm256_castps256_ps128(s1),
+                                _mm256_castps256_ps128(s2), _mm256_castps256_ps128(s3),
+                                _mm256_extractf128_ps(s0, 1), _mm256_extractf128_ps(s1, 1),
+                                _mm256_extractf128_ps(s2, 1), _mm256_extractf128_ps(s3, 1)};
+        for (int t = 0; t < 8; t++) {
+          if (tile_offsets[t] >= 0) _mm_storeu_ps(yk + tile_offsets[t] + (ptrdiff_t)i * (ptrdiff_t)y_row_stride, rows[t]);
+        }
+        continue;
+      }
       float* row = yk + (size_t)i * y_row_stride;
       _mm256_storeu_ps(row, _mm256_permute2f128_ps(s0, s1, 0x20));
       _mm256_storeu_ps(row + 8, _mm256_permute2f128_ps(s2, s3, 0x20));
@@ -184,8 +195,8 @@ void ck_f32_winograd_f4x3_input_ukernel__avx2_fma(
 void ck_f32_winograd_f4x3_output_ukernel__avx2_fma(
     size_t channels, const float* m, size_t m_channel_stride, size_t m_position_stride,
     const float* bias, uint32_t flags, float lo, float hi,
-    float* y, size_t y_channel_stride, size_t y_row_stride, float* result) {
-  (void)channels; (void)m; (void)m_channel_stride; (void)m_position_stride; (void)bias; (void)flags;
+    float* y, size_t y_channel_stride, size_t y_row_stride, const ptrdiff_t* tile_offsets, float* result) {
+  (void)tile_offsets; (void)channels; (void)m; (void)m_channel_stride; (void)m_position_stride; (void)bias; (void)flags;
   (void)lo; (void)hi; (void)y; (void)y_channel_stride; (void)y_row_stride; (void)result;
 }
 #endif

@@ -80,15 +80,17 @@ void ck_f32_winograd_f4x3_input_ukernel__avx2_fma(
     float* v, size_t v_channel_stride, size_t v_position_stride);
 
 // Output: for each of `channels` output channels (M at m + k * m_channel_stride, position p at
-// + p * m_position_stride, 8 tiles per vector), computes A^T M A + bias[k], clamps to
-// [lo, hi] when flags has CK_GEMM_CLAMP (NaN propagates) and stores the 4x4 outputs of the 8
-// tiles either as 4 rows of 32 contiguous floats (y != NULL: 8 whole tiles side by side;
-// channel k at y + k * y_channel_stride) or, when y is NULL (then channels must be 1), as 16
-// vectors (row-major 4x4, lane t = tile t) into result[0 .. 128).
+// + p * m_position_stride, 8 tiles per vector), computes A^T M A + bias[k] and clamps to
+// [lo, hi] when flags has CK_GEMM_CLAMP (NaN propagates). The 4x4 outputs of the 8 tiles go
+// (when y != NULL; channel k at y + k * y_channel_stride, rows y_row_stride apart)
+//   - with tile_offsets NULL: to 4 rows of 32 contiguous floats (8 whole tiles side by side);
+//   - else: tile t to its 4x4 block at tile_offsets[t], skipped when tile_offsets[t] < 0;
+// and, when result != NULL (then channels must be 1), also as 16 vectors (row-major 4x4,
+// lane t = tile t) into result[0 .. 128).
 void ck_f32_winograd_f4x3_output_ukernel__avx2_fma(
     size_t channels, const float* m, size_t m_channel_stride, size_t m_position_stride,
     const float* bias, uint32_t flags, float lo, float hi,
-    float* y, size_t y_channel_stride, size_t y_row_stride, float* result);
+    float* y, size_t y_channel_stride, size_t y_row_stride, const ptrdiff_t* tile_offsets, float* result);
 
 #ifdef __cplusplus
 }

@@ -224,19 +224,42 @@ extension WinogradConvolution {
                     let corner = y + ((n * K + channels.lowerBound) * OH + oy) * OW + ox
                     ck_f32_winograd_f4x3_output_ukernel__avx2_fma(
                         channels.count, mBase, tb, K * tb, bias.base + channels.lowerBound, flags, lo, hi,
-                        corner, OH * OW, OW, nil)
+                        corner, OH * OW, OW, nil, nil)
                     continue
                 }
-                for k in channels {
-                    ck_f32_winograd_f4x3_output_ukernel__avx2_fma(
-                        1, m + k * tb + local, tb, K * tb, bias.base + k, flags, lo, hi, nil, 0, 0, result)
-                    for lane in 0..<lanes {
+                // Whole tiles anywhere: the kernel stores each one's 4x4 block; tiles cut by the
+                // right or bottom edge (offset -1) are stored here from the kernel's result vectors.
+                withUnsafeTemporaryAllocation(of: Int.self, capacity: 8) { offsets in
+                    var partial = false
+                    for lane in 0..<8 {
+                        offsets[lane] = -1
+                        guard lane < lanes else { continue }
                         let (n, oy, ox) = tileOrigin(firstTile + local + lane)
-                        let plane = y + (n * K + k) * OH * OW
-                        let rows = Swift.min(mt, OH - oy), cols = Swift.min(mt, OW - ox)
-                        for i in 0..<rows {
-                            let row = plane + (oy + i) * OW + ox
-                            for j in 0..<cols { row[j] = result[(i * mt + j) * 8 + lane] }
+                        if oy + 4 <= OH && ox + 4 <= OW {
+                            offsets[lane] = (n * K * OH + oy) * OW + ox
+                        } else {
+                            partial = true
+                        }
+                    }
+                    let yBase = y + channels.lowerBound * OH * OW
+                    if !partial {
+                        ck_f32_winograd_f4x3_output_ukernel__avx2_fma(
+                            channels.count, mBase, tb, K * tb, bias.base + channels.lowerBound, flags, lo, hi,
+                            yBase, OH * OW, OW, offsets.baseAddress, nil)
+                        return
+                    }
+                    for k in channels {
+                        ck_f32_winograd_f4x3_output_ukernel__avx2_fma(
+                            1, m + k * tb + local, tb, K * tb, bias.base + k, flags, lo, hi,
+                            y + k * OH * OW, 0, OW, offsets.baseAddress, result)
+                        for lane in 0..<lanes where offsets[lane] < 0 {
+                            let (n, oy, ox) = tileOrigin(firstTile + local + lane)
+                            let plane = y + (n * K + k) * OH * OW
+                            let rows = Swift.min(mt, OH - oy), cols = Swift.min(mt, OW - ox)
+                            for i in 0..<rows {
+                                let row = plane + (oy + i) * OW + ox
+                                for j in 0..<cols { row[j] = result[(i * mt + j) * 8 + lane] }
+                            }
                         }
                     }
                 }
