@@ -166,6 +166,13 @@ static void load_library(void) {
         snprintf(unavailable_reason, sizeof unavailable_reason, "%s", disabled);
         return;
     }
+    // libdnnl runs on the GNU OpenMP runtime, whose idle workers spin for GOMP_SPINCOUNT
+    // (default 300,000) iterations before sleeping. In a process that also runs ConvKit's own
+    // backends on Dispatch threads, those spinning workers take a core away from them: measured,
+    // the Winograd backend on 2 threads right after a oneDNN call ran 1.3-1.9x slower. Unless the
+    // user chose a policy, keep the spin short (about as fast for oneDNN in our benchmarks).
+    // libgomp reads the variable once, when it is loaded: here, unless the host already loaded it.
+    if (!getenv("GOMP_SPINCOUNT") && !getenv("OMP_WAIT_POLICY")) setenv("GOMP_SPINCOUNT", "1000", 0);
     void *lib = dlopen("libdnnl.so.2", RTLD_NOW | RTLD_LOCAL);
     if (!lib) {
         char first[320];
