@@ -25,7 +25,7 @@ CK_TARGET void ck_f32_gemm_ukernel_6x16__avx2_fma(
   c00 = c01 = c10 = c11 = c20 = c21 = c30 = c31 = c40 = c41 = c50 = c51 = _mm256_setzero_ps();
 
   for (size_t k = 0; k < kc; k++) {
-    _mm_prefetch((const char*)(a + 384), _MM_HINT_T0);
+    _mm_prefetch((const char*)(a + 384), _MM_HINT_T0); _mm_prefetch((const char*)(a + 2048), _MM_HINT_T1);
     const __m256 b0 = _mm256_loadu_ps(b);
     const __m256 b1 = _mm256_loadu_ps(b + 8);
     __m256 av;
