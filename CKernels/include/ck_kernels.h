@@ -92,6 +92,29 @@ void ck_f32_winograd_f4x3_output_ukernel__avx2_fma(
     const float* bias, uint32_t flags, float lo, float hi,
     float* y, size_t y_channel_stride, size_t y_row_stride, const ptrdiff_t* tile_offsets, float* result);
 
+// ---- Winograd transforms for alpha = 4 or 8: F(2x2, 3x3), F(6x6, 3x3) (ck_f32_winograd_generic__avx2_fma.c) ----
+// Dense products with the caller's matrices, 8 tiles at a time (lane t = tile t). Any other
+// alpha: the functions do nothing.
+//
+// Input: bt is B^T (alpha x alpha, row-major). For each of `channels` channels (at
+// x + c * channel_stride, rows row_stride floats apart), reads the alpha x alpha patch of
+// tile t at offsets[t] (8 floats per patch row) and stores V = B^T d B: position p of
+// channel c at v + c * v_channel_stride + p * v_position_stride.
+void ck_f32_winograd_input_ukernel__avx2_fma(
+    size_t alpha, const float* bt, size_t channels, const float* x, size_t channel_stride, size_t row_stride,
+    const int32_t* offsets, float* v, size_t v_channel_stride, size_t v_position_stride);
+
+// Output: at is A^T (m x alpha, m = alpha - 2). For each of `channels` channels (M at
+// m + k * m_channel_stride, position p at + p * m_position_stride), computes A^T M A + bias[k],
+// clamps to [lo, hi] when flags has CK_GEMM_CLAMP (NaN propagates), and stores tile t's
+// top-left (tile_extents[t] >> 4) x (tile_extents[t] & 15) outputs at
+// y + k * y_channel_stride + tile_offsets[t] (rows y_row_stride apart); tiles with a negative
+// offset are not stored.
+void ck_f32_winograd_output_ukernel__avx2_fma(
+    size_t alpha, const float* at, size_t channels, const float* m, size_t m_channel_stride,
+    size_t m_position_stride, const float* bias, uint32_t flags, float lo, float hi, float* y,
+    size_t y_channel_stride, size_t y_row_stride, const ptrdiff_t* tile_offsets, const int32_t* tile_extents);
+
 #ifdef __cplusplus
 }
 #endif

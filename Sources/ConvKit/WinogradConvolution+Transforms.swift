@@ -84,6 +84,17 @@ extension WinogradConvolution {
                     }
                 }
                 let panel = local / 16, laneOffset = local % 16
+                if !isF4 && useC {
+                    // Generic AVX2+FMA kernel (F(2x2), F(6x6)): all the channels of the group.
+                    withUnsafeTemporaryAllocation(of: Int32.self, capacity: 8) { offsets in
+                        for lane in 0..<8 { offsets[lane] = Int32(o[lane]) }
+                        ck_f32_winograd_input_ukernel__avx2_fma(
+                            alpha, inputMatrix.base, channels.count, padded + channels.lowerBound * planeSize, planeSize,
+                            Wp, offsets.baseAddress, v + (panel * C + channels.lowerBound) * 16 + laneOffset, 16,
+                            panelsPerBlock * C * 16)
+                    }
+                    continue
+                }
                 if isF4 && useC {
                     // The AVX2+FMA kernel gathers and transforms all the channels of the group.
                     let column = v + (panel * C + channels.lowerBound) * 16 + laneOffset
@@ -210,6 +221,32 @@ extension WinogradConvolution {
         let groups = (count + 7) / 8
         let at = outputTerms
         let isF4 = tile == .f4x3
+        if !isF4 && kernel.isa == .avx2fma {
+            // Generic AVX2+FMA kernel (F(2x2), F(6x6)): all channels of a group in one call,
+            // each tile stored (clipped to the output) at its own place.
+            let flags: UInt32 = clamp ? CK_GEMM_CLAMP : 0
+            withUnsafeTemporaryAllocation(of: Int.self, capacity: 8) { offsets in
+                withUnsafeTemporaryAllocation(of: Int32.self, capacity: 8) { extents in
+                    for group in 0..<groups {
+                        let local = group * 8
+                        let lanes = Swift.min(8, count - local)
+                        for lane in 0..<8 {
+                            offsets[lane] = -1
+                            extents[lane] = 0
+                            guard lane < lanes else { continue }
+                            let (n, oy, ox) = tileOrigin(firstTile + local + lane)
+                            offsets[lane] = (n * K * OH + oy) * OW + ox
+                            extents[lane] = Int32(Swift.min(mt, OH - oy) * 16 + Swift.min(mt, OW - ox))
+                        }
+                        ck_f32_winograd_output_ukernel__avx2_fma(
+                            alpha, outputMatrix.base, channels.count, m + channels.lowerBound * tb + local, tb, K * tb,
+                            bias.base + channels.lowerBound, flags, lo, hi, y + channels.lowerBound * OH * OW, OH * OW,
+                            OW, offsets.baseAddress, extents.baseAddress)
+                    }
+                }
+            }
+            return
+        }
         if isF4 && kernel.isa == .avx2fma {
             let flags: UInt32 = clamp ? CK_GEMM_CLAMP : 0
             let result = scratchFloats

@@ -29,6 +29,9 @@ final class WinogradConvolution: PreparedConvolution, @unchecked Sendable {
     /// Non-zero entries of B^T and A^T, for the transforms.
     let inputTerms: SparseMatrix, outputTerms: SparseMatrix
 
+    /// B^T (alpha x alpha) and A^T (m x alpha), row-major, for the C transform kernels.
+    let inputMatrix: AlignedBuffer, outputMatrix: AlignedBuffer
+
     /// U packed as [p][m panel][C][6].
     private let packedWeights: AlignedBuffer
     let bias: AlignedBuffer
@@ -50,6 +53,10 @@ final class WinogradConvolution: PreparedConvolution, @unchecked Sendable {
         paddedWidth = tilesX * m + 2
         inputTerms = SparseMatrix(matrices.BT, rows: alpha, columns: alpha)
         outputTerms = SparseMatrix(matrices.AT, rows: m, columns: alpha)
+        inputMatrix = AlignedBuffer(count: alpha * alpha)
+        inputMatrix.base.update(from: matrices.BT, count: alpha * alpha)
+        outputMatrix = AlignedBuffer(count: m * alpha)
+        outputMatrix.base.update(from: matrices.AT, count: m * alpha)
         totalTiles = try checkedMul(tilesPerImage, d.batch, "Winograd tiles")
         let C = d.inputChannels, K = d.outputChannels
         // Tiles per block. Normally V and M of one block (alpha^2 * (C + K) * tb floats) stay within
