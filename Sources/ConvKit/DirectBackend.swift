@@ -1,16 +1,21 @@
 /// The native direct convolution backend (`direct`).
 ///
-/// Runs every valid descriptor. Two algorithms, chosen at prepare time:
+/// Runs every valid descriptor. The algorithm is chosen at prepare time (see ``Algorithm``):
 /// - depthwise (`groups == C == K`): a per-channel row kernel vectorised along the output
 ///   width (``DepthwiseConvolution``);
-/// - everything else: an implicit GEMM per group, `Y[K/g x OH*OW] = W[K/g x (C/g)RS] * X̂`,
-///   where `X̂` (im2col) is never materialised: cache-sized blocks of it are packed into
-///   16-pixel panels and fed to a register-blocked 6x16 micro-kernel (12 accumulators of 8
-///   floats), with the weights packed once at prepare time and bias and activation fused into
-///   the micro-kernel's store (``DirectGEMMConvolution``).
+/// - everything else, on AVX2+FMA: an indirect direct convolution
+///   (``DirectIndirectConvolution``): a 6-pixel by 16-output-channel register tile (12
+///   accumulators of 8 floats) whose inputs are broadcast straight from the (zero-padded) NCHW
+///   input through a tap-offset table, so nothing is packed per call and strides and dilation
+///   cost nothing extra; weights packed once at prepare time; bias and activation fused into
+///   the store;
+/// - everything else on the portable ISA (or when asked for): an implicit GEMM per group,
+///   `Y[K/g x OH*OW] = W[K/g x (C/g)RS] * X̂`, where `X̂` (im2col) is never materialised:
+///   cache-sized blocks of it are packed into 16-pixel panels and fed to a 6x16 micro-kernel
+///   (``DirectGEMMConvolution``).
 ///
 /// Micro-kernels: AVX2+FMA C kernels when the CPU has them, else portable Swift SIMD code
-/// (force it with `CONVKIT_ISA=portable` or ``init(isa:)``).
+/// (force it with `CONVKIT_ISA=portable` or ``init(isa:algorithm:)``).
 ///
 /// Accuracy: float32 accumulation in a fixed order; normalized max error against the
 /// float64 reference is typically below 1e-6 and tested at 1e-5.
@@ -19,15 +24,36 @@
 /// computed by the same sequence of operations whatever the thread count, so results are
 /// bit-identical for any `threads`.
 public struct DirectBackend: ConvBackend {
+    /// How a non-depthwise layer is computed.
+    public enum Algorithm: String, Sendable, CaseIterable {
+        /// The indirect kernel on AVX2+FMA, the implicit GEMM otherwise (the default).
+        case automatic
+        /// The implicit GEMM (packed im2col panels, 6x16 GEMM micro-kernel), on any ISA.
+        case implicitGEMM = "implicit-gemm"
+        /// The indirect kernel (6 pixels x 16 channels, inputs broadcast in place). AVX2+FMA
+        /// only: with the portable ISA, and for layers whose input plane has 2^31 floats or
+        /// more (32-bit tap offsets), the implicit GEMM runs instead.
+        case indirect
+    }
+
     /// The micro-kernel instruction set.
     public let isa: KernelISA
+    /// The algorithm for non-depthwise layers.
+    public let algorithm: Algorithm
 
     /// A direct backend using `isa` (default: the best ISA of this CPU, or `portable` when
-    /// `CONVKIT_ISA=portable`).
-    public init(isa: KernelISA = .selected) { self.isa = isa }
+    /// `CONVKIT_ISA=portable`) and `algorithm`.
+    public init(isa: KernelISA = .selected, algorithm: Algorithm = .automatic) {
+        self.isa = isa
+        self.algorithm = algorithm
+    }
 
     public var name: String { "direct" }
-    public var summary: String { "implicit-GEMM direct convolution, 6x16 \(isa.rawValue) micro-kernel" }
+    public var summary: String {
+        isa == .avx2fma && algorithm != .implicitGEMM
+            ? "direct convolution, indirect 6x16 \(isa.rawValue) micro-kernel"
+            : "implicit-GEMM direct convolution, 6x16 \(isa.rawValue) micro-kernel"
+    }
     public var availability: BackendAvailability {
         if isa == .avx2fma && KernelISA.best != .avx2fma {
             return .unavailable(reason: "this CPU lacks AVX2+FMA; use isa: .portable")
@@ -43,8 +69,13 @@ public struct DirectBackend: ConvBackend {
         if descriptor.isDepthwise && DepthwiseConvolution.paddedPlaneFloats(descriptor) <= 1 << 24 {
             return DepthwiseConvolution(descriptor: descriptor, weights: weights, bias: bias, isa: isa)
         }
-        // Other layers, and depthwise layers whose zero-padded plane would exceed 64 MiB (huge
-        // padding), run as an implicit GEMM, which never materialises padding.
+        // Other layers run the indirect kernel, unless the ISA is portable or the padded input
+        // plane would be huge (see DirectIndirectConvolution.supports); those, and depthwise
+        // layers whose zero-padded plane would exceed 64 MiB, run as an implicit GEMM, which
+        // never materialises padding.
+        if isa == .avx2fma && algorithm != .implicitGEMM && DirectIndirectConvolution.supports(descriptor) {
+            return try DirectIndirectConvolution(descriptor: descriptor, weights: weights, bias: bias)
+        }
         return try DirectGEMMConvolution(descriptor: descriptor, weights: weights, bias: bias, isa: isa)
     }
 }

@@ -3,17 +3,21 @@ import Testing
 
 @Suite("direct backend against the float64 reference")
 struct DirectBackendTests {
-    static let isas: [KernelISA] = KernelISA.best == .avx2fma ? [.avx2fma, .portable] : [.portable]
+    /// Every kernel path: the indirect kernel and the implicit GEMM on AVX2+FMA, the implicit
+    /// GEMM on the portable ISA.
+    static let variants: [DirectBackend] = (KernelISA.best == .avx2fma
+        ? [DirectBackend(isa: .avx2fma, algorithm: .indirect), DirectBackend(isa: .avx2fma, algorithm: .implicitGEMM)]
+        : []) + [DirectBackend(isa: .portable)]
 
     @Test("named edge cases", arguments: EdgeCases.all.map(\.0))
     func edgeCase(_ name: String) throws {
         let d = try #require(EdgeCases.all.first { $0.0 == name }?.1)
         let c = ConvCase(d, seed: 7)
         let ref = try c.reference()
-        for isa in Self.isas {
-            let y = try c.run(DirectBackend(isa: isa), threads: 2)
+        for b in Self.variants {
+            let y = try c.run(b, threads: 2)
             let err = normalizedMaxError(y, ref)
-            #expect(err <= 1e-5, "\(name) [\(isa)]: normalized max error \(err)")
+            #expect(err <= 1e-5, "\(name) [\(b.isa) \(b.algorithm)]: normalized max error \(err)")
         }
     }
 
@@ -24,10 +28,10 @@ struct DirectBackendTests {
             let d = randomDescriptor(using: &rng)
             let c = ConvCase(d, seed: UInt64(i))
             let ref = try c.reference()
-            for isa in Self.isas {
-                let y = try c.run(DirectBackend(isa: isa), threads: 1 + i % 3)
+            for b in Self.variants {
+                let y = try c.run(b, threads: 1 + i % 3)
                 let err = normalizedMaxError(y, ref)
-                #expect(err <= 1e-5, "case \(i) \(d) [\(isa)]: error \(err)")
+                #expect(err <= 1e-5, "case \(i) \(d) [\(b.isa) \(b.algorithm)]: error \(err)")
             }
         }
     }
@@ -42,11 +46,11 @@ struct DirectBackendTests {
         ]
         for d in descriptors {
             let c = ConvCase(d, seed: 3)
-            for isa in Self.isas {
-                let one = try c.run(DirectBackend(isa: isa), threads: 1)
+            for b in Self.variants {
+                let one = try c.run(b, threads: 1)
                 for t in [2, 5] {
-                    let other = try c.run(DirectBackend(isa: isa), threads: t)
-                    #expect(one == other, "\(d) [\(isa)] threads \(t) differs from 1 thread")
+                    let other = try c.run(b, threads: t)
+                    #expect(one == other, "\(d) [\(b.isa) \(b.algorithm)] threads \(t) differs from 1 thread")
                 }
             }
         }
@@ -55,9 +59,31 @@ struct DirectBackendTests {
     @Test("portable and AVX2 paths agree", .enabled(if: KernelISA.best == .avx2fma, "CPU lacks AVX2+FMA"))
     func portableMatchesAVX2() throws {
         let c = ConvCase(.init(batch: 2, channels: 13, height: 29, width: 29, filters: 24, size: 3, pad: 1), seed: 5)
-        let a = try c.run(DirectBackend(isa: .avx2fma))
         let p = try c.run(DirectBackend(isa: .portable))
-        #expect(normalizedMaxError(p, a) <= 1e-6)
+        for algorithm in DirectBackend.Algorithm.allCases {
+            let a = try c.run(DirectBackend(isa: .avx2fma, algorithm: algorithm))
+            #expect(normalizedMaxError(p, a) <= 1e-6, "\(algorithm)")
+        }
+    }
+
+    @Test("indirect path: images padded block by block; huge padding takes the implicit GEMM",
+          .enabled(if: KernelISA.best == .avx2fma, "CPU lacks AVX2+FMA"))
+    func indirectBlocksAndFallback() throws {
+        // 8 x 514 x 514 floats (8.5 MB) per padded image: one image per 16 MiB block, 3 blocks.
+        let big = Conv2DDescriptor(batch: 3, channels: 8, height: 512, width: 512, filters: 2, size: 3, pad: 1,
+                                   activation: .relu)
+        let c = ConvCase(big, seed: 21)
+        let b = DirectBackend(isa: .avx2fma, algorithm: .indirect)
+        let p = try b.prepare(big, weights: c.weights, bias: c.bias)
+        #expect(p.implementation.contains("indirect"), "\(p.implementation)")
+        #expect(p.workspaceBytes == 8 * 514 * 514 * 4, "one padded image: \(p.workspaceBytes) bytes")
+        #expect(normalizedMaxError(try c.run(b, threads: 2), try c.reference()) <= 1e-5)
+        // Padding 300 around a 3x3 image: the padded plane would be 603x603 for 9 input values.
+        let padded = Conv2DDescriptor(channels: 3, height: 3, width: 3, filters: 4, size: 3, pad: 300)
+        let q = ConvCase(padded, seed: 22)
+        let prepared = try b.prepare(padded, weights: q.weights, bias: q.bias)
+        #expect(prepared.implementation.contains("implicit GEMM"), "\(prepared.implementation)")
+        #expect(normalizedMaxError(try q.run(b), try q.reference()) <= 1e-5)
     }
 
     @Test("NaN and infinity propagate")
@@ -69,9 +95,9 @@ struct DirectBackendTests {
         x[30] = .infinity
         c = ConvCase(descriptor: d, input: x, weights: c.weights, bias: c.bias)
         let ref = try c.reference()
-        for isa in Self.isas {
-            let y = try c.run(DirectBackend(isa: isa))
-            #expect(y.indices.allSatisfy { y[$0].isNaN == ref[$0].isNaN }, "NaN pattern differs [\(isa)]")
+        for b in Self.variants {
+            let y = try c.run(b)
+            #expect(y.indices.allSatisfy { y[$0].isNaN == ref[$0].isNaN }, "NaN pattern differs [\(b.isa) \(b.algorithm)]")
             #expect(normalizedMaxError(y, ref) <= 1e-5)
         }
     }

@@ -1,0 +1,245 @@
+import CKernels
+
+/// A convolution computed straight from the input, with the output channels as the vector
+/// dimension (the `direct` backend's path on AVX2+FMA for non-depthwise layers).
+///
+/// For image `n` and group `g`, each output pixel is `y[k] = bias[k] + sum_d W[k][d] x[p + tap(d)]`
+/// over the `D = (C/g) * R * S` taps `d = (c, r, s)`. The micro-kernel
+/// `ck_f32_conv_ukernel_6x16__avx2_fma` computes 6 pixels by 16 output channels: each tap's
+/// 16 weights are one packed row (two vectors), each pixel's input value is broadcast from the
+/// input in place (`pixel base + tap offset`), so nothing is packed at execute time and any
+/// stride or dilation costs the same. Zero padding comes from a padded copy of the input
+/// (made per call only when the descriptor pads). Each output is written once, after its
+/// whole sum (no depth blocking), so the split over threads cannot change any bit.
+///
+/// Weights are packed once, at prepare time, as `[group][16-channel panel][D][16]` (zero rows
+/// for the channels past `K/g`).
+final class DirectIndirectConvolution: PreparedConvolution, @unchecked Sendable {
+    let descriptor: Conv2DDescriptor
+
+    /// Output pixels and output channels per micro-kernel call.
+    static let pixelsPerTile = 6, channelsPerPanel = 16
+
+    let kPerGroup: Int, cPerGroup: Int, depth: Int, kPanels: Int
+    /// Input plane as read by the kernel: the padded copy's, or the input's when nothing is padded.
+    let planeHeight: Int, planeWidth: Int
+    var padded: Bool { planeHeight != descriptor.inputHeight || planeWidth != descriptor.inputWidth }
+
+    private let packedWeights: AlignedBuffer
+    /// Bias per group, zero-extended to whole panels: `[group][kPanels * 16]`.
+    private let bias: AlignedBuffer
+    /// Offset of each tap `(c, r, s)` from the pixel's first tap, in floats.
+    private let taps: [Int32]
+    private let pool = WorkspacePool()
+
+    /// Whether this path should run `d`: not depthwise (it has its own kernel), tap offsets
+    /// within 32 bits, and a padded plane at most 4 times the input plane (or 64 Ki floats):
+    /// with padding far larger than the image, the implicit GEMM, which never materialises
+    /// padding, is the better choice.
+    static func supports(_ d: Conv2DDescriptor) -> Bool {
+        let plane = Double(d.inputHeight + d.padding.top + d.padding.bottom) *
+            Double(d.inputWidth + d.padding.left + d.padding.right)
+        let inputPlane = Double(d.inputHeight) * Double(d.inputWidth)
+        return !d.isDepthwise && Double(d.inputChannelsPerGroup) * plane < Double(Int32.max)
+            && plane <= Swift.max(4 * inputPlane, 65536)
+    }
+
+    init(descriptor d: Conv2DDescriptor, weights: UnsafeBufferPointer<Float>, bias: UnsafeBufferPointer<Float>?) throws {
+        descriptor = d
+        kPerGroup = d.outputChannelsPerGroup
+        cPerGroup = d.inputChannelsPerGroup
+        depth = cPerGroup * d.kernelHeight * d.kernelWidth
+        let nr = Self.channelsPerPanel
+        kPanels = (kPerGroup + nr - 1) / nr
+        planeHeight = d.inputHeight + d.padding.top + d.padding.bottom
+        planeWidth = d.inputWidth + d.padding.left + d.padding.right
+
+        let panelFloats = try checkedMul(depth, nr, "packed weights")
+        packedWeights = AlignedBuffer(count: try checkedMul(try checkedMul(d.groups, kPanels, "packed weights"),
+                                                            panelFloats, "packed weights"))
+        let pw = packedWeights.base
+        for g in 0..<d.groups {
+            for k in 0..<kPerGroup {
+                let panel = pw + (g * kPanels + k / nr) * panelFloats + k % nr
+                let src = weights.baseAddress! + (g * kPerGroup + k) * depth
+                for t in 0..<depth { panel[t * nr] = src[t] }
+            }
+        }
+        self.bias = AlignedBuffer(count: d.groups * kPanels * nr)
+        if let bias, d.hasBias {
+            for g in 0..<d.groups {
+                (self.bias.base + g * kPanels * nr).update(from: bias.baseAddress! + g * kPerGroup, count: kPerGroup)
+            }
+        }
+        let plane = planeHeight * planeWidth
+        var taps: [Int32] = []
+        taps.reserveCapacity(depth)
+        for c in 0..<cPerGroup {
+            for r in 0..<d.kernelHeight {
+                for s in 0..<d.kernelWidth {
+                    taps.append(Int32(c * plane + r * d.dilationHeight * planeWidth + s * d.dilationWidth))
+                }
+            }
+        }
+        self.taps = taps
+        try checkWorkspace(workspaceBytes, backend: "direct")
+    }
+
+    var backendName: String { "direct" }
+    var implementation: String {
+        "indirect direct convolution, ck_f32_conv_ukernel_6x16 (avx2+fma)\(padded ? ", zero-padded input copy" : "")"
+    }
+    /// Images per zero-padded block: as many as fit in 16 MiB (at least one), so that the copy
+    /// does not grow with the batch.
+    var imagesPerBlock: Int {
+        let d = descriptor
+        guard padded else { return d.batch }
+        let imageFloats = Swift.max(d.inputChannels * planeHeight * planeWidth, 1)
+        return Swift.max(1, Swift.min(d.batch, (16 << 20) / 4 / imageFloats))
+    }
+    /// The zero-padded copy of one block of images, when the descriptor pads.
+    var workspaceBytes: Int {
+        guard padded else { return 0 }
+        return imagesPerBlock * descriptor.inputChannels * planeHeight * planeWidth * 4
+    }
+
+    func execute(input: UnsafeBufferPointer<Float>, output: UnsafeMutableBufferPointer<Float>,
+                 threads: Int?) throws {
+        let requested = try checkedExecutionArguments(input: input, output: output, threads: threads)
+        let d = descriptor
+        let threads = ParallelFor.useful(threads: requested, flops: d.flops)
+        let pixels = d.outputHeight * d.outputWidth
+        let tiles = (pixels + Self.pixelsPerTile - 1) / Self.pixelsPerTile
+        let perBlock = imagesPerBlock
+        let imageFloats = d.inputChannels * planeHeight * planeWidth
+        pool.withBuffer(count: padded ? perBlock * imageFloats : 1) { buffer in
+            taps.withUnsafeBufferPointer { taps in
+                // Blocks of images: padded into the workspace (when the descriptor pads), then
+                // computed; without padding, the whole batch is one block read in place.
+                var first = 0
+                while first < d.batch {
+                    let count = Swift.min(perBlock, d.batch - first)
+                    let x: UnsafePointer<Float>
+                    if padded {
+                        zeroPad(input.baseAddress! + first * d.inputCount / d.batch, images: count, into: buffer,
+                                threads: threads)
+                        x = UnsafePointer(buffer)
+                    } else {
+                        x = input.baseAddress!
+                    }
+                    let y = output.baseAddress! + first * (d.outputCount / d.batch)
+                    let (chunks, panelBlocks) = split(tiles: tiles, images: count, threads: threads)
+                    let tasks = count * d.groups * chunks * panelBlocks
+                    ParallelFor.run(tasks: tasks, threads: threads) { _, task in
+                        var rest = task
+                        let block = rest % panelBlocks; rest /= panelBlocks
+                        let chunk = rest % chunks; rest /= chunks
+                        let g = rest % d.groups, n = rest / d.groups
+                        let firstTile = tiles * chunk / chunks, endTile = tiles * (chunk + 1) / chunks
+                        let firstPanel = kPanels * block / panelBlocks, endPanel = kPanels * (block + 1) / panelBlocks
+                        run(x: x, y: y, image: n, group: g, panels: firstPanel..<endPanel, tiles: firstTile..<endTile,
+                            taps: taps)
+                    }
+                    first += count
+                }
+            }
+        }
+    }
+
+    /// How the pixels (`tiles` tiles per image) and the channel panels are cut into tasks:
+    /// `chunks` pixel chunks per image times `panelBlocks` blocks of channel panels.
+    ///
+    /// Each task runs its panels one after another over its pixels, so a task re-reads its
+    /// input once per panel and the weights of its panels once per chunk. When a group's packed
+    /// weights fit in L2 (512 KiB), the pixels are cut into chunks whose input rows fit in about
+    /// 256 KiB and every task runs all panels: the input streams from memory once. Otherwise
+    /// each task runs one panel over all pixels: the weights stream once and the input once per
+    /// panel (it is the smaller of the two then). Either way the pieces are then cut finer until
+    /// there are at least 4 tasks per thread.
+    func split(tiles: Int, images: Int, threads: Int) -> (chunks: Int, panelBlocks: Int) {
+        let d = descriptor
+        let weightBytes = kPanels * depth * Self.channelsPerPanel * 4
+        var chunks = 1, panelBlocks = kPanels
+        if weightBytes <= 512 * 1024 {
+            panelBlocks = 1
+            let rowBytes = Swift.max(cPerGroup * planeWidth * 4, 1)
+            let inputRows = Swift.max(256 * 1024 / rowBytes, 1)
+            let outputRows = Swift.max((inputRows - (d.kernelHeight - 1) * d.dilationHeight) / d.strideHeight, 1)
+            let tilesPerChunk = Swift.max(outputRows * d.outputWidth / Self.pixelsPerTile, 1)
+            chunks = (tiles + tilesPerChunk - 1) / tilesPerChunk
+        }
+        let images = images * d.groups
+        while threads > 1 && images * chunks * panelBlocks < 4 * threads {
+            if panelBlocks < kPanels {
+                panelBlocks = Swift.min(kPanels, 2 * panelBlocks)
+            } else if chunks < tiles {
+                chunks = Swift.min(tiles, 2 * chunks)
+            } else {
+                break
+            }
+        }
+        return (chunks, panelBlocks)
+    }
+
+    /// Output pixels of tiles `tiles` (6 pixels each, in row-major order) for one image, group
+    /// and the 16-channel panels `panels`: panel by panel (its weights stay in L1/L2 while the
+    /// tiles go by; measured faster than all panels per tile, which cycles them through L1).
+    @inline(__always)
+    private func run(x: UnsafePointer<Float>, y: UnsafeMutablePointer<Float>, image n: Int, group g: Int,
+                     panels: Range<Int>, tiles: Range<Int>, taps: UnsafeBufferPointer<Int32>) {
+        let d = descriptor
+        let OH = d.outputHeight, OW = d.outputWidth, pixels = OH * OW
+        let mr = Self.pixelsPerTile, nr = Self.channelsPerPanel
+        let plane = planeHeight * planeWidth
+        let rowStep = d.strideHeight * planeWidth, colStep = d.strideWidth
+        let image = x + (n * d.inputChannels + g * cPerGroup) * plane
+        let out = y + (n * d.outputChannels + g * kPerGroup) * pixels
+        let (lo, hi) = d.activation.bounds
+        let flags: UInt32 = d.activation != .none ? CK_GEMM_CLAMP : 0
+        withUnsafeTemporaryAllocation(of: UnsafePointer<Float>?.self, capacity: mr) { inputs in
+            withUnsafeTemporaryAllocation(of: UnsafeMutablePointer<Float>?.self, capacity: mr) { outputs in
+                for kPanel in panels {
+                    let channels = out + kPanel * nr * pixels
+                    let w = packedWeights.base + (g * kPanels + kPanel) * depth * nr
+                    let biasPtr: UnsafePointer<Float>? =
+                        d.hasBias ? UnsafePointer(bias.base + (g * kPanels + kPanel) * nr) : nil
+                    let nk = Swift.min(nr, kPerGroup - kPanel * nr)
+                    var p = tiles.lowerBound * mr
+                    var oy = p / OW, ox = p % OW
+                    for _ in tiles {
+                        let np = Swift.min(mr, pixels - p)
+                        for j in 0..<np {
+                            inputs[j] = image + oy * rowStep + ox * colStep
+                            outputs[j] = channels + p + j
+                            ox += 1
+                            if ox == OW { ox = 0; oy += 1 }
+                        }
+                        ck_f32_conv_ukernel_6x16__avx2_fma(depth, w, taps.baseAddress, inputs.baseAddress, np,
+                                                           outputs.baseAddress, pixels, nk, biasPtr, flags, lo, hi)
+                        p += np
+                    }
+                }
+            }
+        }
+    }
+
+    /// Copies `images` images into `[images][C][planeHeight][planeWidth]` with the descriptor's zero padding.
+    private func zeroPad(_ x: UnsafePointer<Float>, images: Int, into dst: UnsafeMutablePointer<Float>, threads: Int) {
+        let d = descriptor
+        let H = d.inputHeight, W = d.inputWidth, Hp = planeHeight, Wp = planeWidth
+        let top = d.padding.top, left = d.padding.left, right = d.padding.right
+        ParallelFor.run(items: images * d.inputChannels, threads: threads) { _, planes in
+            for plane in planes {
+                let src = x + plane * H * W, out = dst + plane * Hp * Wp
+                out.update(repeating: 0, count: top * Wp)
+                for iy in 0..<H {
+                    let row = out + (top + iy) * Wp
+                    row.update(repeating: 0, count: left)
+                    (row + left).update(from: src + iy * W, count: W)
+                    (row + left + W).update(repeating: 0, count: right)
+                }
+                (out + (top + H) * Wp).update(repeating: 0, count: (Hp - top - H) * Wp)
+            }
+        }
+    }
+}
