@@ -51,8 +51,49 @@ CK_TARGET void ck_f32_conv_ukernel_6x16__avx2_fma(
     CK_CLAMP(c30); CK_CLAMP(c31); CK_CLAMP(c40); CK_CLAMP(c41); CK_CLAMP(c50); CK_CLAMP(c51);
 #undef CK_CLAMP
   }
-  // Transpose-free store: each accumulator row is one pixel's 16 channels, which go to 16
-  // output planes (channel_stride apart).
+  int contiguous = 1;
+  for (size_t j = 1; j < np; j++) contiguous &= outputs[j] == outputs[0] + j;
+  if (contiguous) {
+    // The pixels are consecutive in one output row: transpose the 6 x 16 tile to 16 rows of
+    // 6 pixels (two 8 x 8 transposes with 2 unused pixel vectors) and store each channel's
+    // np values with one masked store.
+    const __m256i mask = _mm256_cmpgt_epi32(_mm256_set1_epi32((int)np), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+    const __m256 z = _mm256_setzero_ps();
+    float* out = outputs[0];
+    for (int half = 0; half < 2; half++) {
+      const __m256 r0 = half ? c01 : c00, r1 = half ? c11 : c10, r2 = half ? c21 : c20;
+      const __m256 r3 = half ? c31 : c30, r4 = half ? c41 : c40, r5 = half ? c51 : c50;
+      // Rows r_j (pixel j, 8 channels) -> columns (channel i, pixels 0..7).
+      const __m256 t0 = _mm256_unpacklo_ps(r0, r1), t1 = _mm256_unpackhi_ps(r0, r1);
+      const __m256 t2 = _mm256_unpacklo_ps(r2, r3), t3 = _mm256_unpackhi_ps(r2, r3);
+      const __m256 t4 = _mm256_unpacklo_ps(r4, r5), t5 = _mm256_unpackhi_ps(r4, r5);
+      const __m256 u0 = _mm256_shuffle_ps(t0, t2, _MM_SHUFFLE(1, 0, 1, 0));
+      const __m256 u1 = _mm256_shuffle_ps(t0, t2, _MM_SHUFFLE(3, 2, 3, 2));
+      const __m256 u2 = _mm256_shuffle_ps(t1, t3, _MM_SHUFFLE(1, 0, 1, 0));
+      const __m256 u3 = _mm256_shuffle_ps(t1, t3, _MM_SHUFFLE(3, 2, 3, 2));
+      const __m256 u4 = _mm256_shuffle_ps(t4, z, _MM_SHUFFLE(1, 0, 1, 0));
+      const __m256 u5 = _mm256_shuffle_ps(t4, z, _MM_SHUFFLE(3, 2, 3, 2));
+      const __m256 u6 = _mm256_shuffle_ps(t5, z, _MM_SHUFFLE(1, 0, 1, 0));
+      const __m256 u7 = _mm256_shuffle_ps(t5, z, _MM_SHUFFLE(3, 2, 3, 2));
+      __m256 col[8];
+      col[0] = _mm256_permute2f128_ps(u0, u4, 0x20);
+      col[1] = _mm256_permute2f128_ps(u1, u5, 0x20);
+      col[2] = _mm256_permute2f128_ps(u2, u6, 0x20);
+      col[3] = _mm256_permute2f128_ps(u3, u7, 0x20);
+      col[4] = _mm256_permute2f128_ps(u0, u4, 0x31);
+      col[5] = _mm256_permute2f128_ps(u1, u5, 0x31);
+      col[6] = _mm256_permute2f128_ps(u2, u6, 0x31);
+      col[7] = _mm256_permute2f128_ps(u3, u7, 0x31);
+      for (size_t i = 0; i < 8; i++) {
+        const size_t channel = (size_t)half * 8 + i;
+        if (channel >= nk) break;
+        _mm256_maskstore_ps(out + channel * channel_stride, mask, col[i]);
+      }
+    }
+    return;
+  }
+  // Pixels in two output rows: each accumulator row is one pixel's 16 channels, which go to
+  // 16 output planes (channel_stride apart).
   float tile[6][16] __attribute__((aligned(32)));
   _mm256_store_ps(tile[0], c00); _mm256_store_ps(tile[0] + 8, c01);
   _mm256_store_ps(tile[1], c10); _mm256_store_ps(tile[1] + 8, c11);
