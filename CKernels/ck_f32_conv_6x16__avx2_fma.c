@@ -11,7 +11,7 @@
 
 #define CK_TARGET __attribute__((target("avx2,fma")))
 
-CK_TARGET void ck_f32_conv_ukernel_6x16__avx2_fma(
+CK_TARGET static inline void ck_conv_6x16(
     size_t depth, const float* w, const int32_t* taps, const float* const* pixels, size_t np,
     float* const* outputs, size_t channel_stride, size_t nk, const float* bias, uint32_t flags, float lo,
     float hi) {
@@ -107,7 +107,40 @@ CK_TARGET void ck_f32_conv_ukernel_6x16__avx2_fma(
   }
 }
 
+CK_TARGET void ck_f32_conv_ukernel_6x16__avx2_fma(
+    size_t depth, const float* w, const int32_t* taps, const float* const* pixels, size_t np,
+    float* const* outputs, size_t channel_stride, size_t nk, const float* bias, uint32_t flags, float lo,
+    float hi) {
+  ck_conv_6x16(depth, w, taps, pixels, np, outputs, channel_stride, nk, bias, flags, lo, hi);
+}
+
+CK_TARGET void ck_f32_conv_tiles_6x16__avx2_fma(
+    size_t depth, const float* w, const int32_t* taps, const float* image, size_t row_step, size_t col_step,
+    size_t output_width, size_t first_pixel, size_t pixel_count, float* out, size_t channel_stride, size_t nk,
+    const float* bias, uint32_t flags, float lo, float hi) {
+  size_t oy = first_pixel / output_width, ox = first_pixel % output_width;
+  const float* pixels[6];
+  float* outputs[6];
+  for (size_t p = 0; p < pixel_count; p += 6) {
+    const size_t np = pixel_count - p < 6 ? pixel_count - p : 6;
+    for (size_t j = 0; j < np; j++) {
+      pixels[j] = image + oy * row_step + ox * col_step;
+      outputs[j] = out + first_pixel + p + j;
+      if (++ox == output_width) { ox = 0; oy++; }
+    }
+    ck_conv_6x16(depth, w, taps, pixels, np, outputs, channel_stride, nk, bias, flags, lo, hi);
+  }
+}
+
 #else
+void ck_f32_conv_tiles_6x16__avx2_fma(
+    size_t depth, const float* w, const int32_t* taps, const float* image, size_t row_step, size_t col_step,
+    size_t output_width, size_t first_pixel, size_t pixel_count, float* out, size_t channel_stride, size_t nk,
+    const float* bias, uint32_t flags, float lo, float hi) {
+  (void)depth; (void)w; (void)taps; (void)image; (void)row_step; (void)col_step; (void)output_width;
+  (void)first_pixel; (void)pixel_count; (void)out; (void)channel_stride; (void)nk; (void)bias; (void)flags;
+  (void)lo; (void)hi;
+}
 void ck_f32_conv_ukernel_6x16__avx2_fma(
     size_t depth, const float* w, const int32_t* taps, const float* const* pixels, size_t np,
     float* const* outputs, size_t channel_stride, size_t nk, const float* bias, uint32_t flags, float lo,

@@ -126,6 +126,14 @@ void ck_f32_conv_ukernel_6x16__avx2_fma(
     float* const* outputs, size_t channel_stride, size_t nk, const float* bias, uint32_t flags, float lo,
     float hi);
 
+// Runs the kernel above over output pixels [first_pixel, first_pixel + pixel_count) of one
+// image (row-major, output_width per row), 6 at a time: pixel (oy, ox) reads its taps at
+// image + oy * row_step + ox * col_step and writes channel i at out + i * channel_stride + pixel.
+void ck_f32_conv_tiles_6x16__avx2_fma(
+    size_t depth, const float* w, const int32_t* taps, const float* image, size_t row_step, size_t col_step,
+    size_t output_width, size_t first_pixel, size_t pixel_count, float* out, size_t channel_stride, size_t nk,
+    const float* bias, uint32_t flags, float lo, float hi);
+
 #ifdef __cplusplus
 }
 #endif

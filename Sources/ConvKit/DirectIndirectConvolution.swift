@@ -196,30 +196,13 @@ final class DirectIndirectConvolution: PreparedConvolution, @unchecked Sendable 
         let out = y + (n * d.outputChannels + g * kPerGroup) * pixels
         let (lo, hi) = d.activation.bounds
         let flags: UInt32 = d.activation != .none ? CK_GEMM_CLAMP : 0
-        withUnsafeTemporaryAllocation(of: UnsafePointer<Float>?.self, capacity: mr) { inputs in
-            withUnsafeTemporaryAllocation(of: UnsafeMutablePointer<Float>?.self, capacity: mr) { outputs in
-                for kPanel in panels {
-                    let channels = out + kPanel * nr * pixels
-                    let w = packedWeights.base + (g * kPanels + kPanel) * depth * nr
-                    let biasPtr: UnsafePointer<Float>? =
-                        d.hasBias ? UnsafePointer(bias.base + (g * kPanels + kPanel) * nr) : nil
-                    let nk = Swift.min(nr, kPerGroup - kPanel * nr)
-                    var p = tiles.lowerBound * mr
-                    var oy = p / OW, ox = p % OW
-                    for _ in tiles {
-                        let np = Swift.min(mr, pixels - p)
-                        for j in 0..<np {
-                            inputs[j] = image + oy * rowStep + ox * colStep
-                            outputs[j] = channels + p + j
-                            ox += 1
-                            if ox == OW { ox = 0; oy += 1 }
-                        }
-                        ck_f32_conv_ukernel_6x16__avx2_fma(depth, w, taps.baseAddress, inputs.baseAddress, np,
-                                                           outputs.baseAddress, pixels, nk, biasPtr, flags, lo, hi)
-                        p += np
-                    }
-                }
-            }
+        let first = tiles.lowerBound * mr, count = Swift.min(tiles.upperBound * mr, pixels) - first
+        for kPanel in panels {
+            let w = packedWeights.base + (g * kPanels + kPanel) * depth * nr
+            let biasPtr: UnsafePointer<Float>? = d.hasBias ? UnsafePointer(bias.base + (g * kPanels + kPanel) * nr) : nil
+            ck_f32_conv_tiles_6x16__avx2_fma(depth, w, taps.baseAddress, image, rowStep, colStep, OW, first, count,
+                                             out + kPanel * nr * pixels, pixels,
+                                             Swift.min(nr, kPerGroup - kPanel * nr), biasPtr, flags, lo, hi)
         }
     }
 
