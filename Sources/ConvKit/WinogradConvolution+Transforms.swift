@@ -91,14 +91,14 @@ extension WinogradConvolution {
                         ck_f32_winograd_input_ukernel__avx2_fma(
                             alpha, inputMatrix.base, channels.count, padded + channels.lowerBound * planeSize, planeSize,
                             Wp, offsets.baseAddress, v + (panel * C + channels.lowerBound) * 16 + laneOffset, 16,
-                            panelsPerBlock * C * 16)
+                            vStride(tb: tb))
                     }
                     continue
                 }
                 if isF4 && useC {
                     // The AVX2+FMA kernel gathers and transforms all the channels of the group.
                     let column = v + (panel * C + channels.lowerBound) * 16 + laneOffset
-                    let positionStride = panelsPerBlock * C * 16
+                    let positionStride = vStride(tb: tb)
                     if let rowA {
                         ck_f32_winograd_f4x3_input_ukernel__avx2_fma(
                             channels.count, padded + channels.lowerBound * planeSize, planeSize, Wp, rowA, rowB ?? 0,
@@ -140,7 +140,7 @@ extension WinogradConvolution {
                             }
                         }
                         let column = v + (panel * C + c) * 16 + laneOffset
-                        let positionStride = panelsPerBlock * C * 16
+                        let positionStride = vStride(tb: tb)
                         Self.transformInputF4(t) { p, value in
                             UnsafeMutableRawPointer(column + p * positionStride).storeBytes(of: value, as: V8.self)
                         }
@@ -160,7 +160,7 @@ extension WinogradConvolution {
                     for i in 0..<alpha {
                         for j in 0..<alpha {
                             let s = bt.dot(row: j, t, base: i * alpha)
-                            let dst = v + (((i * alpha + j) * panelsPerBlock + panel) * C + c) * 16 + laneOffset
+                            let dst = v + (i * alpha + j) * vStride(tb: tb) + (panel * C + c) * 16 + laneOffset
                             UnsafeMutableRawPointer(dst).storeBytes(of: s, as: V8.self)
                         }
                     }
@@ -239,7 +239,7 @@ extension WinogradConvolution {
                             extents[lane] = Int32(Swift.min(mt, OH - oy) * 16 + Swift.min(mt, OW - ox))
                         }
                         ck_f32_winograd_output_ukernel__avx2_fma(
-                            alpha, outputMatrix.base, channels.count, m + channels.lowerBound * tb + local, tb, K * tb,
+                            alpha, outputMatrix.base, channels.count, m + channels.lowerBound * tb + local, tb, mStride(tb: tb),
                             bias.base + channels.lowerBound, flags, lo, hi, y + channels.lowerBound * OH * OW, OH * OW,
                             OW, offsets.baseAddress, extents.baseAddress)
                     }
@@ -260,7 +260,7 @@ extension WinogradConvolution {
                     // of 32 contiguous floats per channel.
                     let corner = y + ((n * K + channels.lowerBound) * OH + oy) * OW + ox
                     ck_f32_winograd_f4x3_output_ukernel__avx2_fma(
-                        channels.count, mBase, tb, K * tb, bias.base + channels.lowerBound, flags, lo, hi,
+                        channels.count, mBase, tb, mStride(tb: tb), bias.base + channels.lowerBound, flags, lo, hi,
                         corner, OH * OW, OW, nil, nil)
                     continue
                 }
@@ -281,13 +281,13 @@ extension WinogradConvolution {
                     let yBase = y + channels.lowerBound * OH * OW
                     if !partial {
                         ck_f32_winograd_f4x3_output_ukernel__avx2_fma(
-                            channels.count, mBase, tb, K * tb, bias.base + channels.lowerBound, flags, lo, hi,
+                            channels.count, mBase, tb, mStride(tb: tb), bias.base + channels.lowerBound, flags, lo, hi,
                             yBase, OH * OW, OW, offsets.baseAddress, nil)
                         return
                     }
                     for k in channels {
                         ck_f32_winograd_f4x3_output_ukernel__avx2_fma(
-                            1, m + k * tb + local, tb, K * tb, bias.base + k, flags, lo, hi,
+                            1, m + k * tb + local, tb, mStride(tb: tb), bias.base + k, flags, lo, hi,
                             y + k * OH * OW, 0, OW, offsets.baseAddress, result)
                         for lane in 0..<lanes where offsets[lane] < 0 {
                             let (n, oy, ox) = tileOrigin(firstTile + local + lane)
@@ -313,7 +313,7 @@ extension WinogradConvolution {
                         let local = group * 8
                         if isF4 {
                             Self.transformOutputF4({ p in
-                                UnsafeRawPointer(m + (p * K + k) * tb + local).loadUnaligned(as: V8.self)
+                                UnsafeRawPointer(m + p * mStride(tb: tb) + k * tb + local).loadUnaligned(as: V8.self)
                             }, temp, result)
                             for i in 0..<16 {
                                 result[i] = Self.finish(result[i] + b, clamp: clamp, lo: lo, hi: hi)
@@ -323,7 +323,7 @@ extension WinogradConvolution {
                         temp.update(repeating: V8(), count: mt * alpha)
                         for a in 0..<alpha {
                             for bcol in 0..<alpha {
-                                let src = m + ((a * alpha + bcol) * K + k) * tb + local
+                                let src = m + (a * alpha + bcol) * mStride(tb: tb) + k * tb + local
                                 let mv = UnsafeRawPointer(src).loadUnaligned(as: V8.self)
                                 at.accumulate(column: a, mv, into: temp, stride: alpha, offset: bcol)
                             }

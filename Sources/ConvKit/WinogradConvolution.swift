@@ -127,8 +127,9 @@ final class WinogradConvolution: PreparedConvolution, @unchecked Sendable {
         let planes = try checkedMul(d.batch, d.inputChannels, "Winograd workspace")
         let padded = try checkedMul(try checkedMul(planes, paddedHeight, "Winograd workspace"), paddedWidth,
                                     "Winograd workspace")
-        let perBlock = try checkedMul(try checkedMul(positions, d.inputChannels + d.outputChannels,
-                                                     "Winograd workspace"), tb, "Winograd workspace")
+        let perBlock = try checkedAdd(try checkedMul(try checkedMul(positions, d.inputChannels + d.outputChannels,
+                                                                    "Winograd workspace"), tb, "Winograd workspace"),
+                                      positions * 32, "Winograd workspace")
         let workers = try checkedMul(perBlock + 2 * transformScratchFloats, ConvKit.defaultThreadCount,
                                      "Winograd workspace")
         let total = try checkedAdd(try checkedAdd(padded, 16 + 128, "Winograd workspace"), workers, "Winograd workspace")
@@ -144,9 +145,16 @@ final class WinogradConvolution: PreparedConvolution, @unchecked Sendable {
         // Rounded to 16 floats so that the per-worker blocks after it stay 64-byte aligned.
         (descriptor.batch * descriptor.inputChannels * paddedHeight * paddedWidth + 15) / 16 * 16
     }
+    /// Floats from one transformed position to the next in V (`tb * C`, the position's GEMM
+    /// operand) and in M (`K * tb`), plus 16: with power-of-two channel counts the plain
+    /// strides are multiples of 4 KiB, so the 36 (F(4x4)) vectors a transform writes or reads
+    /// for one channel would all fall in the same L1 cache set.
+    func vStride(tb: Int) -> Int { tb * descriptor.inputChannels + 16 }
+    func mStride(tb: Int) -> Int { descriptor.outputChannels * tb + 16 }
+
     /// V and M of one block, plus the transforms' temporaries (SIMD8 rows), per worker.
     private func blockFloats(tb: Int) -> Int {
-        positions * (descriptor.inputChannels + descriptor.outputChannels) * tb + transformScratchFloats
+        positions * (vStride(tb: tb) + mStride(tb: tb)) + transformScratchFloats
     }
     /// Floats of the transforms' temporaries: `alpha^2` SIMD8 values (input) or
     /// `m * alpha + m * m` (output), whichever is larger.
@@ -181,8 +189,8 @@ final class WinogradConvolution: PreparedConvolution, @unchecked Sendable {
             if perBlock {
                 ParallelFor.run(tasks: blocks, threads: threads) { worker, block in
                     let v = scratch + worker * floats
-                    let m = v + positions * C * tb
-                    let temp = m + positions * K * tb
+                    let m = v + positions * vStride(tb: tb)
+                    let temp = m + positions * mStride(tb: tb)
                     let t0 = block * tb
                     let count = Swift.min(tb, totalTiles - t0)
                     transformInput(padded: padded, firstTile: t0, count: count, tb: tb, channels: 0..<C, into: v, temp: temp)
@@ -191,7 +199,7 @@ final class WinogradConvolution: PreparedConvolution, @unchecked Sendable {
                 }
                 return
             }
-            let v = scratch, m = scratch + positions * C * tb
+            let v = scratch, m = scratch + positions * vStride(tb: tb)
             // Phase-split mode: one temporary area per worker after the shared V and M.
             let temps = scratch + floats, tempFloats = transformScratchFloats
             let panelChunks = Swift.max(1, Swift.min(mPanels, 4 * threads / Swift.max(positions, 1)))
@@ -223,8 +231,8 @@ final class WinogradConvolution: PreparedConvolution, @unchecked Sendable {
         let tilePanels = (count + nr - 1) / nr
         let panelsPerBlock = tb / nr
         for p in positions {
-            let vp = v + p * panelsPerBlock * C * nr
-            let mp = m + p * K * tb
+            let vp = v + p * vStride(tb: tb)
+            let mp = m + p * mStride(tb: tb)
             var c0 = 0
             while c0 < C {
                 let kcb = Swift.min(kc, C - c0)
