@@ -102,7 +102,12 @@ CK_TARGET void ck_f32_winograd_f4x3_input_ukernel__avx2_fma(
       for (int k = 0; k < 6; k++) ck_f4_gather_row_scattered(base + (size_t)k * row_stride, offsets, d + 6 * k);
     } else {
       for (int k = 0; k < 6; k++) {
-        ck_f4_gather_row(base + row_a + (ptrdiff_t)k * (ptrdiff_t)row_stride, d + 6 * k);
+        const float* row = base + row_a + (ptrdiff_t)k * (ptrdiff_t)row_stride;
+        // The next group of tiles reads row[32 .. 68): fetch it into L2 now (one plane per
+        // channel is too many streams for the hardware prefetchers).
+        _mm_prefetch((const char*)(row + 48), _MM_HINT_T1);
+        _mm_prefetch((const char*)(row + 64), _MM_HINT_T1);
+        ck_f4_gather_row(row, d + 6 * k);
         if (b_from_lane < 8) {
           __m256 e[6];
           ck_f4_gather_row(base + row_b + (ptrdiff_t)k * (ptrdiff_t)row_stride, e);
