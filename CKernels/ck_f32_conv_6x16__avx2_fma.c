@@ -11,10 +11,10 @@
 
 #define CK_TARGET __attribute__((target("avx2,fma")))
 
-CK_TARGET static inline void ck_conv_6x16(
+CK_TARGET __attribute__((always_inline)) static inline void ck_conv_6x16(
     size_t depth, const float* w, const int32_t* taps, const float* const* pixels, size_t np,
     float* const* outputs, size_t channel_stride, size_t nk, const float* bias, uint32_t flags, float lo,
-    float hi) {
+    float hi, const int prefetch_input) {
   const float* p0 = pixels[0];
   const float* p1 = pixels[np > 1 ? 1 : 0];
   const float* p2 = pixels[np > 2 ? 2 : 0];
@@ -31,6 +31,12 @@ CK_TARGET static inline void ck_conv_6x16(
   for (size_t d = 0; d < depth; d++) {
     _mm_prefetch((const char*)(w + 384), _MM_HINT_T0);
     _mm_prefetch((const char*)(w + 2048), _MM_HINT_T1);
+    if (prefetch_input) {
+      // The input taps 16 steps ahead (the hardware prefetchers cannot follow the jumps
+      // between channel planes); taps[] has 16 readable entries past depth.
+      _mm_prefetch((const char*)(p0 + taps[d + 16]), _MM_HINT_T0);
+      _mm_prefetch((const char*)(p5 + taps[d + 16]), _MM_HINT_T0);
+    }
     const ptrdiff_t off = taps[d];
     const __m256 b0 = _mm256_loadu_ps(w);
     const __m256 b1 = _mm256_loadu_ps(w + 8);
@@ -107,11 +113,27 @@ CK_TARGET static inline void ck_conv_6x16(
   }
 }
 
+// Two out-of-line instances (each with its own register allocation: inlined into the tile
+// loop, the 12 accumulators spilled).
+CK_TARGET __attribute__((noinline)) static void ck_conv_6x16_plain(
+    size_t depth, const float* w, const int32_t* taps, const float* const* pixels, size_t np,
+    float* const* outputs, size_t channel_stride, size_t nk, const float* bias, uint32_t flags, float lo,
+    float hi) {
+  ck_conv_6x16(depth, w, taps, pixels, np, outputs, channel_stride, nk, bias, flags, lo, hi, 0);
+}
+
+CK_TARGET __attribute__((noinline)) static void ck_conv_6x16_prefetch(
+    size_t depth, const float* w, const int32_t* taps, const float* const* pixels, size_t np,
+    float* const* outputs, size_t channel_stride, size_t nk, const float* bias, uint32_t flags, float lo,
+    float hi) {
+  ck_conv_6x16(depth, w, taps, pixels, np, outputs, channel_stride, nk, bias, flags, lo, hi, 1);
+}
+
 CK_TARGET void ck_f32_conv_ukernel_6x16__avx2_fma(
     size_t depth, const float* w, const int32_t* taps, const float* const* pixels, size_t np,
     float* const* outputs, size_t channel_stride, size_t nk, const float* bias, uint32_t flags, float lo,
     float hi) {
-  ck_conv_6x16(depth, w, taps, pixels, np, outputs, channel_stride, nk, bias, flags, lo, hi);
+  ck_conv_6x16_plain(depth, w, taps, pixels, np, outputs, channel_stride, nk, bias, flags, lo, hi);
 }
 
 CK_TARGET void ck_f32_conv_tiles_6x16__avx2_fma(
@@ -128,7 +150,11 @@ CK_TARGET void ck_f32_conv_tiles_6x16__avx2_fma(
       outputs[j] = out + first_pixel + p + j;
       if (++ox == output_width) { ox = 0; oy++; }
     }
-    ck_conv_6x16(depth, w, taps, pixels, np, outputs, channel_stride, nk, bias, flags, lo, hi);
+    if (flags & CK_CONV_PREFETCH_INPUT) {
+      ck_conv_6x16_prefetch(depth, w, taps, pixels, np, outputs, channel_stride, nk, bias, flags, lo, hi);
+    } else {
+      ck_conv_6x16_plain(depth, w, taps, pixels, np, outputs, channel_stride, nk, bias, flags, lo, hi);
+    }
   }
 }
 

@@ -29,6 +29,11 @@ uint32_t ck_cpu_features(void);
 // Swift thread fan-out keep its task counter on the stack (no allocation per call).
 intptr_t ck_atomic_fetch_increment(intptr_t* counter);
 
+// ---- Memory (ck_memory.c) ----
+// Asks the OS to back [p, p + bytes) with transparent huge pages (p and bytes multiples of
+// 2 MiB); best effort, a no-op where unsupported. Called before the memory is first touched.
+void ck_advise_huge_pages(void* p, size_t bytes);
+
 // ---- FMA throughput probe (ck_f32_fma_peak__avx2_fma.c) ----
 // Runs `iterations` steps of 12 independent 8-lane FMA chains (192 FLOP per step) and
 // returns a value that depends on all of them (so the work is not optimised away).
@@ -125,6 +130,11 @@ void ck_f32_conv_ukernel_6x16__avx2_fma(
     size_t depth, const float* w, const int32_t* taps, const float* const* pixels, size_t np,
     float* const* outputs, size_t channel_stride, size_t nk, const float* bias, uint32_t flags, float lo,
     float hi);
+
+// Flag of ck_f32_conv_tiles_6x16__avx2_fma: prefetch the input taps 16 steps ahead (for
+// inputs far larger than L2; it costs load slots when they are cached). taps[] must then have
+// 16 readable entries past depth.
+#define CK_CONV_PREFETCH_INPUT 4u
 
 // Runs the kernel above over output pixels [first_pixel, first_pixel + pixel_count) of one
 // image (row-major, output_width per row), 6 at a time: pixel (oy, ox) reads its taps at

@@ -28,7 +28,8 @@ final class DirectIndirectConvolution: PreparedConvolution, @unchecked Sendable 
     private let packedWeights: AlignedBuffer
     /// Bias per group, zero-extended to whole panels: `[group][kPanels * 16]`.
     private let bias: AlignedBuffer
-    /// Offset of each tap `(c, r, s)` from the pixel's first tap, in floats.
+    /// Offset of each tap `(c, r, s)` from the pixel's first tap, in floats, then 16 copies of
+    /// the last one (read by the kernel's prefetches).
     private let taps: [Int32]
     private let pool = WorkspacePool()
 
@@ -73,7 +74,7 @@ final class DirectIndirectConvolution: PreparedConvolution, @unchecked Sendable 
         }
         let plane = planeHeight * planeWidth
         var taps: [Int32] = []
-        taps.reserveCapacity(depth)
+        taps.reserveCapacity(depth + 16)
         for c in 0..<cPerGroup {
             for r in 0..<d.kernelHeight {
                 for s in 0..<d.kernelWidth {
@@ -81,6 +82,8 @@ final class DirectIndirectConvolution: PreparedConvolution, @unchecked Sendable 
                 }
             }
         }
+        // 16 more entries (repeating the last tap): the kernel prefetches 16 taps ahead.
+        taps.append(contentsOf: repeatElement(taps.last ?? 0, count: 16))
         self.taps = taps
         try checkWorkspace(workspaceBytes, backend: "direct")
     }
@@ -195,7 +198,9 @@ final class DirectIndirectConvolution: PreparedConvolution, @unchecked Sendable 
         let image = x + (n * d.inputChannels + g * cPerGroup) * plane
         let out = y + (n * d.outputChannels + g * kPerGroup) * pixels
         let (lo, hi) = d.activation.bounds
-        let flags: UInt32 = d.activation != .none ? CK_GEMM_CLAMP : 0
+        var flags: UInt32 = d.activation != .none ? CK_GEMM_CLAMP : 0
+        // Inputs far larger than L2 (1 MiB per image): prefetch the taps in the kernel.
+        if cPerGroup * plane * 4 > 1 << 20 { flags |= CK_CONV_PREFETCH_INPUT }
         let first = tiles.lowerBound * mr, count = Swift.min(tiles.upperBound * mr, pixels) - first
         for kPanel in panels {
             let w = packedWeights.base + (g * kPanels + kPanel) * depth * nr
