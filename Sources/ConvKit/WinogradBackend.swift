@@ -5,11 +5,13 @@
 /// unsupported (with the reason), so `auto` and models fall back to `direct`.
 ///
 /// Algorithm (Lavin and Gray, CVPR 2016; NNPACK's design): the kernel transform runs once
-/// at prepare time; per block of output tiles, the input tiles are transformed (Swift SIMD,
-/// 8 tiles at a time), then for each of the `alpha^2` transformed positions one GEMM over
-/// channels runs on the direct backend's 6x16 micro-kernel (AVX2+FMA or portable), and the
-/// output transform adds the bias and applies the activation. Tiles are processed in
-/// cache-sized blocks, so the transformed input is never fully materialised; see
+/// at prepare time; per block of output tiles, the input tiles are transformed 8 at a time
+/// (on AVX2+FMA by the C kernels of `CKernels`: specialised F(4x4) transforms, dense ones for
+/// F(2x2) and F(6x6); portable Swift SIMD code otherwise), then for each of the `alpha^2`
+/// transformed positions one GEMM over channels runs on the 6x16 GEMM micro-kernel, and the
+/// output transform adds the bias and applies the activation. Tiles are processed in blocks
+/// sized so that one block's transformed input and GEMM output stay in L2 (16-128 tiles), so
+/// the transformed input is never fully materialised; see
 /// ``PreparedConvolution/workspaceBytes``.
 ///
 /// Accuracy: see ``WinogradTile``. Results are bit-identical whatever the thread count.

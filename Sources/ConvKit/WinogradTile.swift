@@ -7,9 +7,9 @@
 ///
 /// | input channels | F(2x2,3x3) | F(4x4,3x3) | F(6x6,3x3) | direct | onednn |
 /// |---|---|---|---|---|---|
-/// | 64  | 3.1e-7 | 5.5e-6 | 1.0e-5 | 3.9e-7 | 8.3e-7 |
-/// | 256 | 6.1e-7 | 9.1e-6 | 1.8e-5 | 3.3e-7 | 1.6e-6 |
-/// | 512 | 5.8e-7 | 8.2e-6 | 1.5e-5 | 3.5e-7 | 2.1e-6 |
+/// | 64  | 3.3e-7 | 4.9e-6 | 8.9e-6 | 1.1e-6 | 8.3e-7 |
+/// | 256 | 6.1e-7 | 9.9e-6 | 1.8e-5 | 1.5e-6 | 1.6e-6 |
+/// | 512 | 8.9e-7 | 1.7e-5 | 2.3e-5 | 2.4e-6 | 2.1e-6 |
 ///
 /// Tested bounds: 1e-5, 1e-4 and 1e-3.
 public enum WinogradTile: Int, Hashable, Sendable, CaseIterable, CustomStringConvertible {
