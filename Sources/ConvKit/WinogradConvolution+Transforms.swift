@@ -47,7 +47,6 @@ extension WinogradConvolution {
         let C = descriptor.inputChannels
         let Wp = paddedWidth, planeSize = paddedHeight * paddedWidth
         let alpha = alpha
-        let panelsPerBlock = tb / GEMMMicroKernel.nr
         let groups = (count + 7) / 8
         let bt = inputTerms
         let isF4 = tile == .f4x3

@@ -229,7 +229,6 @@ final class WinogradConvolution: PreparedConvolution, @unchecked Sendable {
         let mr = GEMMMicroKernel.mr, nr = GEMMMicroKernel.nr
         let C = descriptor.inputChannels, K = descriptor.outputChannels
         let tilePanels = (count + nr - 1) / nr
-        let panelsPerBlock = tb / nr
         for p in positions {
             let vp = v + p * vStride(tb: tb)
             let mp = m + p * mStride(tb: tb)
