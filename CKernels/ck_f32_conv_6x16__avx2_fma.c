@@ -11,6 +11,68 @@
 
 #define CK_TARGET __attribute__((target("avx2,fma")))
 
+// Stores 8 channels of 6 consecutive pixels: rows r_j (pixel j, 8 channels) are transposed
+// to 8 columns (channel i, pixels 0..5, 2 unused lanes) and column i goes to out + i * stride
+// with a masked store of the pixels in `mask` (or, when `full`, plain stores of 6 pixels),
+// for i < channels.
+CK_TARGET __attribute__((always_inline)) static inline void ck_store_half_transposed(
+    __m256 r0, __m256 r1, __m256 r2, __m256 r3, __m256 r4, __m256 r5, float* out, size_t stride,
+    size_t channels, __m256i mask, int full) {
+  const __m256 z = _mm256_setzero_ps();
+  const __m256 t0 = _mm256_unpacklo_ps(r0, r1), t1 = _mm256_unpackhi_ps(r0, r1);
+  const __m256 t2 = _mm256_unpacklo_ps(r2, r3), t3 = _mm256_unpackhi_ps(r2, r3);
+  const __m256 t4 = _mm256_unpacklo_ps(r4, r5), t5 = _mm256_unpackhi_ps(r4, r5);
+  const __m256 u0 = _mm256_shuffle_ps(t0, t2, _MM_SHUFFLE(1, 0, 1, 0));
+  const __m256 u1 = _mm256_shuffle_ps(t0, t2, _MM_SHUFFLE(3, 2, 3, 2));
+  const __m256 u2 = _mm256_shuffle_ps(t1, t3, _MM_SHUFFLE(1, 0, 1, 0));
+  const __m256 u3 = _mm256_shuffle_ps(t1, t3, _MM_SHUFFLE(3, 2, 3, 2));
+  const __m256 u4 = _mm256_shuffle_ps(t4, z, _MM_SHUFFLE(1, 0, 1, 0));
+  const __m256 u5 = _mm256_shuffle_ps(t4, z, _MM_SHUFFLE(3, 2, 3, 2));
+  const __m256 u6 = _mm256_shuffle_ps(t5, z, _MM_SHUFFLE(1, 0, 1, 0));
+  const __m256 u7 = _mm256_shuffle_ps(t5, z, _MM_SHUFFLE(3, 2, 3, 2));
+  if (full) {
+    // 6 pixels: a 4-float and a 2-float store per channel (AMD runs vmaskmovps stores slowly).
+#define CK_STORE6(ptr, lo4, hi4)                                          \
+    do {                                                                  \
+      _mm_storeu_ps((ptr), _mm256_castps256_ps128(lo4));                  \
+      _mm_storel_pi((__m64*)((ptr) + 4), _mm256_castps256_ps128(hi4));    \
+    } while (0)
+    // Column i = [low half of u_i | low half of u_{i+4}] for i < 4, high halves for i >= 4.
+    const __m256 h0 = _mm256_permute2f128_ps(u0, u0, 0x11), h1 = _mm256_permute2f128_ps(u1, u1, 0x11);
+    const __m256 h2 = _mm256_permute2f128_ps(u2, u2, 0x11), h3 = _mm256_permute2f128_ps(u3, u3, 0x11);
+    const __m256 h4 = _mm256_permute2f128_ps(u4, u4, 0x11), h5 = _mm256_permute2f128_ps(u5, u5, 0x11);
+    const __m256 h6 = _mm256_permute2f128_ps(u6, u6, 0x11), h7 = _mm256_permute2f128_ps(u7, u7, 0x11);
+    if (channels > 0) CK_STORE6(out, u0, u4);
+    if (channels > 1) CK_STORE6(out + stride, u1, u5);
+    if (channels > 2) CK_STORE6(out + 2 * stride, u2, u6);
+    if (channels > 3) CK_STORE6(out + 3 * stride, u3, u7);
+    if (channels > 4) CK_STORE6(out + 4 * stride, h0, h4);
+    if (channels > 5) CK_STORE6(out + 5 * stride, h1, h5);
+    if (channels > 6) CK_STORE6(out + 6 * stride, h2, h6);
+    if (channels > 7) CK_STORE6(out + 7 * stride, h3, h7);
+#undef CK_STORE6
+    return;
+  }
+  if (channels == 8) {
+    _mm256_maskstore_ps(out, mask, _mm256_permute2f128_ps(u0, u4, 0x20));
+    _mm256_maskstore_ps(out + stride, mask, _mm256_permute2f128_ps(u1, u5, 0x20));
+    _mm256_maskstore_ps(out + 2 * stride, mask, _mm256_permute2f128_ps(u2, u6, 0x20));
+    _mm256_maskstore_ps(out + 3 * stride, mask, _mm256_permute2f128_ps(u3, u7, 0x20));
+    _mm256_maskstore_ps(out + 4 * stride, mask, _mm256_permute2f128_ps(u0, u4, 0x31));
+    _mm256_maskstore_ps(out + 5 * stride, mask, _mm256_permute2f128_ps(u1, u5, 0x31));
+    _mm256_maskstore_ps(out + 6 * stride, mask, _mm256_permute2f128_ps(u2, u6, 0x31));
+    _mm256_maskstore_ps(out + 7 * stride, mask, _mm256_permute2f128_ps(u3, u7, 0x31));
+    return;
+  }
+  if (channels > 0) _mm256_maskstore_ps(out, mask, _mm256_permute2f128_ps(u0, u4, 0x20));
+  if (channels > 1) _mm256_maskstore_ps(out + stride, mask, _mm256_permute2f128_ps(u1, u5, 0x20));
+  if (channels > 2) _mm256_maskstore_ps(out + 2 * stride, mask, _mm256_permute2f128_ps(u2, u6, 0x20));
+  if (channels > 3) _mm256_maskstore_ps(out + 3 * stride, mask, _mm256_permute2f128_ps(u3, u7, 0x20));
+  if (channels > 4) _mm256_maskstore_ps(out + 4 * stride, mask, _mm256_permute2f128_ps(u0, u4, 0x31));
+  if (channels > 5) _mm256_maskstore_ps(out + 5 * stride, mask, _mm256_permute2f128_ps(u1, u5, 0x31));
+  if (channels > 6) _mm256_maskstore_ps(out + 6 * stride, mask, _mm256_permute2f128_ps(u2, u6, 0x31));
+}
+
 CK_TARGET __attribute__((always_inline)) static inline void ck_conv_6x16(
     size_t depth, const float* w, const int32_t* taps, const float* const* pixels, size_t np,
     float* const* outputs, size_t channel_stride, size_t nk, const float* bias, uint32_t flags, float lo,
@@ -64,37 +126,11 @@ CK_TARGET __attribute__((always_inline)) static inline void ck_conv_6x16(
     // 6 pixels (two 8 x 8 transposes with 2 unused pixel vectors) and store each channel's
     // np values with one masked store.
     const __m256i mask = _mm256_cmpgt_epi32(_mm256_set1_epi32((int)np), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
-    const __m256 z = _mm256_setzero_ps();
     float* out = outputs[0];
-    for (int half = 0; half < 2; half++) {
-      const __m256 r0 = half ? c01 : c00, r1 = half ? c11 : c10, r2 = half ? c21 : c20;
-      const __m256 r3 = half ? c31 : c30, r4 = half ? c41 : c40, r5 = half ? c51 : c50;
-      // Rows r_j (pixel j, 8 channels) -> columns (channel i, pixels 0..7).
-      const __m256 t0 = _mm256_unpacklo_ps(r0, r1), t1 = _mm256_unpackhi_ps(r0, r1);
-      const __m256 t2 = _mm256_unpacklo_ps(r2, r3), t3 = _mm256_unpackhi_ps(r2, r3);
-      const __m256 t4 = _mm256_unpacklo_ps(r4, r5), t5 = _mm256_unpackhi_ps(r4, r5);
-      const __m256 u0 = _mm256_shuffle_ps(t0, t2, _MM_SHUFFLE(1, 0, 1, 0));
-      const __m256 u1 = _mm256_shuffle_ps(t0, t2, _MM_SHUFFLE(3, 2, 3, 2));
-      const __m256 u2 = _mm256_shuffle_ps(t1, t3, _MM_SHUFFLE(1, 0, 1, 0));
-      const __m256 u3 = _mm256_shuffle_ps(t1, t3, _MM_SHUFFLE(3, 2, 3, 2));
-      const __m256 u4 = _mm256_shuffle_ps(t4, z, _MM_SHUFFLE(1, 0, 1, 0));
-      const __m256 u5 = _mm256_shuffle_ps(t4, z, _MM_SHUFFLE(3, 2, 3, 2));
-      const __m256 u6 = _mm256_shuffle_ps(t5, z, _MM_SHUFFLE(1, 0, 1, 0));
-      const __m256 u7 = _mm256_shuffle_ps(t5, z, _MM_SHUFFLE(3, 2, 3, 2));
-      __m256 col[8];
-      col[0] = _mm256_permute2f128_ps(u0, u4, 0x20);
-      col[1] = _mm256_permute2f128_ps(u1, u5, 0x20);
-      col[2] = _mm256_permute2f128_ps(u2, u6, 0x20);
-      col[3] = _mm256_permute2f128_ps(u3, u7, 0x20);
-      col[4] = _mm256_permute2f128_ps(u0, u4, 0x31);
-      col[5] = _mm256_permute2f128_ps(u1, u5, 0x31);
-      col[6] = _mm256_permute2f128_ps(u2, u6, 0x31);
-      col[7] = _mm256_permute2f128_ps(u3, u7, 0x31);
-      for (size_t i = 0; i < 8; i++) {
-        const size_t channel = (size_t)half * 8 + i;
-        if (channel >= nk) break;
-        _mm256_maskstore_ps(out + channel * channel_stride, mask, col[i]);
-      }
+    ck_store_half_transposed(c00, c10, c20, c30, c40, c50, out, channel_stride, nk < 8 ? nk : 8, mask, np == 6);
+    if (nk > 8) {
+      ck_store_half_transposed(c01, c11, c21, c31, c41, c51, out + 8 * channel_stride, channel_stride, nk - 8, mask,
+                               np == 6);
     }
     return;
   }
