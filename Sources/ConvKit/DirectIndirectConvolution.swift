@@ -216,7 +216,9 @@ final class DirectIndirectConvolution: PreparedConvolution, @unchecked Sendable 
         let d = descriptor
         let H = d.inputHeight, W = d.inputWidth, Hp = planeHeight, Wp = planeWidth
         let top = d.padding.top, left = d.padding.left, right = d.padding.right
-        ParallelFor.run(items: images * d.inputChannels, threads: threads) { _, planes in
+        // A small copy is not worth a parallel phase (a fan-out costs tens of microseconds).
+        let copyThreads = images * d.inputChannels * Hp * Wp < 1 << 18 ? 1 : threads
+        ParallelFor.run(items: images * d.inputChannels, threads: copyThreads) { _, planes in
             for plane in planes {
                 let src = x + plane * H * W, out = dst + plane * Hp * Wp
                 out.update(repeating: 0, count: top * Wp)
