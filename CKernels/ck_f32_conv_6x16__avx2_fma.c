@@ -11,13 +11,9 @@
 
 #define CK_TARGET __attribute__((target("avx2,fma")))
 
-// Stores 8 channels of 6 consecutive pixels: rows r_j (pixel j, 8 channels) are transposed
-// to 8 columns (channel i, pixels 0..5, 2 unused lanes) and column i goes to out + i * stride
-// with a masked store of the pixels in `mask` (or, when `full`, plain stores of 6 pixels),
-// for i < channels.
-CK_TARGET __attribute__((always_inline)) static inline void ck_store_half_transposed(
-    __m256 r0, __m256 r1, __m256 r2, __m256 r3, __m256 r4, __m256 r5, float* out, size_t stride,
-    size_t channels, __m256i mask, int full) {
+// Transposes rows r_j (pixel j, 8 channels) into col[i] (channel i, lanes 0..5 = pixels).
+CK_TARGET __attribute__((always_inline)) static inline void ck_transpose_6x8(
+    __m256 r0, __m256 r1, __m256 r2, __m256 r3, __m256 r4, __m256 r5, __m256 col[8]) {
   const __m256 z = _mm256_setzero_ps();
   const __m256 t0 = _mm256_unpacklo_ps(r0, r1), t1 = _mm256_unpackhi_ps(r0, r1);
   const __m256 t2 = _mm256_unpacklo_ps(r2, r3), t3 = _mm256_unpackhi_ps(r2, r3);
@@ -30,47 +26,62 @@ CK_TARGET __attribute__((always_inline)) static inline void ck_store_half_transp
   const __m256 u5 = _mm256_shuffle_ps(t4, z, _MM_SHUFFLE(3, 2, 3, 2));
   const __m256 u6 = _mm256_shuffle_ps(t5, z, _MM_SHUFFLE(1, 0, 1, 0));
   const __m256 u7 = _mm256_shuffle_ps(t5, z, _MM_SHUFFLE(3, 2, 3, 2));
-  if (full) {
-    // 6 pixels: a 4-float and a 2-float store per channel (AMD runs vmaskmovps stores slowly).
-#define CK_STORE6(ptr, lo4, hi4)                                          \
-    do {                                                                  \
-      _mm_storeu_ps((ptr), _mm256_castps256_ps128(lo4));                  \
-      _mm_storel_pi((__m64*)((ptr) + 4), _mm256_castps256_ps128(hi4));    \
-    } while (0)
-    // Column i = [low half of u_i | low half of u_{i+4}] for i < 4, high halves for i >= 4.
-    const __m256 h0 = _mm256_permute2f128_ps(u0, u0, 0x11), h1 = _mm256_permute2f128_ps(u1, u1, 0x11);
-    const __m256 h2 = _mm256_permute2f128_ps(u2, u2, 0x11), h3 = _mm256_permute2f128_ps(u3, u3, 0x11);
-    const __m256 h4 = _mm256_permute2f128_ps(u4, u4, 0x11), h5 = _mm256_permute2f128_ps(u5, u5, 0x11);
-    const __m256 h6 = _mm256_permute2f128_ps(u6, u6, 0x11), h7 = _mm256_permute2f128_ps(u7, u7, 0x11);
-    if (channels > 0) CK_STORE6(out, u0, u4);
-    if (channels > 1) CK_STORE6(out + stride, u1, u5);
-    if (channels > 2) CK_STORE6(out + 2 * stride, u2, u6);
-    if (channels > 3) CK_STORE6(out + 3 * stride, u3, u7);
-    if (channels > 4) CK_STORE6(out + 4 * stride, h0, h4);
-    if (channels > 5) CK_STORE6(out + 5 * stride, h1, h5);
-    if (channels > 6) CK_STORE6(out + 6 * stride, h2, h6);
-    if (channels > 7) CK_STORE6(out + 7 * stride, h3, h7);
+  col[0] = _mm256_permute2f128_ps(u0, u4, 0x20);
+  col[1] = _mm256_permute2f128_ps(u1, u5, 0x20);
+  col[2] = _mm256_permute2f128_ps(u2, u6, 0x20);
+  col[3] = _mm256_permute2f128_ps(u3, u7, 0x20);
+  col[4] = _mm256_permute2f128_ps(u0, u4, 0x31);
+  col[5] = _mm256_permute2f128_ps(u1, u5, 0x31);
+  col[6] = _mm256_permute2f128_ps(u2, u6, 0x31);
+  col[7] = _mm256_permute2f128_ps(u3, u7, 0x31);
+}
+
+// 8 channels of 6 consecutive pixels, all stored: rows r_j (pixel j, 8 channels) transposed
+// and stored as 4 + 2 floats per channel (fewer shuffles than ck_transpose_6x8: channels 0-3
+// come straight from the low halves).
+CK_TARGET __attribute__((always_inline)) static inline void ck_store_6x8(
+    __m256 r0, __m256 r1, __m256 r2, __m256 r3, __m256 r4, __m256 r5, float* out, size_t stride) {
+  const __m256 z = _mm256_setzero_ps();
+  const __m256 t0 = _mm256_unpacklo_ps(r0, r1), t1 = _mm256_unpackhi_ps(r0, r1);
+  const __m256 t2 = _mm256_unpacklo_ps(r2, r3), t3 = _mm256_unpackhi_ps(r2, r3);
+  const __m256 t4 = _mm256_unpacklo_ps(r4, r5), t5 = _mm256_unpackhi_ps(r4, r5);
+  // u_i: [channel i of pixels 0-3 | channel i + 4 of pixels 0-3]; u_{i+4}: pixels 4-5, likewise.
+  const __m256 u0 = _mm256_shuffle_ps(t0, t2, _MM_SHUFFLE(1, 0, 1, 0));
+  const __m256 u1 = _mm256_shuffle_ps(t0, t2, _MM_SHUFFLE(3, 2, 3, 2));
+  const __m256 u2 = _mm256_shuffle_ps(t1, t3, _MM_SHUFFLE(1, 0, 1, 0));
+  const __m256 u3 = _mm256_shuffle_ps(t1, t3, _MM_SHUFFLE(3, 2, 3, 2));
+  const __m256 u4 = _mm256_shuffle_ps(t4, z, _MM_SHUFFLE(1, 0, 1, 0));
+  const __m256 u5 = _mm256_shuffle_ps(t4, z, _MM_SHUFFLE(3, 2, 3, 2));
+  const __m256 u6 = _mm256_shuffle_ps(t5, z, _MM_SHUFFLE(1, 0, 1, 0));
+  const __m256 u7 = _mm256_shuffle_ps(t5, z, _MM_SHUFFLE(3, 2, 3, 2));
+#define CK_STORE6(ptr, lo4, hi2)                                     \
+  do {                                                               \
+    _mm_storeu_ps((ptr), (lo4));                                     \
+    _mm_storel_pi((__m64*)((ptr) + 4), (hi2));                       \
+  } while (0)
+  CK_STORE6(out, _mm256_castps256_ps128(u0), _mm256_castps256_ps128(u4));
+  CK_STORE6(out + stride, _mm256_castps256_ps128(u1), _mm256_castps256_ps128(u5));
+  CK_STORE6(out + 2 * stride, _mm256_castps256_ps128(u2), _mm256_castps256_ps128(u6));
+  CK_STORE6(out + 3 * stride, _mm256_castps256_ps128(u3), _mm256_castps256_ps128(u7));
+  CK_STORE6(out + 4 * stride, _mm256_extractf128_ps(u0, 1), _mm256_extractf128_ps(u4, 1));
+  CK_STORE6(out + 5 * stride, _mm256_extractf128_ps(u1, 1), _mm256_extractf128_ps(u5, 1));
+  CK_STORE6(out + 6 * stride, _mm256_extractf128_ps(u2, 1), _mm256_extractf128_ps(u6, 1));
+  CK_STORE6(out + 7 * stride, _mm256_extractf128_ps(u3, 1), _mm256_extractf128_ps(u7, 1));
 #undef CK_STORE6
-    return;
+}
+
+// Stores lanes 0 .. n-1 (n in 1..6) of v at p with plain stores (AMD runs vmaskmovps stores
+// slowly).
+CK_TARGET __attribute__((always_inline)) static inline void ck_store_n(float* p, __m256 v, size_t n) {
+  const __m128 lo = _mm256_castps256_ps128(v);
+  switch (n) {
+    case 1: _mm_store_ss(p, lo); break;
+    case 2: _mm_storel_pi((__m64*)p, lo); break;
+    case 3: _mm_storel_pi((__m64*)p, lo); _mm_store_ss(p + 2, _mm_movehl_ps(lo, lo)); break;
+    case 4: _mm_storeu_ps(p, lo); break;
+    case 5: _mm_storeu_ps(p, lo); _mm_store_ss(p + 4, _mm256_extractf128_ps(v, 1)); break;
+    default: _mm_storeu_ps(p, lo); _mm_storel_pi((__m64*)(p + 4), _mm256_extractf128_ps(v, 1)); break;
   }
-  if (channels == 8) {
-    _mm256_maskstore_ps(out, mask, _mm256_permute2f128_ps(u0, u4, 0x20));
-    _mm256_maskstore_ps(out + stride, mask, _mm256_permute2f128_ps(u1, u5, 0x20));
-    _mm256_maskstore_ps(out + 2 * stride, mask, _mm256_permute2f128_ps(u2, u6, 0x20));
-    _mm256_maskstore_ps(out + 3 * stride, mask, _mm256_permute2f128_ps(u3, u7, 0x20));
-    _mm256_maskstore_ps(out + 4 * stride, mask, _mm256_permute2f128_ps(u0, u4, 0x31));
-    _mm256_maskstore_ps(out + 5 * stride, mask, _mm256_permute2f128_ps(u1, u5, 0x31));
-    _mm256_maskstore_ps(out + 6 * stride, mask, _mm256_permute2f128_ps(u2, u6, 0x31));
-    _mm256_maskstore_ps(out + 7 * stride, mask, _mm256_permute2f128_ps(u3, u7, 0x31));
-    return;
-  }
-  if (channels > 0) _mm256_maskstore_ps(out, mask, _mm256_permute2f128_ps(u0, u4, 0x20));
-  if (channels > 1) _mm256_maskstore_ps(out + stride, mask, _mm256_permute2f128_ps(u1, u5, 0x20));
-  if (channels > 2) _mm256_maskstore_ps(out + 2 * stride, mask, _mm256_permute2f128_ps(u2, u6, 0x20));
-  if (channels > 3) _mm256_maskstore_ps(out + 3 * stride, mask, _mm256_permute2f128_ps(u3, u7, 0x20));
-  if (channels > 4) _mm256_maskstore_ps(out + 4 * stride, mask, _mm256_permute2f128_ps(u0, u4, 0x31));
-  if (channels > 5) _mm256_maskstore_ps(out + 5 * stride, mask, _mm256_permute2f128_ps(u1, u5, 0x31));
-  if (channels > 6) _mm256_maskstore_ps(out + 6 * stride, mask, _mm256_permute2f128_ps(u2, u6, 0x31));
 }
 
 CK_TARGET __attribute__((always_inline)) static inline void ck_conv_6x16(
@@ -119,23 +130,35 @@ CK_TARGET __attribute__((always_inline)) static inline void ck_conv_6x16(
     CK_CLAMP(c30); CK_CLAMP(c31); CK_CLAMP(c40); CK_CLAMP(c41); CK_CLAMP(c50); CK_CLAMP(c51);
 #undef CK_CLAMP
   }
-  int contiguous = 1;
-  for (size_t j = 1; j < np; j++) contiguous &= outputs[j] == outputs[0] + j;
-  if (contiguous) {
-    // The pixels are consecutive in one output row: transpose the 6 x 16 tile to 16 rows of
-    // 6 pixels (two 8 x 8 transposes with 2 unused pixel vectors) and store each channel's
-    // np values with one masked store.
-    const __m256i mask = _mm256_cmpgt_epi32(_mm256_set1_epi32((int)np), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
-    float* out = outputs[0];
-    ck_store_half_transposed(c00, c10, c20, c30, c40, c50, out, channel_stride, nk < 8 ? nk : 8, mask, np == 6);
-    if (nk > 8) {
-      ck_store_half_transposed(c01, c11, c21, c31, c41, c51, out + 8 * channel_stride, channel_stride, nk - 8, mask,
-                               np == 6);
+  // The tile's pixels form at most two runs of consecutive outputs (one output row, or the
+  // end of one and the start of the next): transpose the 6 x 16 tile to 16 channel vectors of
+  // 6 pixels and store each run of each channel with plain stores.
+  size_t a = 1;
+  while (a < np && outputs[a] == outputs[0] + a) a++;
+  int two_runs = 1;
+  for (size_t j = a + 1; j < np; j++) two_runs &= outputs[j] == outputs[a] + (j - a);
+  if (a == 6 && nk == 16) {
+    // The common case: 16 channels of 6 pixels in one output row.
+    ck_store_6x8(c00, c10, c20, c30, c40, c50, outputs[0], channel_stride);
+    ck_store_6x8(c01, c11, c21, c31, c41, c51, outputs[0] + 8 * channel_stride, channel_stride);
+    return;
+  }
+  if (two_runs) {
+    __m256 col[16];
+    ck_transpose_6x8(c00, c10, c20, c30, c40, c50, col);
+    ck_transpose_6x8(c01, c11, c21, c31, c41, c51, col + 8);
+    // Lane k of the second run is lane k + a of the column.
+    const __m256i shift = _mm256_add_epi32(_mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7), _mm256_set1_epi32((int)a));
+    float* first = outputs[0];
+    float* second = a < np ? outputs[a] : NULL;
+    for (size_t i = 0; i < nk; i++) {
+      ck_store_n(first + i * channel_stride, col[i], a);
+      if (second) ck_store_n(second + i * channel_stride, _mm256_permutevar8x32_ps(col[i], shift), np - a);
     }
     return;
   }
-  // Pixels in two output rows: each accumulator row is one pixel's 16 channels, which go to
-  // 16 output planes (channel_stride apart).
+  // Pixels in three or more output rows (outputs narrower than 3): each accumulator row is
+  // one pixel's 16 channels, which go to 16 output planes (channel_stride apart).
   float tile[6][16] __attribute__((aligned(32)));
   _mm256_store_ps(tile[0], c00); _mm256_store_ps(tile[0] + 8, c01);
   _mm256_store_ps(tile[1], c10); _mm256_store_ps(tile[1] + 8, c11);
