@@ -70,6 +70,19 @@ struct WinogradBackendTests {
         }
     }
 
+    @Test("transformed weights beyond half the L3: phase-split threads give identical bits")
+    func weightsBoundThreads() throws {
+        ConvKit.minimumFLOPsPerThread = 0
+        // F(4x4): 36 x 384 x 384 floats = 21 MB of transformed weights, 9 tiles per image.
+        let d = Conv2DDescriptor(batch: 2, channels: 384, height: 12, width: 11, filters: 384, size: 3, pad: 1)
+        let cc = ConvCase(d, seed: 14)
+        let one = try cc.run(WinogradBackend(tile: .f4x3), threads: 1)
+        #expect(normalizedMaxError(one, try cc.reference()) <= Self.bound(.f4x3))
+        for t in [2, 5] {
+            #expect(try cc.run(WinogradBackend(tile: .f4x3), threads: t) == one, "threads \(t)")
+        }
+    }
+
     @Test("unsupported descriptors say why")
     func unsupported() throws {
         let b = WinogradBackend()
