@@ -182,8 +182,12 @@ final class WinogradConvolution: PreparedConvolution, @unchecked Sendable {
         let blocks = (totalTiles + tb - 1) / tb
         let perBlock = threads == 1 || (blocks >= 2 * threads && !weightsBound)
         let workers = perBlock ? ParallelFor.workers(tasks: blocks, threads: threads) : 1
+        // Blocks per thread must be whole for the threads to finish together: the last
+        // `blocks % workers` blocks run phase-split (measured: VGG conv3_2, 13 blocks on 2
+        // threads, was capped at 1.86x by its 7 + 6 blocks).
+        let splitFrom = perBlock ? blocks - (workers > 1 ? blocks % workers : 0) : 0
         let floats = blockFloats(tb: tb)
-        let extra = perBlock ? 0 : transformScratchFloats * threads
+        let extra = transformScratchFloats * threads
         let x = input.baseAddress!, y = output.baseAddress!
         let C = descriptor.inputChannels, K = descriptor.outputChannels
         let paddedCount = paddedFloats
@@ -192,8 +196,8 @@ final class WinogradConvolution: PreparedConvolution, @unchecked Sendable {
         pool.withBuffer(count: paddedCount + 128 + floats * workers + extra) { buffer in
             let padded = buffer + 64, scratch = buffer + paddedCount + 128
             padInput(x: x, into: padded, threads: threads)
-            if perBlock {
-                ParallelFor.run(tasks: blocks, threads: threads) { worker, block in
+            if splitFrom > 0 {
+                ParallelFor.run(tasks: splitFrom, threads: threads) { worker, block in
                     let v = scratch + worker * floats
                     let m = v + positions * vStride(tb: tb)
                     let temp = m + positions * mStride(tb: tb)
@@ -203,13 +207,12 @@ final class WinogradConvolution: PreparedConvolution, @unchecked Sendable {
                     multiply(v: v, m: m, count: count, tb: tb, positions: 0..<positions, panels: 0..<mPanels)
                     transformOutput(m: m, firstTile: t0, count: count, tb: tb, channels: 0..<K, into: y, temp: temp)
                 }
-                return
             }
             let v = scratch, m = scratch + positions * vStride(tb: tb)
-            // Phase-split mode: one temporary area per worker after the shared V and M.
+            // Phase-split blocks: one temporary area per worker after the shared V and M.
             let temps = scratch + floats, tempFloats = transformScratchFloats
             let panelChunks = Swift.max(1, Swift.min(mPanels, 4 * threads / Swift.max(positions, 1)))
-            for block in 0..<blocks {
+            for block in splitFrom..<blocks {
                 let t0 = block * tb
                 let count = Swift.min(tb, totalTiles - t0)
                 ParallelFor.run(items: C, threads: threads) { worker, channels in
