@@ -9,31 +9,19 @@
 #if defined(__x86_64__)
 #include <immintrin.h>
 
+#include "ck_avx2_transpose.h"
+
 #define CK_TARGET __attribute__((target("avx2,fma")))
 
 // Transposes rows r_j (pixel j, 8 channels) into col[i] (channel i, lanes 0..5 = pixels).
 CK_TARGET __attribute__((always_inline)) static inline void ck_transpose_6x8(
     __m256 r0, __m256 r1, __m256 r2, __m256 r3, __m256 r4, __m256 r5, __m256 col[8]) {
-  const __m256 z = _mm256_setzero_ps();
-  const __m256 t0 = _mm256_unpacklo_ps(r0, r1), t1 = _mm256_unpackhi_ps(r0, r1);
-  const __m256 t2 = _mm256_unpacklo_ps(r2, r3), t3 = _mm256_unpackhi_ps(r2, r3);
-  const __m256 t4 = _mm256_unpacklo_ps(r4, r5), t5 = _mm256_unpackhi_ps(r4, r5);
-  const __m256 u0 = _mm256_shuffle_ps(t0, t2, _MM_SHUFFLE(1, 0, 1, 0));
-  const __m256 u1 = _mm256_shuffle_ps(t0, t2, _MM_SHUFFLE(3, 2, 3, 2));
-  const __m256 u2 = _mm256_shuffle_ps(t1, t3, _MM_SHUFFLE(1, 0, 1, 0));
-  const __m256 u3 = _mm256_shuffle_ps(t1, t3, _MM_SHUFFLE(3, 2, 3, 2));
-  const __m256 u4 = _mm256_shuffle_ps(t4, z, _MM_SHUFFLE(1, 0, 1, 0));
-  const __m256 u5 = _mm256_shuffle_ps(t4, z, _MM_SHUFFLE(3, 2, 3, 2));
-  const __m256 u6 = _mm256_shuffle_ps(t5, z, _MM_SHUFFLE(1, 0, 1, 0));
-  const __m256 u7 = _mm256_shuffle_ps(t5, z, _MM_SHUFFLE(3, 2, 3, 2));
-  col[0] = _mm256_permute2f128_ps(u0, u4, 0x20);
-  col[1] = _mm256_permute2f128_ps(u1, u5, 0x20);
-  col[2] = _mm256_permute2f128_ps(u2, u6, 0x20);
-  col[3] = _mm256_permute2f128_ps(u3, u7, 0x20);
-  col[4] = _mm256_permute2f128_ps(u0, u4, 0x31);
-  col[5] = _mm256_permute2f128_ps(u1, u5, 0x31);
-  col[6] = _mm256_permute2f128_ps(u2, u6, 0x31);
-  col[7] = _mm256_permute2f128_ps(u3, u7, 0x31);
+  __m256 u[8];
+  ck_transpose6_halves(r0, r1, r2, r3, r4, r5, u);
+  for (int i = 0; i < 4; i++) {
+    col[i] = _mm256_permute2f128_ps(u[i], u[i + 4], 0x20);
+    col[i + 4] = _mm256_permute2f128_ps(u[i], u[i + 4], 0x31);
+  }
 }
 
 // 8 channels of 6 consecutive pixels, all stored: rows r_j (pixel j, 8 channels) transposed
@@ -41,33 +29,16 @@ CK_TARGET __attribute__((always_inline)) static inline void ck_transpose_6x8(
 // come straight from the low halves).
 CK_TARGET __attribute__((always_inline)) static inline void ck_store_6x8(
     __m256 r0, __m256 r1, __m256 r2, __m256 r3, __m256 r4, __m256 r5, float* out, size_t stride) {
-  const __m256 z = _mm256_setzero_ps();
-  const __m256 t0 = _mm256_unpacklo_ps(r0, r1), t1 = _mm256_unpackhi_ps(r0, r1);
-  const __m256 t2 = _mm256_unpacklo_ps(r2, r3), t3 = _mm256_unpackhi_ps(r2, r3);
-  const __m256 t4 = _mm256_unpacklo_ps(r4, r5), t5 = _mm256_unpackhi_ps(r4, r5);
-  // u_i: [channel i of pixels 0-3 | channel i + 4 of pixels 0-3]; u_{i+4}: pixels 4-5, likewise.
-  const __m256 u0 = _mm256_shuffle_ps(t0, t2, _MM_SHUFFLE(1, 0, 1, 0));
-  const __m256 u1 = _mm256_shuffle_ps(t0, t2, _MM_SHUFFLE(3, 2, 3, 2));
-  const __m256 u2 = _mm256_shuffle_ps(t1, t3, _MM_SHUFFLE(1, 0, 1, 0));
-  const __m256 u3 = _mm256_shuffle_ps(t1, t3, _MM_SHUFFLE(3, 2, 3, 2));
-  const __m256 u4 = _mm256_shuffle_ps(t4, z, _MM_SHUFFLE(1, 0, 1, 0));
-  const __m256 u5 = _mm256_shuffle_ps(t4, z, _MM_SHUFFLE(3, 2, 3, 2));
-  const __m256 u6 = _mm256_shuffle_ps(t5, z, _MM_SHUFFLE(1, 0, 1, 0));
-  const __m256 u7 = _mm256_shuffle_ps(t5, z, _MM_SHUFFLE(3, 2, 3, 2));
-#define CK_STORE6(ptr, lo4, hi2)                                     \
-  do {                                                               \
-    _mm_storeu_ps((ptr), (lo4));                                     \
-    _mm_storel_pi((__m64*)((ptr) + 4), (hi2));                       \
-  } while (0)
-  CK_STORE6(out, _mm256_castps256_ps128(u0), _mm256_castps256_ps128(u4));
-  CK_STORE6(out + stride, _mm256_castps256_ps128(u1), _mm256_castps256_ps128(u5));
-  CK_STORE6(out + 2 * stride, _mm256_castps256_ps128(u2), _mm256_castps256_ps128(u6));
-  CK_STORE6(out + 3 * stride, _mm256_castps256_ps128(u3), _mm256_castps256_ps128(u7));
-  CK_STORE6(out + 4 * stride, _mm256_extractf128_ps(u0, 1), _mm256_extractf128_ps(u4, 1));
-  CK_STORE6(out + 5 * stride, _mm256_extractf128_ps(u1, 1), _mm256_extractf128_ps(u5, 1));
-  CK_STORE6(out + 6 * stride, _mm256_extractf128_ps(u2, 1), _mm256_extractf128_ps(u6, 1));
-  CK_STORE6(out + 7 * stride, _mm256_extractf128_ps(u3, 1), _mm256_extractf128_ps(u7, 1));
-#undef CK_STORE6
+  __m256 u[8];
+  ck_transpose6_halves(r0, r1, r2, r3, r4, r5, u);
+  for (int i = 0; i < 4; i++) {
+    float* lo = out + (size_t)i * stride;        // channel i: low halves
+    float* hi = out + (size_t)(i + 4) * stride;  // channel i + 4: high halves
+    _mm_storeu_ps(lo, _mm256_castps256_ps128(u[i]));
+    _mm_storel_pi((__m64*)(lo + 4), _mm256_castps256_ps128(u[i + 4]));
+    _mm_storeu_ps(hi, _mm256_extractf128_ps(u[i], 1));
+    _mm_storel_pi((__m64*)(hi + 4), _mm256_extractf128_ps(u[i + 4], 1));
+  }
 }
 
 // Stores lanes 0 .. n-1 (n in 1..6) of v at p with plain stores (AMD runs vmaskmovps stores

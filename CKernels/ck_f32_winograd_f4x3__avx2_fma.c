@@ -9,6 +9,8 @@
 #if defined(__x86_64__)
 #include <immintrin.h>
 
+#include "ck_avx2_transpose.h"
+
 #define CK_TARGET __attribute__((target("avx2,fma")))
 
 // B^T x for one 6-vector (x0..x5), in place.
@@ -48,34 +50,6 @@ CK_TARGET static inline void ck_f4_gather_row(const float* p, __m256 out[6]) {
   out[5] = _mm256_shuffle_ps(e, f, _MM_SHUFFLE(3, 2, 3, 2));
 }
 
-// Columns 0..5 of one patch row of 8 arbitrary tiles (corner offsets `offsets`): an 8x8
-// transpose of 8 row loads. Reads p[offsets[t] .. offsets[t] + 8).
-CK_TARGET static inline void ck_f4_gather_row_scattered(const float* p, const int32_t* offsets, __m256 out[6]) {
-  const __m256 r0 = _mm256_loadu_ps(p + offsets[0]), r1 = _mm256_loadu_ps(p + offsets[1]);
-  const __m256 r2 = _mm256_loadu_ps(p + offsets[2]), r3 = _mm256_loadu_ps(p + offsets[3]);
-  const __m256 r4 = _mm256_loadu_ps(p + offsets[4]), r5 = _mm256_loadu_ps(p + offsets[5]);
-  const __m256 r6 = _mm256_loadu_ps(p + offsets[6]), r7 = _mm256_loadu_ps(p + offsets[7]);
-  const __m256 t0 = _mm256_unpacklo_ps(r0, r1), t1 = _mm256_unpackhi_ps(r0, r1);
-  const __m256 t2 = _mm256_unpacklo_ps(r2, r3), t3 = _mm256_unpackhi_ps(r2, r3);
-  const __m256 t4 = _mm256_unpacklo_ps(r4, r5), t5 = _mm256_unpackhi_ps(r4, r5);
-  const __m256 t6 = _mm256_unpacklo_ps(r6, r7), t7 = _mm256_unpackhi_ps(r6, r7);
-  const __m256 u0 = _mm256_shuffle_ps(t0, t2, _MM_SHUFFLE(1, 0, 1, 0));
-  const __m256 u1 = _mm256_shuffle_ps(t0, t2, _MM_SHUFFLE(3, 2, 3, 2));
-  const __m256 u2 = _mm256_shuffle_ps(t1, t3, _MM_SHUFFLE(1, 0, 1, 0));
-  const __m256 u3 = _mm256_shuffle_ps(t1, t3, _MM_SHUFFLE(3, 2, 3, 2));
-  const __m256 u4 = _mm256_shuffle_ps(t4, t6, _MM_SHUFFLE(1, 0, 1, 0));
-  const __m256 u5 = _mm256_shuffle_ps(t4, t6, _MM_SHUFFLE(3, 2, 3, 2));
-  const __m256 u6 = _mm256_shuffle_ps(t5, t7, _MM_SHUFFLE(1, 0, 1, 0));
-  const __m256 u7 = _mm256_shuffle_ps(t5, t7, _MM_SHUFFLE(3, 2, 3, 2));
-  // u0 = [r0..r3 column 0 | r0..r3 column 4], u4 = [r4..r7 column 0 | r4..r7 column 4], ...
-  out[0] = _mm256_permute2f128_ps(u0, u4, 0x20);
-  out[1] = _mm256_permute2f128_ps(u1, u5, 0x20);
-  out[2] = _mm256_permute2f128_ps(u2, u6, 0x20);
-  out[3] = _mm256_permute2f128_ps(u3, u7, 0x20);
-  out[4] = _mm256_permute2f128_ps(u0, u4, 0x31);
-  out[5] = _mm256_permute2f128_ps(u1, u5, 0x31);
-}
-
 // V = B^T d B for the 6x6 patch d (row-major, transformed in place), stored to
 // v[position * v_position_stride].
 CK_TARGET static inline void ck_f4_input_2d_store(__m256 d[36], float* v, size_t v_position_stride) {
@@ -99,7 +73,12 @@ CK_TARGET void ck_f32_winograd_f4x3_input_ukernel__avx2_fma(
   for (size_t c = 0; c < channels; c++) {
     const float* base = x + c * channel_stride;
     if (offsets != NULL) {
-      for (int k = 0; k < 6; k++) ck_f4_gather_row_scattered(base + (size_t)k * row_stride, offsets, d + 6 * k);
+      for (int k = 0; k < 6; k++) {
+        // Columns 0..5 of the 8 tiles' patch row k (8 floats read per tile).
+        __m256 columns[8];
+        ck_transpose_rows8x8(base + (size_t)k * row_stride, offsets, columns);
+        for (int l = 0; l < 6; l++) d[6 * k + l] = columns[l];
+      }
     } else {
       for (int k = 0; k < 6; k++) {
         const float* row = base + row_a + (ptrdiff_t)k * (ptrdiff_t)row_stride;

@@ -9,35 +9,9 @@
 #if defined(__x86_64__)
 #include <immintrin.h>
 
-#define CK_TARGET __attribute__((target("avx2,fma")))
+#include "ck_avx2_transpose.h"
 
-// Rows of 8 tiles' patches: r[t] = 8 floats from p + offsets[t]; out[l] = column l (lane t = tile t).
-CK_TARGET static inline void ck_transpose_rows8(const float* p, const int32_t* offsets, __m256 out[8]) {
-  const __m256 r0 = _mm256_loadu_ps(p + offsets[0]), r1 = _mm256_loadu_ps(p + offsets[1]);
-  const __m256 r2 = _mm256_loadu_ps(p + offsets[2]), r3 = _mm256_loadu_ps(p + offsets[3]);
-  const __m256 r4 = _mm256_loadu_ps(p + offsets[4]), r5 = _mm256_loadu_ps(p + offsets[5]);
-  const __m256 r6 = _mm256_loadu_ps(p + offsets[6]), r7 = _mm256_loadu_ps(p + offsets[7]);
-  const __m256 t0 = _mm256_unpacklo_ps(r0, r1), t1 = _mm256_unpackhi_ps(r0, r1);
-  const __m256 t2 = _mm256_unpacklo_ps(r2, r3), t3 = _mm256_unpackhi_ps(r2, r3);
-  const __m256 t4 = _mm256_unpacklo_ps(r4, r5), t5 = _mm256_unpackhi_ps(r4, r5);
-  const __m256 t6 = _mm256_unpacklo_ps(r6, r7), t7 = _mm256_unpackhi_ps(r6, r7);
-  const __m256 u0 = _mm256_shuffle_ps(t0, t2, _MM_SHUFFLE(1, 0, 1, 0));
-  const __m256 u1 = _mm256_shuffle_ps(t0, t2, _MM_SHUFFLE(3, 2, 3, 2));
-  const __m256 u2 = _mm256_shuffle_ps(t1, t3, _MM_SHUFFLE(1, 0, 1, 0));
-  const __m256 u3 = _mm256_shuffle_ps(t1, t3, _MM_SHUFFLE(3, 2, 3, 2));
-  const __m256 u4 = _mm256_shuffle_ps(t4, t6, _MM_SHUFFLE(1, 0, 1, 0));
-  const __m256 u5 = _mm256_shuffle_ps(t4, t6, _MM_SHUFFLE(3, 2, 3, 2));
-  const __m256 u6 = _mm256_shuffle_ps(t5, t7, _MM_SHUFFLE(1, 0, 1, 0));
-  const __m256 u7 = _mm256_shuffle_ps(t5, t7, _MM_SHUFFLE(3, 2, 3, 2));
-  out[0] = _mm256_permute2f128_ps(u0, u4, 0x20);
-  out[1] = _mm256_permute2f128_ps(u1, u5, 0x20);
-  out[2] = _mm256_permute2f128_ps(u2, u6, 0x20);
-  out[3] = _mm256_permute2f128_ps(u3, u7, 0x20);
-  out[4] = _mm256_permute2f128_ps(u0, u4, 0x31);
-  out[5] = _mm256_permute2f128_ps(u1, u5, 0x31);
-  out[6] = _mm256_permute2f128_ps(u2, u6, 0x31);
-  out[7] = _mm256_permute2f128_ps(u3, u7, 0x31);
-}
+#define CK_TARGET __attribute__((target("avx2,fma")))
 
 // One instantiation per alpha so that the loops unroll and the temporaries stay in registers
 // where they fit.
@@ -50,7 +24,7 @@ CK_TARGET static inline void ck_transpose_rows8(const float* p, const int32_t* o
     for (size_t c = 0; c < channels; c++) {                                                           \
       const float* base = x + c * channel_stride;                                                     \
       __m256 d[ALPHA][8];                                                                             \
-      for (int k = 0; k < ALPHA; k++) ck_transpose_rows8(base + (size_t)k * row_stride, offsets, d[k]); \
+      for (int k = 0; k < ALPHA; k++) ck_transpose_rows8x8(base + (size_t)k * row_stride, offsets, d[k]); \
       /* t = B^T d (ALPHA x ALPHA) */                                                                 \
       __m256 t[ALPHA][ALPHA];                                                                         \
       for (int i = 0; i < ALPHA; i++) {                                                               \
