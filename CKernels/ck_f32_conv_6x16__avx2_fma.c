@@ -169,21 +169,44 @@ CK_TARGET void ck_f32_conv_ukernel_6x16__avx2_fma(
 CK_TARGET void ck_f32_conv_tiles_6x16__avx2_fma(
     size_t depth, const float* w, const int32_t* taps, const float* image, size_t row_step, size_t col_step,
     size_t output_width, size_t first_pixel, size_t pixel_count, float* out, size_t channel_stride, size_t nk,
-    const float* bias, uint32_t flags, float lo, float hi) {
+    const float* bias, uint32_t flags, float lo, float hi, const ck_conv_rows* rows) {
   size_t oy = first_pixel / output_width, ox = first_pixel % output_width;
   const float* pixels[6];
   float* outputs[6];
   for (size_t p = 0; p < pixel_count; p += 6) {
     const size_t np = pixel_count - p < 6 ? pixel_count - p : 6;
+    const size_t first_row = oy;
     for (size_t j = 0; j < np; j++) {
       pixels[j] = image + oy * row_step + ox * col_step;
       outputs[j] = out + first_pixel + p + j;
       if (++ox == output_width) { ox = 0; oy++; }
     }
+    const size_t last_row = ox == 0 ? oy - 1 : oy;
+    size_t d0 = 0, d1 = depth;
+    if (rows != NULL && rows->skip) {
+      // Kernel rows r with an input row inside the image for some pixel of the tile:
+      // r >= (pad_top - last_row * stride) / dilation and
+      // r <= (input_height - 1 + pad_top - first_row * stride) / dilation.
+      const ptrdiff_t top = (ptrdiff_t)rows->pad_top - (ptrdiff_t)(last_row * rows->stride);
+      const ptrdiff_t bottom = (ptrdiff_t)rows->input_height - 1 + (ptrdiff_t)rows->pad_top -
+                               (ptrdiff_t)(first_row * rows->stride);
+      const ptrdiff_t dil = (ptrdiff_t)rows->dilation;
+      ptrdiff_t r_lo = top <= 0 ? 0 : (top + dil - 1) / dil;
+      ptrdiff_t r_hi = bottom < 0 ? -1 : bottom / dil;
+      if (r_hi > (ptrdiff_t)rows->kernel_rows - 1) r_hi = (ptrdiff_t)rows->kernel_rows - 1;
+      if (r_lo > r_hi) {
+        d0 = d1 = 0;  // every tap reads padding: the outputs are the bias alone
+      } else {
+        d0 = (size_t)r_lo * rows->taps_per_row;
+        d1 = (size_t)(r_hi + 1) * rows->taps_per_row;
+      }
+    }
+    const float* wt = w + d0 * 16;
+    const int32_t* tp = taps + d0;
     if (flags & CK_CONV_PREFETCH_INPUT) {
-      ck_conv_6x16_prefetch(depth, w, taps, pixels, np, outputs, channel_stride, nk, bias, flags, lo, hi);
+      ck_conv_6x16_prefetch(d1 - d0, wt, tp, pixels, np, outputs, channel_stride, nk, bias, flags, lo, hi);
     } else {
-      ck_conv_6x16_plain(depth, w, taps, pixels, np, outputs, channel_stride, nk, bias, flags, lo, hi);
+      ck_conv_6x16_plain(d1 - d0, wt, tp, pixels, np, outputs, channel_stride, nk, bias, flags, lo, hi);
     }
   }
 }
@@ -192,8 +215,8 @@ CK_TARGET void ck_f32_conv_tiles_6x16__avx2_fma(
 void ck_f32_conv_tiles_6x16__avx2_fma(
     size_t depth, const float* w, const int32_t* taps, const float* image, size_t row_step, size_t col_step,
     size_t output_width, size_t first_pixel, size_t pixel_count, float* out, size_t channel_stride, size_t nk,
-    const float* bias, uint32_t flags, float lo, float hi) {
-  (void)depth; (void)w; (void)taps; (void)image; (void)row_step; (void)col_step; (void)output_width;
+    const float* bias, uint32_t flags, float lo, float hi, const ck_conv_rows* rows) {
+  (void)rows; (void)depth; (void)w; (void)taps; (void)image; (void)row_step; (void)col_step; (void)output_width;
   (void)first_pixel; (void)pixel_count; (void)out; (void)channel_stride; (void)nk; (void)bias; (void)flags;
   (void)lo; (void)hi;
 }

@@ -136,13 +136,22 @@ void ck_f32_conv_ukernel_6x16__avx2_fma(
 // 16 readable entries past depth.
 #define CK_CONV_PREFETCH_INPUT 4u
 
+// Vertical geometry for ck_f32_conv_tiles_6x16__avx2_fma, with the taps in (r, c, s) order:
+// tap d belongs to kernel row d / taps_per_row. When skip is non-zero, the kernel rows whose
+// input row (oy * stride + r * dilation - pad_top) is outside [0, input_height) for every pixel
+// of a tile are left out of that tile's sum (they read zero padding).
+typedef struct {
+  size_t kernel_rows, taps_per_row, input_height, pad_top, stride, dilation;
+  int skip;
+} ck_conv_rows;
+
 // Runs the kernel above over output pixels [first_pixel, first_pixel + pixel_count) of one
 // image (row-major, output_width per row), 6 at a time: pixel (oy, ox) reads its taps at
 // image + oy * row_step + ox * col_step and writes channel i at out + i * channel_stride + pixel.
 void ck_f32_conv_tiles_6x16__avx2_fma(
     size_t depth, const float* w, const int32_t* taps, const float* image, size_t row_step, size_t col_step,
     size_t output_width, size_t first_pixel, size_t pixel_count, float* out, size_t channel_stride, size_t nk,
-    const float* bias, uint32_t flags, float lo, float hi);
+    const float* bias, uint32_t flags, float lo, float hi, const ck_conv_rows* rows);
 
 #ifdef __cplusplus
 }

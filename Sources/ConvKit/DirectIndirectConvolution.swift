@@ -28,7 +28,7 @@ final class DirectIndirectConvolution: PreparedConvolution, @unchecked Sendable 
     private let packedWeights: AlignedBuffer
     /// Bias per group, zero-extended to whole panels: `[group][kPanels * 16]`.
     private let bias: AlignedBuffer
-    /// Offset of each tap `(c, r, s)` from the pixel's first tap, in floats, then 16 copies of
+    /// Offset of each tap `(r, c, s)` from the pixel's first tap, in floats, then 16 copies of
     /// the last one (read by the kernel's prefetches).
     private let taps: [Int32]
     private let pool = WorkspacePool()
@@ -58,12 +58,20 @@ final class DirectIndirectConvolution: PreparedConvolution, @unchecked Sendable 
         let panelFloats = try checkedMul(depth, nr, "packed weights")
         packedWeights = AlignedBuffer(count: try checkedMul(try checkedMul(d.groups, kPanels, "packed weights"),
                                                             panelFloats, "packed weights"))
+        // Taps in (r, c, s) order (kernel row outermost), so that the taps of the kernel rows
+        // that fall in the top or bottom zero padding for a whole tile form a prefix or suffix
+        // the kernel can skip.
         let pw = packedWeights.base
+        let R = d.kernelHeight, S = d.kernelWidth, Cg = cPerGroup
         for g in 0..<d.groups {
             for k in 0..<kPerGroup {
                 let panel = pw + (g * kPanels + k / nr) * panelFloats + k % nr
-                let src = weights.baseAddress! + (g * kPerGroup + k) * depth
-                for t in 0..<depth { panel[t * nr] = src[t] }
+                let src = weights.baseAddress! + (g * kPerGroup + k) * depth   // (c, r, s) order
+                for r in 0..<R {
+                    for c in 0..<Cg {
+                        for s in 0..<S { panel[((r * Cg + c) * S + s) * nr] = src[(c * R + r) * S + s] }
+                    }
+                }
             }
         }
         self.bias = AlignedBuffer(count: d.groups * kPanels * nr)
@@ -75,9 +83,9 @@ final class DirectIndirectConvolution: PreparedConvolution, @unchecked Sendable 
         let plane = planeHeight * planeWidth
         var taps: [Int32] = []
         taps.reserveCapacity(depth + 16)
-        for c in 0..<cPerGroup {
-            for r in 0..<d.kernelHeight {
-                for s in 0..<d.kernelWidth {
+        for r in 0..<R {
+            for c in 0..<Cg {
+                for s in 0..<S {
                     taps.append(Int32(c * plane + r * d.dilationHeight * planeWidth + s * d.dilationWidth))
                 }
             }
@@ -202,12 +210,18 @@ final class DirectIndirectConvolution: PreparedConvolution, @unchecked Sendable 
         // Inputs far larger than L2 (1 MiB per image): prefetch the taps in the kernel.
         if cPerGroup * plane * 4 > 1 << 20 { flags |= CK_CONV_PREFETCH_INPUT }
         let first = tiles.lowerBound * mr, count = Swift.min(tiles.upperBound * mr, pixels) - first
+        // Kernel rows that read only the top or bottom zero padding for all of a tile's pixels
+        // are skipped (when the descriptor pads vertically).
+        var rows = ck_conv_rows(kernel_rows: d.kernelHeight, taps_per_row: cPerGroup * d.kernelWidth,
+                                input_height: d.inputHeight, pad_top: d.padding.top, stride: d.strideHeight,
+                                dilation: d.dilationHeight,
+                                skip: d.padding.top > 0 || d.padding.bottom > 0 ? 1 : 0)
         for kPanel in panels {
             let w = packedWeights.base + (g * kPanels + kPanel) * depth * nr
             let biasPtr: UnsafePointer<Float>? = d.hasBias ? UnsafePointer(bias.base + (g * kPanels + kPanel) * nr) : nil
             ck_f32_conv_tiles_6x16__avx2_fma(depth, w, taps.baseAddress, image, rowStep, colStep, OW, first, count,
                                              out + kPanel * nr * pixels, pixels,
-                                             Swift.min(nr, kPerGroup - kPanel * nr), biasPtr, flags, lo, hi)
+                                             Swift.min(nr, kPerGroup - kPanel * nr), biasPtr, flags, lo, hi, &rows)
         }
     }
 
