@@ -40,8 +40,9 @@ extension WinogradConvolution {
     }
 
     /// Transforms tiles `firstTile ..< firstTile + count` of input channels `channels` of the
-    /// padded input into `v[p][panel][c][16]`; lanes past `count` repeat the last tile (their
-    /// results are never stored).
+    /// padded input into `v[p][panel][c][16]` (positions `vStride(tb:)` floats apart); lanes past
+    /// `count` repeat the last tile or, for runs of consecutive F(4x4) tiles, read the padded
+    /// input next to it (their results are never stored).
     func transformInput(padded: UnsafePointer<Float>, firstTile: Int, count: Int, tb: Int, channels: Range<Int>,
                         into v: UnsafeMutablePointer<Float>, temp: UnsafeMutablePointer<Float>) {
         let C = descriptor.inputChannels
@@ -169,7 +170,7 @@ extension WinogradConvolution {
     }
 
     /// Patch row of 8 horizontally consecutive F(4x4) tiles: `p` points at the first tile's
-    /// first column; returns columns `l = 0 ..< 6` with lane `t` = `p[4 t + l]`. Reads `p[0 ..< 40]`.
+    /// first column; returns columns `l = 0 ..< 6` with lane `t` = `p[4 t + l]`. Reads `p[0 ..< 36]`.
     @inline(__always)
     static func gatherF4(_ p: UnsafePointer<Float>) -> (V8, V8, V8, V8, V8, V8) {
         let raw = UnsafeRawPointer(p)
