@@ -112,7 +112,8 @@ CK_TARGET static inline void ck_f4_output_1d(__m256 m0, __m256 m1, __m256 m2, __
 CK_TARGET void ck_f32_winograd_f4x3_output_ukernel__avx2_fma(
     size_t channels, const float* m, size_t m_channel_stride, size_t m_position_stride,
     const float* bias, uint32_t flags, float lo, float hi,
-    float* y, size_t y_channel_stride, size_t y_row_stride, const ptrdiff_t* tile_offsets, float* result) {
+    float* y, size_t y_channel_stride, size_t y_row_stride, const ptrdiff_t* tile_offsets,
+    const int32_t* tile_extents) {
   const __m256 vlo = _mm256_set1_ps(lo), vhi = _mm256_set1_ps(hi);
   for (size_t k = 0; k < channels; k++) {
     const float* mk = m + k * m_channel_stride;
@@ -127,7 +128,7 @@ CK_TARGET void ck_f32_winograd_f4x3_output_ukernel__avx2_fma(
                       &t[b], &t[6 + b], &t[12 + b], &t[18 + b]);
     }
     const __m256 bv = _mm256_set1_ps(bias[k]);
-    float* yk = y != NULL ? y + k * y_channel_stride : NULL;
+    float* yk = y + k * y_channel_stride;
     for (int i = 0; i < 4; i++) {
       const __m256* r = t + 6 * i;
       __m256 o[4];
@@ -137,10 +138,6 @@ CK_TARGET void ck_f32_winograd_f4x3_output_ukernel__avx2_fma(
         // max(lo, x) and min(hi, x) return x when x is NaN (the second operand wins).
         if (flags & CK_GEMM_CLAMP) o[j] = _mm256_min_ps(vhi, _mm256_max_ps(vlo, o[j]));
       }
-      if (result != NULL) {
-        for (int j = 0; j < 4; j++) _mm256_storeu_ps(result + (size_t)(4 * i + j) * 8, o[j]);
-      }
-      if (yk == NULL) continue;
       // Output row i of the 8 tiles: 32 contiguous floats o0[0] o1[0] o2[0] o3[0] o0[1] ...
       const __m256 lo01 = _mm256_unpacklo_ps(o[0], o[1]), hi01 = _mm256_unpackhi_ps(o[0], o[1]);
       const __m256 lo23 = _mm256_unpacklo_ps(o[2], o[3]), hi23 = _mm256_unpackhi_ps(o[2], o[3]);
@@ -155,7 +152,17 @@ CK_TARGET void ck_f32_winograd_f4x3_output_ukernel__avx2_fma(
                                 _mm256_extractf128_ps(s0, 1), _mm256_extractf128_ps(s1, 1),
                                 _mm256_extractf128_ps(s2, 1), _mm256_extractf128_ps(s3, 1)};
         for (int t = 0; t < 8; t++) {
-          if (tile_offsets[t] >= 0) _mm_storeu_ps(yk + tile_offsets[t] + (ptrdiff_t)i * (ptrdiff_t)y_row_stride, rows[t]);
+          const int tile_rows = tile_extents[t] >> 4, tile_cols = tile_extents[t] & 15;
+          if (tile_offsets[t] < 0 || i >= tile_rows) continue;
+          float* dst = yk + tile_offsets[t] + (ptrdiff_t)i * (ptrdiff_t)y_row_stride;
+          if (tile_cols == 4) {
+            _mm_storeu_ps(dst, rows[t]);
+          } else {
+            // A tile cut by the right edge of the output.
+            float row[4];
+            _mm_storeu_ps(row, rows[t]);
+            for (int j = 0; j < tile_cols; j++) dst[j] = row[j];
+          }
         }
         continue;
       }
@@ -179,8 +186,9 @@ void ck_f32_winograd_f4x3_input_ukernel__avx2_fma(
 void ck_f32_winograd_f4x3_output_ukernel__avx2_fma(
     size_t channels, const float* m, size_t m_channel_stride, size_t m_position_stride,
     const float* bias, uint32_t flags, float lo, float hi,
-    float* y, size_t y_channel_stride, size_t y_row_stride, const ptrdiff_t* tile_offsets, float* result) {
+    float* y, size_t y_channel_stride, size_t y_row_stride, const ptrdiff_t* tile_offsets,
+    const int32_t* tile_extents) {
   (void)tile_offsets; (void)channels; (void)m; (void)m_channel_stride; (void)m_position_stride; (void)bias; (void)flags;
-  (void)lo; (void)hi; (void)y; (void)y_channel_stride; (void)y_row_stride; (void)result;
+  (void)lo; (void)hi; (void)y; (void)y_channel_stride; (void)y_row_stride; (void)tile_extents;
 }
 #endif

@@ -86,16 +86,16 @@ void ck_f32_winograd_f4x3_input_ukernel__avx2_fma(
 
 // Output: for each of `channels` output channels (M at m + k * m_channel_stride, position p at
 // + p * m_position_stride, 8 tiles per vector), computes A^T M A + bias[k] and clamps to
-// [lo, hi] when flags has CK_GEMM_CLAMP (NaN propagates). The 4x4 outputs of the 8 tiles go
-// (when y != NULL; channel k at y + k * y_channel_stride, rows y_row_stride apart)
-//   - with tile_offsets NULL: to 4 rows of 32 contiguous floats (8 whole tiles side by side);
-//   - else: tile t to its 4x4 block at tile_offsets[t], skipped when tile_offsets[t] < 0;
-// and, when result != NULL (then channels must be 1), also as 16 vectors (row-major 4x4,
-// lane t = tile t) into result[0 .. 128).
+// [lo, hi] when flags has CK_GEMM_CLAMP (NaN propagates). The 4x4 outputs of the 8 tiles go to
+// channel k at y + k * y_channel_stride, rows y_row_stride apart:
+//   - with tile_offsets NULL: as 4 rows of 32 contiguous floats (8 whole tiles side by side);
+//   - else: tile t's top-left (tile_extents[t] >> 4) x (tile_extents[t] & 15) outputs at
+//     tile_offsets[t], skipped when tile_offsets[t] < 0 (as in the generic output kernel).
 void ck_f32_winograd_f4x3_output_ukernel__avx2_fma(
     size_t channels, const float* m, size_t m_channel_stride, size_t m_position_stride,
     const float* bias, uint32_t flags, float lo, float hi,
-    float* y, size_t y_channel_stride, size_t y_row_stride, const ptrdiff_t* tile_offsets, float* result);
+    float* y, size_t y_channel_stride, size_t y_row_stride, const ptrdiff_t* tile_offsets,
+    const int32_t* tile_extents);
 
 // ---- Winograd transforms for alpha = 4 or 8: F(2x2, 3x3), F(6x6, 3x3) (ck_f32_winograd_generic__avx2_fma.c) ----
 // Dense products with the caller's matrices, 8 tiles at a time (lane t = tile t). Any other

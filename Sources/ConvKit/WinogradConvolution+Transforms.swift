@@ -1,6 +1,7 @@
 // Input and output transforms of the Winograd backend, 8 tiles at a time in SIMD8 lanes.
-// F(4x4) on AVX2+FMA runs the C kernels of ck_f32_winograd_f4x3__avx2_fma.c; every other
-// case (and the portable ISA) runs the Swift SIMD code below.
+// On AVX2+FMA they run the C kernels (ck_f32_winograd_f4x3__avx2_fma.c for F(4x4),
+// ck_f32_winograd_generic__avx2_fma.c for F(2x2) and F(6x6)); the portable ISA runs the Swift
+// SIMD code below.
 
 import CKernels
 
@@ -221,15 +222,28 @@ extension WinogradConvolution {
         let groups = (count + 7) / 8
         let at = outputTerms
         let isF4 = tile == .f4x3
-        if !isF4 && kernel.isa == .avx2fma {
-            // Generic AVX2+FMA kernel (F(2x2), F(6x6)): all channels of a group in one call,
-            // each tile stored (clipped to the output) at its own place.
+        if kernel.isa == .avx2fma {
+            // AVX2+FMA kernels (specialised F(4x4), generic F(2x2) and F(6x6)): all channels of a
+            // group of 8 tiles in one call, each tile stored (clipped to the output) at its own
+            // place, or, for 8 whole F(4x4) tiles side by side, as 4 rows of 32 contiguous floats.
             let flags: UInt32 = clamp ? CK_GEMM_CLAMP : 0
+            let mStride = mStride(tb: tb), yBase = y + channels.lowerBound * OH * OW
             withUnsafeTemporaryAllocation(of: Int.self, capacity: 8) { offsets in
                 withUnsafeTemporaryAllocation(of: Int32.self, capacity: 8) { extents in
                     for group in 0..<groups {
                         let local = group * 8
                         let lanes = Swift.min(8, count - local)
+                        let mBase = m + channels.lowerBound * tb + local
+                        if isF4 && lanes == 8 {
+                            let (n, oy, ox) = tileOrigin(firstTile + local)
+                            if ox + 32 <= OW && oy + 4 <= OH {
+                                let corner = y + ((n * K + channels.lowerBound) * OH + oy) * OW + ox
+                                ck_f32_winograd_f4x3_output_ukernel__avx2_fma(
+                                    channels.count, mBase, tb, mStride, bias.base + channels.lowerBound, flags, lo, hi,
+                                    corner, OH * OW, OW, nil, nil)
+                                continue
+                            }
+                        }
                         for lane in 0..<8 {
                             offsets[lane] = -1
                             extents[lane] = 0
@@ -238,65 +252,15 @@ extension WinogradConvolution {
                             offsets[lane] = (n * K * OH + oy) * OW + ox
                             extents[lane] = Int32(Swift.min(mt, OH - oy) * 16 + Swift.min(mt, OW - ox))
                         }
-                        ck_f32_winograd_output_ukernel__avx2_fma(
-                            alpha, outputMatrix.base, channels.count, m + channels.lowerBound * tb + local, tb, mStride(tb: tb),
-                            bias.base + channels.lowerBound, flags, lo, hi, y + channels.lowerBound * OH * OW, OH * OW,
-                            OW, offsets.baseAddress, extents.baseAddress)
-                    }
-                }
-            }
-            return
-        }
-        if isF4 && kernel.isa == .avx2fma {
-            let flags: UInt32 = clamp ? CK_GEMM_CLAMP : 0
-            let result = scratchFloats
-            for group in 0..<groups {
-                let local = group * 8
-                let lanes = Swift.min(8, count - local)
-                let mBase = m + channels.lowerBound * tb + local
-                let (n, oy, ox) = tileOrigin(firstTile + local)
-                if lanes == 8 && ox + 32 <= OW && oy + 4 <= OH {
-                    // 8 whole tiles side by side in one tile row: the kernel stores 4 output rows
-                    // of 32 contiguous floats per channel.
-                    let corner = y + ((n * K + channels.lowerBound) * OH + oy) * OW + ox
-                    ck_f32_winograd_f4x3_output_ukernel__avx2_fma(
-                        channels.count, mBase, tb, mStride(tb: tb), bias.base + channels.lowerBound, flags, lo, hi,
-                        corner, OH * OW, OW, nil, nil)
-                    continue
-                }
-                // Whole tiles anywhere: the kernel stores each one's 4x4 block; tiles cut by the
-                // right or bottom edge (offset -1) are stored here from the kernel's result vectors.
-                withUnsafeTemporaryAllocation(of: Int.self, capacity: 8) { offsets in
-                    var partial = false
-                    for lane in 0..<8 {
-                        offsets[lane] = -1
-                        guard lane < lanes else { continue }
-                        let (n, oy, ox) = tileOrigin(firstTile + local + lane)
-                        if oy + 4 <= OH && ox + 4 <= OW {
-                            offsets[lane] = (n * K * OH + oy) * OW + ox
+                        if isF4 {
+                            ck_f32_winograd_f4x3_output_ukernel__avx2_fma(
+                                channels.count, mBase, tb, mStride, bias.base + channels.lowerBound, flags, lo, hi,
+                                yBase, OH * OW, OW, offsets.baseAddress, extents.baseAddress)
                         } else {
-                            partial = true
-                        }
-                    }
-                    let yBase = y + channels.lowerBound * OH * OW
-                    if !partial {
-                        ck_f32_winograd_f4x3_output_ukernel__avx2_fma(
-                            channels.count, mBase, tb, mStride(tb: tb), bias.base + channels.lowerBound, flags, lo, hi,
-                            yBase, OH * OW, OW, offsets.baseAddress, nil)
-                        return
-                    }
-                    for k in channels {
-                        ck_f32_winograd_f4x3_output_ukernel__avx2_fma(
-                            1, m + k * tb + local, tb, mStride(tb: tb), bias.base + k, flags, lo, hi,
-                            y + k * OH * OW, 0, OW, offsets.baseAddress, result)
-                        for lane in 0..<lanes where offsets[lane] < 0 {
-                            let (n, oy, ox) = tileOrigin(firstTile + local + lane)
-                            let plane = y + (n * K + k) * OH * OW
-                            let rows = Swift.min(mt, OH - oy), cols = Swift.min(mt, OW - ox)
-                            for i in 0..<rows {
-                                let row = plane + (oy + i) * OW + ox
-                                for j in 0..<cols { row[j] = result[(i * mt + j) * 8 + lane] }
-                            }
+                            ck_f32_winograd_output_ukernel__avx2_fma(
+                                alpha, outputMatrix.base, channels.count, mBase, tb, mStride,
+                                bias.base + channels.lowerBound, flags, lo, hi, yBase, OH * OW, OW,
+                                offsets.baseAddress, extents.baseAddress)
                         }
                     }
                 }
