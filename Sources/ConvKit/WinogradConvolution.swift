@@ -23,7 +23,9 @@ final class WinogradConvolution: PreparedConvolution, @unchecked Sendable {
     let blocks: Int
     let mPanels: Int
     let kc: Int                 // channel (depth) block of the GEMMs
-    let weightBytes: Double     // size of the transformed weights U
+    /// Whether the transformed weights U exceed half the L3 (16 MiB), so that every pass over
+    /// them streams from DRAM; such layers use the largest blocks (see `init` and `execute`).
+    let weightsBound: Bool
 
     /// Height and width of the zero-padded input copy (every tile's patch inside it).
     let paddedHeight: Int, paddedWidth: Int
@@ -68,8 +70,8 @@ final class WinogradConvolution: PreparedConvolution, @unchecked Sendable {
         // pass over them costs DRAM bandwidth, so the blocks are as large as possible (128).
         // The tiles are then spread evenly over the blocks.
         let perTile = Double(positions) * Double(C + K) * 4
-        weightBytes = Double(positions) * Double(C) * Double(K) * 4
-        let budget = weightBytes > 16 * 1024 * 1024 ? 128 : Int(Swift.max(512 * 1024 / perTile, 16))
+        weightsBound = Double(positions) * Double(C) * Double(K) * 4 > 16 * 1024 * 1024
+        let budget = weightsBound ? 128 : Int(Swift.max(512 * 1024 / perTile, 16))
         let maxTB = Swift.max(Swift.min(budget / 16 * 16, 128), 16)
         let neededBlocks = (totalTiles + maxTB - 1) / maxTB
         tb = ((totalTiles + neededBlocks - 1) / neededBlocks + 15) / 16 * 16
@@ -174,7 +176,6 @@ final class WinogradConvolution: PreparedConvolution, @unchecked Sendable {
         // threads those layers keep their blocks and split each phase instead, so the weights
         // are read once per block in total, not once per thread's block (measured on VGG
         // conv4_2: 4 blocks of 16 tiles per run read 150 MB; one block split by phases, 38 MB).
-        let weightsBound = weightBytes > 16 * 1024 * 1024
         var tb = self.tb
         if threads > 1 && blocks < 2 * threads && !weightsBound {
             tb = Swift.max(16, ((totalTiles + 2 * threads - 1) / (2 * threads) + 15) / 16 * 16)
