@@ -57,7 +57,7 @@ CK_TARGET __attribute__((always_inline)) static inline void ck_store_n(float* p,
 
 CK_TARGET __attribute__((always_inline)) static inline void ck_conv_6x16(
     size_t depth, const float* w, const int32_t* taps, const float* const* pixels, size_t np,
-    float* const* outputs, size_t channel_stride, size_t nk, const float* bias, uint32_t flags, float lo,
+    float* out, size_t channel_stride, size_t nk, const float* bias, uint32_t flags, float lo,
     float hi, const int prefetch_input) {
   const float* p0 = pixels[0];
   const float* p1 = pixels[np > 1 ? 1 : 0];
@@ -101,69 +101,33 @@ CK_TARGET __attribute__((always_inline)) static inline void ck_conv_6x16(
     CK_CLAMP(c30); CK_CLAMP(c31); CK_CLAMP(c40); CK_CLAMP(c41); CK_CLAMP(c50); CK_CLAMP(c51);
 #undef CK_CLAMP
   }
-  // The tile's pixels form at most two runs of consecutive outputs (one output row, or the
-  // end of one and the start of the next): transpose the 6 x 16 tile to 16 channel vectors of
-  // 6 pixels and store each run of each channel with plain stores.
-  size_t a = 1;
-  while (a < np && outputs[a] == outputs[0] + a) a++;
-  int two_runs = 1;
-  for (size_t j = a + 1; j < np; j++) two_runs &= outputs[j] == outputs[a] + (j - a);
-  if (a == 6 && nk == 16) {
-    // The common case: 16 channels of 6 pixels in one output row.
-    ck_store_6x8(c00, c10, c20, c30, c40, c50, outputs[0], channel_stride);
-    ck_store_6x8(c01, c11, c21, c31, c41, c51, outputs[0] + 8 * channel_stride, channel_stride);
+  // The tile's outputs are consecutive (output pixels are row-major in each channel plane):
+  // transpose the 6 x 16 tile to 16 channel vectors of 6 pixels and store each with plain stores.
+  if (np == 6 && nk == 16) {
+    ck_store_6x8(c00, c10, c20, c30, c40, c50, out, channel_stride);
+    ck_store_6x8(c01, c11, c21, c31, c41, c51, out + 8 * channel_stride, channel_stride);
     return;
   }
-  if (two_runs) {
-    __m256 col[16];
-    ck_transpose_6x8(c00, c10, c20, c30, c40, c50, col);
-    ck_transpose_6x8(c01, c11, c21, c31, c41, c51, col + 8);
-    // Lane k of the second run is lane k + a of the column.
-    const __m256i shift = _mm256_add_epi32(_mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7), _mm256_set1_epi32((int)a));
-    float* first = outputs[0];
-    float* second = a < np ? outputs[a] : NULL;
-    for (size_t i = 0; i < nk; i++) {
-      ck_store_n(first + i * channel_stride, col[i], a);
-      if (second) ck_store_n(second + i * channel_stride, _mm256_permutevar8x32_ps(col[i], shift), np - a);
-    }
-    return;
-  }
-  // Pixels in three or more output rows (outputs narrower than 3): each accumulator row is
-  // one pixel's 16 channels, which go to 16 output planes (channel_stride apart).
-  float tile[6][16] __attribute__((aligned(32)));
-  _mm256_store_ps(tile[0], c00); _mm256_store_ps(tile[0] + 8, c01);
-  _mm256_store_ps(tile[1], c10); _mm256_store_ps(tile[1] + 8, c11);
-  _mm256_store_ps(tile[2], c20); _mm256_store_ps(tile[2] + 8, c21);
-  _mm256_store_ps(tile[3], c30); _mm256_store_ps(tile[3] + 8, c31);
-  _mm256_store_ps(tile[4], c40); _mm256_store_ps(tile[4] + 8, c41);
-  _mm256_store_ps(tile[5], c50); _mm256_store_ps(tile[5] + 8, c51);
-  for (size_t j = 0; j < np; j++) {
-    float* out = outputs[j];
-    for (size_t i = 0; i < nk; i++) out[i * channel_stride] = tile[j][i];
-  }
+  __m256 col[16];
+  ck_transpose_6x8(c00, c10, c20, c30, c40, c50, col);
+  ck_transpose_6x8(c01, c11, c21, c31, c41, c51, col + 8);
+  for (size_t i = 0; i < nk; i++) ck_store_n(out + i * channel_stride, col[i], np);
 }
 
 // Two out-of-line instances (each with its own register allocation: inlined into the tile
 // loop, the 12 accumulators spilled).
 CK_TARGET __attribute__((noinline)) static void ck_conv_6x16_plain(
     size_t depth, const float* w, const int32_t* taps, const float* const* pixels, size_t np,
-    float* const* outputs, size_t channel_stride, size_t nk, const float* bias, uint32_t flags, float lo,
+    float* out, size_t channel_stride, size_t nk, const float* bias, uint32_t flags, float lo,
     float hi) {
-  ck_conv_6x16(depth, w, taps, pixels, np, outputs, channel_stride, nk, bias, flags, lo, hi, 0);
+  ck_conv_6x16(depth, w, taps, pixels, np, out, channel_stride, nk, bias, flags, lo, hi, 0);
 }
 
 CK_TARGET __attribute__((noinline)) static void ck_conv_6x16_prefetch(
     size_t depth, const float* w, const int32_t* taps, const float* const* pixels, size_t np,
-    float* const* outputs, size_t channel_stride, size_t nk, const float* bias, uint32_t flags, float lo,
+    float* out, size_t channel_stride, size_t nk, const float* bias, uint32_t flags, float lo,
     float hi) {
-  ck_conv_6x16(depth, w, taps, pixels, np, outputs, channel_stride, nk, bias, flags, lo, hi, 1);
-}
-
-CK_TARGET void ck_f32_conv_ukernel_6x16__avx2_fma(
-    size_t depth, const float* w, const int32_t* taps, const float* const* pixels, size_t np,
-    float* const* outputs, size_t channel_stride, size_t nk, const float* bias, uint32_t flags, float lo,
-    float hi) {
-  ck_conv_6x16_plain(depth, w, taps, pixels, np, outputs, channel_stride, nk, bias, flags, lo, hi);
+  ck_conv_6x16(depth, w, taps, pixels, np, out, channel_stride, nk, bias, flags, lo, hi, 1);
 }
 
 CK_TARGET void ck_f32_conv_tiles_6x16__avx2_fma(
@@ -172,13 +136,11 @@ CK_TARGET void ck_f32_conv_tiles_6x16__avx2_fma(
     const float* bias, uint32_t flags, float lo, float hi, const ck_conv_rows* rows) {
   size_t oy = first_pixel / output_width, ox = first_pixel % output_width;
   const float* pixels[6];
-  float* outputs[6];
   for (size_t p = 0; p < pixel_count; p += 6) {
     const size_t np = pixel_count - p < 6 ? pixel_count - p : 6;
     const size_t first_row = oy;
     for (size_t j = 0; j < np; j++) {
       pixels[j] = image + oy * row_step + ox * col_step;
-      outputs[j] = out + first_pixel + p + j;
       if (++ox == output_width) { ox = 0; oy++; }
     }
     const size_t last_row = ox == 0 ? oy - 1 : oy;
@@ -204,9 +166,9 @@ CK_TARGET void ck_f32_conv_tiles_6x16__avx2_fma(
     const float* wt = w + d0 * 16;
     const int32_t* tp = taps + d0;
     if (flags & CK_CONV_PREFETCH_INPUT) {
-      ck_conv_6x16_prefetch(d1 - d0, wt, tp, pixels, np, outputs, channel_stride, nk, bias, flags, lo, hi);
+      ck_conv_6x16_prefetch(d1 - d0, wt, tp, pixels, np, out + first_pixel + p, channel_stride, nk, bias, flags, lo, hi);
     } else {
-      ck_conv_6x16_plain(d1 - d0, wt, tp, pixels, np, outputs, channel_stride, nk, bias, flags, lo, hi);
+      ck_conv_6x16_plain(d1 - d0, wt, tp, pixels, np, out + first_pixel + p, channel_stride, nk, bias, flags, lo, hi);
     }
   }
 }
@@ -219,12 +181,5 @@ void ck_f32_conv_tiles_6x16__avx2_fma(
   (void)rows; (void)depth; (void)w; (void)taps; (void)image; (void)row_step; (void)col_step; (void)output_width;
   (void)first_pixel; (void)pixel_count; (void)out; (void)channel_stride; (void)nk; (void)bias; (void)flags;
   (void)lo; (void)hi;
-}
-void ck_f32_conv_ukernel_6x16__avx2_fma(
-    size_t depth, const float* w, const int32_t* taps, const float* const* pixels, size_t np,
-    float* const* outputs, size_t channel_stride, size_t nk, const float* bias, uint32_t flags, float lo,
-    float hi) {
-  (void)depth; (void)w; (void)taps; (void)pixels; (void)np; (void)outputs; (void)channel_stride; (void)nk;
-  (void)bias; (void)flags; (void)lo; (void)hi;
 }
 #endif

@@ -120,16 +120,13 @@ void ck_f32_winograd_output_ukernel__avx2_fma(
     size_t m_position_stride, const float* bias, uint32_t flags, float lo, float hi, float* y,
     size_t y_channel_stride, size_t y_row_stride, const ptrdiff_t* tile_offsets, const int32_t* tile_extents);
 
-// ---- Indirect direct-convolution micro-kernel (ck_f32_conv_6x16__avx2_fma.c) ----
-// 6 output pixels x 16 output channels:
-//   out_j[i * channel_stride] = clamp(bias[i] + sum_{d < depth} w[d * 16 + i] * pixels[j][taps[d]])
-// for pixels j < np (1..6) and channels i < nk (1..16). w is a packed panel of depth x 16
-// weights; bias (16 values) may be NULL (zero); the clamp to [lo, hi] applies when flags has
-// CK_GEMM_CLAMP (NaN propagates). pixels[j] for j >= np are not read.
-void ck_f32_conv_ukernel_6x16__avx2_fma(
-    size_t depth, const float* w, const int32_t* taps, const float* const* pixels, size_t np,
-    float* const* outputs, size_t channel_stride, size_t nk, const float* bias, uint32_t flags, float lo,
-    float hi);
+// ---- Indirect direct-convolution kernel (ck_f32_conv_6x16__avx2_fma.c) ----
+// Register tile: 6 output pixels x 16 output channels. For each tile of pixels j < np (1..6)
+// and channels i < nk (1..16):
+//   out_j[i * channel_stride] = clamp(bias[i] + sum_{d in D} w[d * 16 + i] * pixel_j[taps[d]])
+// where w is a packed panel of depth x 16 weights, bias (16 values) may be NULL (zero), the
+// clamp to [lo, hi] applies when flags has CK_GEMM_CLAMP (NaN propagates), and D is all the
+// taps, or fewer with ck_conv_rows below.
 
 // Flag of ck_f32_conv_tiles_6x16__avx2_fma: prefetch the input taps 16 steps ahead (for
 // inputs far larger than L2; it costs load slots when they are cached). taps[] must then have
@@ -145,8 +142,8 @@ typedef struct {
   int skip;
 } ck_conv_rows;
 
-// Runs the kernel above over output pixels [first_pixel, first_pixel + pixel_count) of one
-// image (row-major, output_width per row), 6 at a time: pixel (oy, ox) reads its taps at
+// Runs that tile over output pixels [first_pixel, first_pixel + pixel_count) of one image
+// (row-major, output_width per row), 6 at a time: pixel (oy, ox) reads its taps at
 // image + oy * row_step + ox * col_step and writes channel i at out + i * channel_stride + pixel.
 void ck_f32_conv_tiles_6x16__avx2_fma(
     size_t depth, const float* w, const int32_t* taps, const float* image, size_t row_step, size_t col_step,

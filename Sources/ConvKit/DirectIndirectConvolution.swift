@@ -4,8 +4,8 @@ import CKernels
 /// dimension (the `direct` backend's path on AVX2+FMA for non-depthwise layers).
 ///
 /// For image `n` and group `g`, each output pixel is `y[k] = bias[k] + sum_d W[k][d] x[p + tap(d)]`
-/// over the `D = (C/g) * R * S` taps `d = (c, r, s)`. The micro-kernel
-/// `ck_f32_conv_ukernel_6x16__avx2_fma` computes 6 pixels by 16 output channels: each tap's
+/// over the `D = (C/g) * R * S` taps `d = (r, c, s)` (kernel row outermost). The kernel
+/// `ck_f32_conv_tiles_6x16__avx2_fma` computes 6 pixels by 16 output channels: each tap's
 /// 16 weights are one packed row (two vectors), each pixel's input value is broadcast from the
 /// input in place (`pixel base + tap offset`), so nothing is packed at execute time and any
 /// stride or dilation costs the same. Zero padding comes from a padded copy of the input
@@ -98,7 +98,7 @@ final class DirectIndirectConvolution: PreparedConvolution, @unchecked Sendable 
 
     var backendName: String { "direct" }
     var implementation: String {
-        "indirect direct convolution, ck_f32_conv_ukernel_6x16 (avx2+fma)\(padded ? ", zero-padded input copy" : "")"
+        "indirect direct convolution, ck_f32_conv_tiles_6x16 (avx2+fma)\(padded ? ", zero-padded input copy" : "")"
     }
     /// Images per zero-padded block: as many as fit in 16 MiB (at least one), so that the copy
     /// does not grow with the batch.
