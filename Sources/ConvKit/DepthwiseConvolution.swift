@@ -68,16 +68,9 @@ final class DepthwiseConvolution: PreparedConvolution, @unchecked Sendable {
     @inline(__always)
     private func pad(_ x: UnsafePointer<Float>, into padded: UnsafeMutablePointer<Float>) {
         let d = descriptor
-        let H = d.inputHeight, W = d.inputWidth, Wp = paddedWidth
-        let top = d.padding.top, left = d.padding.left, right = d.padding.right
-        padded.update(repeating: 0, count: top * Wp)
-        for row in 0..<H {
-            let out = padded + (top + row) * Wp
-            out.update(repeating: 0, count: left)
-            (out + left).update(from: x + row * W, count: W)
-            (out + left + W).update(repeating: 0, count: right)
-        }
-        (padded + (top + H) * Wp).update(repeating: 0, count: d.padding.bottom * Wp)
+        copyZeroPadded(x, height: d.inputHeight, width: d.inputWidth, into: padded,
+                       paddedHeight: paddedHeight, paddedWidth: paddedWidth,
+                       top: d.padding.top, left: d.padding.left)
     }
 
     /// Convolves one zero-padded plane: every output row is one row-kernel call.

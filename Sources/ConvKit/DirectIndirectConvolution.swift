@@ -229,20 +229,12 @@ final class DirectIndirectConvolution: PreparedConvolution, @unchecked Sendable 
     private func zeroPad(_ x: UnsafePointer<Float>, images: Int, into dst: UnsafeMutablePointer<Float>, threads: Int) {
         let d = descriptor
         let H = d.inputHeight, W = d.inputWidth, Hp = planeHeight, Wp = planeWidth
-        let top = d.padding.top, left = d.padding.left, right = d.padding.right
         // A small copy is not worth a parallel phase (a fan-out costs tens of microseconds).
         let copyThreads = images * d.inputChannels * Hp * Wp < 1 << 18 ? 1 : threads
         ParallelFor.run(items: images * d.inputChannels, threads: copyThreads) { _, planes in
             for plane in planes {
-                let src = x + plane * H * W, out = dst + plane * Hp * Wp
-                out.update(repeating: 0, count: top * Wp)
-                for iy in 0..<H {
-                    let row = out + (top + iy) * Wp
-                    row.update(repeating: 0, count: left)
-                    (row + left).update(from: src + iy * W, count: W)
-                    (row + left + W).update(repeating: 0, count: right)
-                }
-                (out + (top + H) * Wp).update(repeating: 0, count: (Hp - top - H) * Wp)
+                copyZeroPadded(x + plane * H * W, height: H, width: W, into: dst + plane * Hp * Wp, paddedHeight: Hp,
+                               paddedWidth: Wp, top: d.padding.top, left: d.padding.left)
             }
         }
     }

@@ -20,22 +20,10 @@ extension WinogradConvolution {
     func padInput(x: UnsafePointer<Float>, into padded: UnsafeMutablePointer<Float>, threads: Int) {
         let d = descriptor
         let H = d.inputHeight, W = d.inputWidth, Hp = paddedHeight, Wp = paddedWidth
-        let top = d.padding.top, left = d.padding.left
         ParallelFor.run(items: d.batch * d.inputChannels, threads: threads) { _, range in
             for plane in range {
-                let dst = padded + plane * Hp * Wp, src = x + plane * H * W
-                for row in 0..<Hp {
-                    let out = dst + row * Wp
-                    let iy = row - top
-                    if iy < 0 || iy >= H {
-                        out.update(repeating: 0, count: Wp)
-                        continue
-                    }
-                    let copy = Swift.max(Swift.min(W, Wp - left), 0)
-                    out.update(repeating: 0, count: Swift.min(left, Wp))
-                    (out + left).update(from: src + iy * W, count: copy)
-                    if left + copy < Wp { (out + left + copy).update(repeating: 0, count: Wp - left - copy) }
-                }
+                copyZeroPadded(x + plane * H * W, height: H, width: W, into: padded + plane * Hp * Wp, paddedHeight: Hp,
+                               paddedWidth: Wp, top: d.padding.top, left: d.padding.left)
             }
         }
     }
