@@ -55,6 +55,20 @@ CK_TARGET __attribute__((always_inline)) static inline void ck_store_n(float* p,
   }
 }
 
+// Loads lanes 0 .. n-1 (n in 1..6) from p (lanes past n are zero), without reading past p + n.
+CK_TARGET __attribute__((always_inline)) static inline __m256 ck_load_n(const float* p, size_t n) {
+  __m128 lo = _mm_setzero_ps(), hi = _mm_setzero_ps();
+  switch (n) {
+    case 1: lo = _mm_load_ss(p); break;
+    case 2: lo = _mm_loadl_pi(lo, (const __m64*)p); break;
+    case 3: lo = _mm_movelh_ps(_mm_loadl_pi(lo, (const __m64*)p), _mm_load_ss(p + 2)); break;
+    case 4: lo = _mm_loadu_ps(p); break;
+    case 5: lo = _mm_loadu_ps(p); hi = _mm_load_ss(p + 4); break;
+    default: lo = _mm_loadu_ps(p); hi = _mm_loadl_pi(hi, (const __m64*)(p + 4)); break;
+  }
+  return _mm256_insertf128_ps(_mm256_castps128_ps256(lo), hi, 1);
+}
+
 CK_TARGET __attribute__((always_inline)) static inline void ck_conv_6x16(
     size_t depth, const float* w, const int32_t* taps, const float* const* pixels, size_t np,
     float* out, size_t channel_stride, size_t nk, const float* bias, uint32_t flags, float lo,
@@ -92,6 +106,20 @@ CK_TARGET __attribute__((always_inline)) static inline void ck_conv_6x16(
     a = _mm256_broadcast_ss(p4 + off); c40 = _mm256_fmadd_ps(a, b0, c40); c41 = _mm256_fmadd_ps(a, b1, c41);
     a = _mm256_broadcast_ss(p5 + off); c50 = _mm256_fmadd_ps(a, b0, c50); c51 = _mm256_fmadd_ps(a, b1, c51);
     w += 16;
+  }
+  if (flags & CK_CONV_ACCUMULATE) {
+    // out = clamp(out + acc): transpose to channel vectors, add the prior outputs, clamp, store.
+    __m256 col[16];
+    ck_transpose_6x8(c00, c10, c20, c30, c40, c50, col);
+    ck_transpose_6x8(c01, c11, c21, c31, c41, c51, col + 8);
+    const __m256 vlo = _mm256_set1_ps(lo), vhi = _mm256_set1_ps(hi);
+    for (size_t i = 0; i < nk; i++) {
+      float* o = out + i * channel_stride;
+      __m256 v = _mm256_add_ps(col[i], ck_load_n(o, np));
+      if (flags & CK_GEMM_CLAMP) v = _mm256_min_ps(vhi, _mm256_max_ps(vlo, v));
+      ck_store_n(o, v, np);
+    }
+    return;
   }
   if (flags & CK_GEMM_CLAMP) {
     // max(lo, x) and min(hi, x) return x when x is NaN (the second operand wins).

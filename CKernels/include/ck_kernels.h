@@ -132,6 +132,9 @@ void ck_f32_winograd_output_ukernel__avx2_fma(
 // inputs far larger than L2; it costs load slots when they are cached). taps[] must then have
 // 16 readable entries past depth.
 #define CK_CONV_PREFETCH_INPUT 4u
+// Flag of ck_f32_conv_tiles_6x16__avx2_fma: add the result to the prior contents of the
+// output before the clamp: out = clamp(out + bias + sum) (a fused residual addition).
+#define CK_CONV_ACCUMULATE 8u
 
 // Vertical geometry for ck_f32_conv_tiles_6x16__avx2_fma, with the taps in (r, c, s) order:
 // tap d belongs to kernel row d / taps_per_row. When skip is non-zero, the kernel rows whose

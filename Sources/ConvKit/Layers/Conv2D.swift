@@ -135,13 +135,19 @@ public final class Conv2D: Layer {
             d.hasBias = true
         }
         if let act = context.fusedActivation { d.activation = act }
+        d.accumulate = context.accumulatesIntoOutput
         let backend = context.backend
-        let full = try backend.prepare(d, weights: w, bias: b)
-        var single: (any PreparedConvolution)? = nil
-        if d.batch > 1 {
-            var d1 = d
-            d1.batch = 1
-            single = try backend.prepare(d1, weights: w, bias: b)
+        let (full, single) = try w.withUnsafeBufferPointer { wp in
+            try b.withUnsafeBufferPointerOrNil { bp -> (any PreparedConvolution, (any PreparedConvolution)?) in
+                let full = try backend.prepareAccumulating(d, weights: wp, bias: bp)
+                var single: (any PreparedConvolution)? = nil
+                if d.batch > 1 {
+                    var d1 = d
+                    d1.batch = 1
+                    single = try backend.prepareAccumulating(d1, weights: wp, bias: bp)
+                }
+                return (full, single)
+            }
         }
         return PreparedConv2D(name: name, full: full, single: single)
     }
@@ -158,6 +164,7 @@ final class PreparedConv2D: PreparedLayer {
     }
 
     var backendName: String? { full.backendName }
+    var implementation: String? { full.implementation }
 
     func forward(input: UnsafePointer<Float>, output: UnsafeMutablePointer<Float>, shape: TensorShape, threads: Int) throws {
         let d = full.descriptor

@@ -45,6 +45,30 @@ public protocol Layer: AnyObject {
     /// Prepares the layer for inputs of shape `input` (`input.n` is the largest batch).
     /// - Throws: ``ConvError`` for an input that does not fit or uninitialised parameters.
     func prepare(for input: TensorShape, context: LayerPreparationContext) throws -> any PreparedLayer
+
+    // MARK: Several inputs (graph nodes such as Add, Mul and Concat)
+
+    /// How many inputs the layer takes: `1...1` for the one-input layers (the default),
+    /// `2...2` for a binary operation, `2...Int.max` for Concat and Sum.
+    var inputArity: ClosedRange<Int> { get }
+    /// The output shape for `inputs` (same batch). The default checks that there is exactly one
+    /// input and calls ``outputShape(for:)-(TensorShape)``.
+    func outputShape(for inputs: [TensorShape]) throws -> TensorShape
+    /// FLOPs for `inputs`. The default: ``flops(for:)-(TensorShape)`` of the first.
+    func flops(for inputs: [TensorShape]) -> Int
+    /// Prepares the layer for `inputs` (the first input's `n` is the largest batch). The default
+    /// calls ``prepare(for:context:)-(TensorShape,_)`` with the only input.
+    func prepare(for inputs: [TensorShape], context: LayerPreparationContext) throws -> any PreparedLayer
+
+    // MARK: Model files and memory
+
+    /// The layer's keys in a model file (everything but `type`, `name` and `inputs`), so that a
+    /// model built in Swift can be saved (``GraphModel/save(path:)``); nil (the default) when the
+    /// layer cannot be written.
+    var configuration: [String: JSONValue]? { get }
+    /// True when the output is the input unchanged in memory (Flatten, Dropout, Identity): the
+    /// model then gives the output the input's memory and skips the layer. Default false.
+    var outputAliasesInput: Bool { get }
 }
 
 extension Layer {
@@ -57,6 +81,29 @@ extension Layer {
         throw ConvError.invalidArgument("layer '\(self.name)' (\(typeName)) has no parameter '\(name)'")
     }
     public func initializeParameters(using generator: inout WeightGenerator) {}
+
+    public var configuration: [String: JSONValue]? { nil }
+    public var outputAliasesInput: Bool { false }
+    public var inputArity: ClosedRange<Int> { 1...1 }
+    public func outputShape(for inputs: [TensorShape]) throws -> TensorShape {
+        try checkInputCount(inputs.count)
+        return try outputShape(for: inputs[0])
+    }
+    public func flops(for inputs: [TensorShape]) -> Int { inputs.first.map { flops(for: $0) } ?? 0 }
+    public func prepare(for inputs: [TensorShape], context: LayerPreparationContext) throws -> any PreparedLayer {
+        try checkInputCount(inputs.count)
+        return try prepare(for: inputs[0], context: context)
+    }
+
+    /// Throws unless `count` is in ``inputArity``, naming the layer.
+    public func checkInputCount(_ count: Int) throws {
+        if !inputArity.contains(count) {
+            let want = inputArity.lowerBound == inputArity.upperBound ? "\(inputArity.lowerBound)"
+                : inputArity.upperBound == Int.max ? "at least \(inputArity.lowerBound)"
+                : "\(inputArity.lowerBound) to \(inputArity.upperBound)"
+            throw ConvError.invalidArgument("layer '\(name)' (\(typeName)) takes \(want) input\(want == "1" ? "" : "s"), got \(count)")
+        }
+    }
 }
 
 extension Layer where Self: PreparedLayer {
@@ -86,11 +133,36 @@ public protocol PreparedLayer: AnyObject, Sendable {
     ///   - threads: worker threads (at least 1).
     func forward(input: UnsafePointer<Float>, output: UnsafeMutablePointer<Float>,
                  shape: TensorShape, threads: Int) throws
+    /// Runs a layer of several inputs on a batch. `inputs[i]` holds input `i` (its prepared
+    /// sample shape, `shape.n` samples); `shape` is the first input's shape for this call.
+    /// The default calls ``forward(input:output:shape:threads:)`` with the first input.
+    func forward(inputs: UnsafeBufferPointer<UnsafePointer<Float>>, output: UnsafeMutablePointer<Float>,
+                 shape: TensorShape, threads: Int) throws
+    /// The micro-kernel or algorithm it runs (for profiles), or nil.
+    var implementation: String? { get }
 }
 
 extension PreparedLayer {
     public var backendName: String? { nil }
     public var isPassThrough: Bool { false }
+    public var implementation: String? { nil }
+    public func forward(inputs: UnsafeBufferPointer<UnsafePointer<Float>>, output: UnsafeMutablePointer<Float>,
+                        shape: TensorShape, threads: Int) throws {
+        try forward(input: inputs[0], output: output, shape: shape, threads: threads)
+    }
+}
+
+/// A prepared layer of several inputs: it implements only
+/// ``PreparedLayer/forward(inputs:output:shape:threads:)``.
+public protocol MultiInputPreparedLayer: PreparedLayer {}
+
+extension MultiInputPreparedLayer {
+    public func forward(input: UnsafePointer<Float>, output: UnsafeMutablePointer<Float>,
+                        shape: TensorShape, threads: Int) throws {
+        var p = input
+        try withUnsafePointer(to: &p) { try forward(inputs: UnsafeBufferPointer(start: $0, count: 1), output: output,
+                                                    shape: shape, threads: threads) }
+    }
 }
 
 /// A named parameter tensor of a layer and its shape (PyTorch's conventions).
@@ -121,11 +193,20 @@ public struct LayerPreparationContext {
     public var foldedBatchNorm: BatchNorm2D?
     /// An activation that follows this layer and is fused into it (``Conv2D``, ``Linear``).
     public var fusedActivation: Activation?
+    /// True when a residual addition that follows is fused into this convolution: it adds its
+    /// result to the output buffer's prior contents (which the model fills with the residual)
+    /// before the activation (see ``Conv2DDescriptor/accumulate``).
+    public var accumulatesIntoOutput: Bool
+    /// Per input of a ``Concat``: true when the input's producer already wrote it into its
+    /// channel slice of the output (nothing to copy).
+    public var inputsInPlace: [Bool] = []
 
-    public init(backend: any ConvBackend, foldedBatchNorm: BatchNorm2D? = nil, fusedActivation: Activation? = nil) {
+    public init(backend: any ConvBackend, foldedBatchNorm: BatchNorm2D? = nil, fusedActivation: Activation? = nil,
+                accumulatesIntoOutput: Bool = false) {
         self.backend = backend
         self.foldedBatchNorm = foldedBatchNorm
         self.fusedActivation = fusedActivation
+        self.accumulatesIntoOutput = accumulatesIntoOutput
     }
 }
 

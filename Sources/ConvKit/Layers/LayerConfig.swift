@@ -9,11 +9,21 @@ public struct LayerConfig: Sendable {
     public let type: String
     /// The `name` value, or `<type><k>` for the k-th unnamed layer of that type (1-based).
     public let name: String
-    /// Every key of the object, `type` and `name` included.
+    /// Every key of the object, `type`, `name` and `inputs` included.
     public let values: [String: JSONValue]
+    /// The tensors the layer reads (`inputs`, or the layer before it).
+    public let inputs: [String]
 
-    public init(index: Int, type: String, name: String, values: [String: JSONValue]) {
-        self.index = index; self.type = type; self.name = name; self.values = values
+    public init(index: Int, type: String, name: String, values: [String: JSONValue], inputs: [String] = ["input"]) {
+        self.index = index; self.type = type; self.name = name; self.values = values; self.inputs = inputs
+    }
+
+    /// Runs `body`, turning its error into one naming this layer.
+    func inNode<T>(_ body: () throws -> T) throws -> T {
+        do { return try body() } catch let e as ConvError {
+            if case let .invalidArgument(m) = e, m.hasPrefix("layer \(index) ") { throw e }
+            throw error(e.description)
+        }
     }
 
     /// An error naming this layer.
@@ -23,7 +33,7 @@ public struct LayerConfig: Sendable {
 
     /// Throws for keys outside `allowed` (plus `type` and `name`), to catch typos.
     public func checkKeys(_ allowed: Set<String>) throws {
-        let unknown = values.keys.filter { !allowed.contains($0) && $0 != "type" && $0 != "name" }.sorted()
+        let unknown = values.keys.filter { !allowed.contains($0) && $0 != "type" && $0 != "name" && $0 != "inputs" }.sorted()
         if !unknown.isEmpty {
             throw error("unknown key\(unknown.count > 1 ? "s" : "") \(unknown.map { "'\($0)'" }.joined(separator: ", "))"
                         + " (allowed: \(allowed.sorted().joined(separator: ", ")))")
@@ -96,13 +106,36 @@ public struct LayerConfig: Sendable {
         return d
     }
 
-    /// `activation`: `"none"`/`"linear"` (default), `"relu"` or `"relu6"`.
+    /// `activation`: `"none"`/`"linear"` (default), `"relu"`, `"relu6"`, or an object
+    /// `{"clamp": [min, max]}`.
     public func activation(_ key: String = "activation") throws -> Activation {
+        if case let .object(o)? = values[key], o.count == 1, case let .array(b)? = o["clamp"], b.count == 2,
+           case let .number(lo) = b[0], case let .number(hi) = b[1] {
+            let a = Activation.clamp(min: Float(lo), max: Float(hi))
+            do { try a.validate() } catch { throw self.error("\(error)") }
+            return a
+        }
         switch try string(key, default: "none") {
         case "none", "linear", "identity": return .none
         case "relu": return .relu
         case "relu6": return .relu6
-        case let other: throw error("unknown activation '\(other)' (known: none, relu, relu6)")
+        case let other: throw error("unknown activation '\(other)' (known: none, relu, relu6, {\"clamp\": [min, max]})")
+        }
+    }
+
+    /// Float `key`, or `default` when absent.
+    public func float(_ key: String, default def: Float) throws -> Float { Float(try number(key, default: Double(def))) }
+}
+
+extension Activation {
+    /// The model-file form (``LayerConfig/activation(_:)``).
+    public var configValue: JSONValue {
+        switch self {
+        case .none: return "none"
+        case .relu: return "relu"
+        case let .clamp(lo, hi):
+            if self == .relu6 { return "relu6" }
+            return .object(["clamp": .array([.number(Double(lo)), .number(Double(hi))])])
         }
     }
 }

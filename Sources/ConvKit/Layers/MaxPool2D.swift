@@ -1,6 +1,6 @@
 /// Max pooling (type name `pool` with `"mode": "max"`, or `maxpool`).
 ///
-/// Padded positions count as `-inf` (they never win), as in PyTorch; `ceil_mode` is off.
+/// Padded positions count as `-inf` (they never win), as in PyTorch; ``PoolGeometry/ceilMode`` is supported.
 /// A NaN in a window makes the output NaN. FLOPs: one comparison per window element.
 ///
 /// Example: a 2x2 window with stride 2 turns the 4x4 plane
@@ -18,7 +18,7 @@ public final class MaxPool2D: PoolingLayer, PreparedLayer {
     public func forward(input: UnsafePointer<Float>, output: UnsafeMutablePointer<Float>,
                         shape: TensorShape, threads: Int) throws {
         let w = shape.w
-        try geometry.forEachWindow(input: input, output: output, shape: shape, threads: threads) { src, y0, y1, x0, x1 in
+        try geometry.forEachWindow(input: input, output: output, shape: shape, threads: threads) { src, y0, y1, x0, x1, _ in
             var m = -Float.infinity
             var nan = false
             for y in y0..<y1 {

@@ -70,6 +70,7 @@ public struct OneDNNBackend: ConvBackend {
             throw ConvError.unavailable(backend: name, reason: reason)
         }
         try checkWeightsAndBias(descriptor, weights: weights, bias: bias)
+        try checkAccumulation(descriptor, self)
         return try OneDNNPreparedConvolution(descriptor: descriptor, weights: weights, bias: bias,
                                              threads: ConvKit.defaultThreadCount)
     }

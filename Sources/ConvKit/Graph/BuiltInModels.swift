@@ -22,13 +22,25 @@ import Foundation
 /// AlexNet and VGG-16 name their layers `features.<i>` and `classifier.<i>` with torchvision's
 /// indices, so `torchvision.models.vgg16().state_dict()` saved with safetensors loads as it is.
 /// The softmax is appended (torchvision returns logits).
+///
+/// The torchvision graph architectures `resnet18`, `resnet34`, `resnet50`, `mobilenet_v2` and
+/// `squeezenet1_1` are built in Swift (see ``model(named:)``); they return logits.
 public enum BuiltInModels {
     /// The built-in names.
     public static let names = ["lenet5", "convnetjs-mnist", "convnetjs-cifar10", "alexnet", "vgg16"]
+        + TorchvisionModels.names
 
-    /// The architecture called `name`.
+    /// The built-in architecture called `name`, ready for weights.
+    /// - Throws: ``ConvError/invalidArgument(_:)`` for an unknown name (listing the known ones).
+    public static func model(named name: String) throws -> GraphModel {
+        if let m = try TorchvisionModels.model(named: name) { return m }
+        return try GraphModel(spec: spec(named: name))
+    }
+
+    /// The architecture called `name` as a model file.
     /// - Throws: ``ConvError/invalidArgument(_:)`` for an unknown name (listing the known ones).
     public static func spec(named name: String) throws -> ModelSpec {
+        if let m = try TorchvisionModels.model(named: name) { return try m.spec() }
         switch name {
         case "lenet5":
             return try ModelSpec(name: name, input: [1, 32, 32], layers: [
@@ -97,12 +109,15 @@ public enum BuiltInModels {
     }
 }
 
-extension SequentialModel {
+extension GraphModel {
+    /// A built-in architecture (see ``BuiltInModels``).
+    public static func builtIn(named name: String) throws -> GraphModel { try BuiltInModels.model(named: name) }
+
     /// A built-in architecture when `nameOrPath` is one of ``BuiltInModels/names``, else the
     /// model file at that path.
     /// - Throws: ``ConvError/invalidFile(path:reason:)`` for a missing or bad file (the message
     ///   lists the built-in names when the file does not exist), and what loading throws.
-    public static func named(_ nameOrPath: String, registry: LayerRegistry = .shared) throws -> SequentialModel {
+    public static func named(_ nameOrPath: String, registry: LayerRegistry = .shared) throws -> GraphModel {
         if BuiltInModels.names.contains(nameOrPath) { return try builtIn(named: nameOrPath) }
         if !FileManager.default.fileExists(atPath: nameOrPath) {
             throw ConvError.invalidFile(path: nameOrPath, reason: "no such model file, and not a built-in model (built-in: \(BuiltInModels.names.joined(separator: ", ")))")

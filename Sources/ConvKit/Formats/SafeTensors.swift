@@ -15,7 +15,7 @@ import Foundation
 /// count matches the shape and dtype; tensors do not overlap (they may come in any order and
 /// leave gaps). Only `F32` tensors can be read as floats: reading another dtype throws an
 /// error naming the dtype (other tensors, such as PyTorch's int64 `num_batches_tracked`, may be
-/// present and are ignored unless read).
+/// present and are ignored unless read). F16, BF16 and F64 tensors are converted to float32.
 public struct SafeTensorsFile: Sendable {
     /// One tensor's header entry.
     public struct Entry: Hashable, Sendable {
@@ -123,22 +123,39 @@ public struct SafeTensorsFile: Sendable {
     /// The tensor names, sorted.
     public var names: [String] { entries.keys.sorted() }
 
-    /// The values and shape of F32 tensor `name`.
-    /// - Throws: ``ConvError/invalidFile(path:reason:)`` for a missing tensor or a dtype
-    ///   other than F32 (naming it).
+    /// The dtypes ``floats(named:)`` reads: F32 as it is, F16, BF16 and F64 converted to float32
+    /// (F64 rounded to nearest).
+    public static let floatDTypes: Set<String> = ["F32", "F16", "BF16", "F64"]
+
+    /// The values and shape of floating-point tensor `name` (see ``floatDTypes``).
+    /// - Throws: ``ConvError/invalidFile(path:reason:)`` for a missing tensor or another dtype
+    ///   (naming it).
     public func floats(named name: String) throws -> (shape: [Int], values: [Float]) {
         guard let e = entries[name] else {
             throw ConvError.invalidFile(path: path, reason: "missing tensor '\(name)'")
         }
-        guard e.dtype == "F32" else {
-            throw ConvError.invalidFile(path: path, reason: "tensor '\(name)' has dtype \(e.dtype); only F32 is supported")
+        guard Self.floatDTypes.contains(e.dtype) else {
+            throw ConvError.invalidFile(path: path, reason: "tensor '\(name)' has dtype \(e.dtype); only F32, F16, BF16 and F64 can be read as floats")
         }
-        let count = e.offsets.count / 4
+        let size = Self.dtypeSizes[e.dtype]!
+        let count = e.offsets.count / size
         var values = [Float](repeating: 0, count: count)
-        let start = data.startIndex + dataStart + e.offsets.lowerBound
-        values.withUnsafeMutableBytes { dst in
-            data.withUnsafeBytes { src in
-                dst.copyMemory(from: UnsafeRawBufferPointer(rebasing: src[(start - data.startIndex)..<(start - data.startIndex + count * 4)]))
+        let start = dataStart + e.offsets.lowerBound
+        data.withUnsafeBytes { all in
+            let src = UnsafeRawBufferPointer(rebasing: all[start..<(start + count * size)])
+            values.withUnsafeMutableBufferPointer { dst in
+                switch e.dtype {
+                case "F32":
+                    UnsafeMutableRawBufferPointer(dst).copyMemory(from: src)
+                case "F64":
+                    for i in 0..<count { dst[i] = Float(src.loadUnaligned(fromByteOffset: i * 8, as: UInt64.self).littleEndian.asDouble) }
+                case "BF16":
+                    for i in 0..<count {
+                        dst[i] = Float(bitPattern: UInt32(src.loadUnaligned(fromByteOffset: i * 2, as: UInt16.self).littleEndian) << 16)
+                    }
+                default: // F16
+                    for i in 0..<count { dst[i] = halfToFloat(src.loadUnaligned(fromByteOffset: i * 2, as: UInt16.self).littleEndian) }
+                }
             }
         }
         return (e.shape, values)
@@ -212,4 +229,23 @@ public enum SafeTensorsWriter {
             throw ConvError.invalidFile(path: path, reason: "cannot write (\((error as NSError).localizedDescription))")
         }
     }
+}
+
+extension UInt64 {
+    fileprivate var asDouble: Double { Double(bitPattern: self) }
+}
+
+/// IEEE binary16 to float32 (exact: every half value is a float), subnormals, infinities and
+/// NaN included.
+func halfToFloat(_ h: UInt16) -> Float {
+    let sign = UInt32(h & 0x8000) << 16
+    let exponent = Int((h >> 10) & 0x1f)
+    let mantissa = UInt32(h & 0x3ff)
+    if exponent == 0x1f { return Float(bitPattern: sign | 0x7f80_0000 | mantissa << 13) }
+    if exponent == 0 {
+        // Zero or subnormal: mantissa * 2^-24.
+        let v = Float(mantissa) * Float(sign: .plus, exponent: -24, significand: 1)
+        return sign != 0 ? -v : v
+    }
+    return Float(bitPattern: sign | UInt32(exponent + 112) << 23 | mantissa << 13)
 }

@@ -207,6 +207,7 @@ final class DirectIndirectConvolution: PreparedConvolution, @unchecked Sendable 
         let out = y + (n * d.outputChannels + g * kPerGroup) * pixels
         let (lo, hi) = d.activation.bounds
         var flags: UInt32 = d.activation != .none ? CK_GEMM_CLAMP : 0
+        if d.accumulate { flags |= CK_CONV_ACCUMULATE }
         // Inputs far larger than L2 (1 MiB per image): prefetch the taps in the kernel.
         if cPerGroup * plane * 4 > 1 << 20 { flags |= CK_CONV_PREFETCH_INPUT }
         let first = tiles.lowerBound * mr, count = Swift.min(tiles.upperBound * mr, pixels) - first

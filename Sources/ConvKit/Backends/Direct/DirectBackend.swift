@@ -64,10 +64,18 @@ public struct DirectBackend: ConvBackend {
     }
     public func support(for descriptor: Conv2DDescriptor) -> BackendSupport { .supported }
 
+    /// The indirect kernel adds into the output in its store (a fused residual addition); the
+    /// depthwise and implicit-GEMM paths do not.
+    public func canAccumulate(_ descriptor: Conv2DDescriptor) -> Bool {
+        !descriptor.isDepthwise && isa == .avx2fma && algorithm != .implicitGEMM
+            && DirectIndirectConvolution.supports(descriptor)
+    }
+
     public func prepare(_ descriptor: Conv2DDescriptor, weights: UnsafeBufferPointer<Float>,
                         bias: UnsafeBufferPointer<Float>?) throws -> any PreparedConvolution {
         try checkWeightsAndBias(descriptor, weights: weights, bias: bias)
         if case let .unavailable(reason) = availability { throw ConvError.unavailable(backend: name, reason: reason) }
+        try checkAccumulation(descriptor, self)
         if descriptor.isDepthwise && DepthwiseConvolution.paddedPlaneFloats(descriptor) <= 1 << 24 {
             return DepthwiseConvolution(descriptor: descriptor, weights: weights, bias: bias, isa: isa)
         }

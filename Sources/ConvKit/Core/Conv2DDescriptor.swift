@@ -49,6 +49,12 @@ public struct Conv2DDescriptor: Hashable, Sendable, CustomStringConvertible {
     public var activation: Activation
     /// What to do when the filter does not fit the input exactly.
     public var rounding: OutputRounding
+    /// When true, the convolution adds its result to the output buffer's prior contents
+    /// before the activation (oneDNN's sum post-op): `y = act(y + conv(x, w) + b)`. Models use
+    /// it to fuse a residual addition into the convolution that feeds it. Only backends whose
+    /// ``ConvBackend/canAccumulate(_:)`` says so accept it; the others throw
+    /// ``ConvError/unsupported(backend:reason:)`` at prepare time.
+    public var accumulate: Bool = false
 
     /// How a configuration whose output size formula is not a whole number is treated.
     public enum OutputRounding: Hashable, Sendable {
@@ -115,6 +121,7 @@ public struct Conv2DDescriptor: Hashable, Sendable, CustomStringConvertible {
         }
         if groups != 1 { s += " g\(groups)" }
         if !hasBias { s += " nobias" }
+        if accumulate { s += " +=" }
         if activation != .none { s += " \(activation)" }
         return s
     }

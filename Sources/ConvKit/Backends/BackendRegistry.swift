@@ -81,6 +81,12 @@ public struct AutoBackend: ConvBackend {
         (try? choose(for: descriptor)) != nil ? .supported : .unsupported(reason: "no backend supports it")
     }
 
+    public func canAccumulate(_ descriptor: Conv2DDescriptor) -> Bool {
+        var d = descriptor
+        d.accumulate = false
+        return (try? choose(for: d))?.canAccumulate(descriptor) ?? false
+    }
+
     public func prepare(_ descriptor: Conv2DDescriptor, weights: UnsafeBufferPointer<Float>,
                         bias: UnsafeBufferPointer<Float>?) throws -> any PreparedConvolution {
         try descriptor.validate()

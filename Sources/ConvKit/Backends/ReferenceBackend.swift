@@ -12,6 +12,7 @@ public struct ReferenceBackend: ConvBackend {
     public var summary: String { "naive loops accumulating in Double (the test oracle)" }
     public var availability: BackendAvailability { .available }
     public func support(for descriptor: Conv2DDescriptor) -> BackendSupport { .supported }
+    public func canAccumulate(_ descriptor: Conv2DDescriptor) -> Bool { true }
 
     public func prepare(_ descriptor: Conv2DDescriptor, weights: UnsafeBufferPointer<Float>,
                         bias: UnsafeBufferPointer<Float>?) throws -> any PreparedConvolution {
@@ -67,7 +68,9 @@ final class PreparedReferenceConvolution: PreparedConvolution {
                                     }
                                 }
                             }
-                            y[((n * K + k) * OH + oh) * OW + ow] = d.activation.apply(Float(acc))
+                            let o = ((n * K + k) * OH + oh) * OW + ow
+                            if d.accumulate { acc += Double(y[o]) }
+                            y[o] = d.activation.apply(Float(acc))
                         }
                     }
                 }

@@ -30,6 +30,22 @@ public protocol ConvBackend: Sendable {
     ///   unavailable backend.
     func prepare(_ descriptor: Conv2DDescriptor, weights: UnsafeBufferPointer<Float>,
                  bias: UnsafeBufferPointer<Float>?) throws -> any PreparedConvolution
+    /// Whether the backend runs `descriptor` with ``Conv2DDescriptor/accumulate`` set (adding
+    /// to the output's prior contents in its own output stage). The default is false; models
+    /// then add a residual in a separate pass (``AccumulatingConvolution``).
+    func canAccumulate(_ descriptor: Conv2DDescriptor) -> Bool
+}
+
+extension ConvBackend {
+    public func canAccumulate(_ descriptor: Conv2DDescriptor) -> Bool { false }
+}
+
+/// Throws ``ConvError/unsupported(backend:reason:)`` when `d` accumulates and `backend`
+/// cannot (every built-in backend's `prepare` calls it).
+func checkAccumulation(_ d: Conv2DDescriptor, _ backend: any ConvBackend) throws {
+    if d.accumulate && !backend.canAccumulate(d) {
+        throw ConvError.unsupported(backend: backend.name, reason: "accumulating into the output is not supported for \(d)")
+    }
 }
 
 /// Whether a backend can run on this machine.

@@ -72,6 +72,7 @@ public struct WinogradBackend: ConvBackend, AutoSelectable {
     public func prepare(_ descriptor: Conv2DDescriptor, weights: UnsafeBufferPointer<Float>,
                         bias: UnsafeBufferPointer<Float>?) throws -> any PreparedConvolution {
         try checkWeightsAndBias(descriptor, weights: weights, bias: bias)
+        try checkAccumulation(descriptor, self)
         if case let .unavailable(reason) = availability { throw ConvError.unavailable(backend: name, reason: reason) }
         if case let .unsupported(reason) = support(for: descriptor) {
             throw ConvError.unsupported(backend: name, reason: reason)

@@ -23,6 +23,20 @@ import Foundation
 ///   `pool` takes `pad`; `fc` takes `bias`; `dropout` takes `rate`; `batchnorm` takes `eps`.
 /// - `name` (optional, top level): the model's name; `description` (optional): ignored.
 ///
+/// Graphs: every layer object may name the tensors it reads in `inputs` (a string or an array
+/// of strings): `"input"` is the model's input, any other name a layer's output. A layer without
+/// `inputs` reads the layer before it (the first reads the input), so sequential files are
+/// graphs as they are. `outputs` (optional, top level) names the model's outputs (default: the
+/// last layer). Layers may come in any order that has no cycle. A residual block:
+/// ```json
+/// {"input": [16, 8, 8], "layers": [
+///   {"type": "conv", "name": "c1", "filters": 16, "size": 3, "pad": 1, "inputs": "input"},
+///   {"type": "relu", "name": "r1"},
+///   {"type": "conv", "name": "c2", "filters": 16, "size": 3, "pad": 1},
+///   {"type": "add", "name": "sum", "inputs": ["c2", "input"]},
+///   {"type": "relu", "name": "out"}]}
+/// ```
+///
 /// Weights: parameters are named `<layer>.weight`, `<layer>.bias` (BatchNorm also
 /// `<layer>.running_mean`, `<layer>.running_var`) in PyTorch's layouts: conv `[K, C/groups, R, S]`,
 /// fc `[out, in]` with `in` flattening C, H, W in that order. See ``SafeTensorsFile``.
@@ -33,11 +47,18 @@ public struct ModelSpec: Sendable {
     public var input: [Int]
     /// The layers in order.
     public var layers: [LayerConfig]
+    /// The model's outputs, or nil for the last layer.
+    public var outputs: [String]?
+
+    /// The name of the model's input tensor in `inputs` lists.
+    public static let inputName = "input"
 
     /// A spec from parts; unnamed layers get `<type><k>` names.
-    public init(name: String, input: [Int], layers: [[String: JSONValue]]) throws {
-        try self.init(name: name, json: .object(["input": .array(input.map { .number(Double($0)) }),
-                                                  "layers": .array(layers.map { .object($0) })]), path: name)
+    public init(name: String, input: [Int], layers: [[String: JSONValue]], outputs: [String]? = nil) throws {
+        var top: [String: JSONValue] = ["input": .array(input.map { .number(Double($0)) }),
+                                        "layers": .array(layers.map { .object($0) })]
+        if let outputs { top["outputs"] = .array(outputs.map { .string($0) }) }
+        try self.init(name: name, json: .object(top), path: name)
     }
 
     /// Parses a model file's JSON value; `path` names the source in errors.
@@ -46,9 +67,9 @@ public struct ModelSpec: Sendable {
     public init(name: String, json: JSONValue, path: String) throws {
         func fail(_ reason: String) -> ConvError { ConvError.invalidFile(path: path, reason: reason) }
         guard case let .object(top) = json else { throw fail("the model must be a JSON object with 'input' and 'layers'") }
-        let allowedTop: Set<String> = ["input", "layers", "name", "description"]
+        let allowedTop: Set<String> = ["input", "layers", "name", "description", "outputs"]
         if let bad = top.keys.sorted().first(where: { !allowedTop.contains($0) }) {
-            throw fail("unknown top-level key '\(bad)' (allowed: description, input, layers, name)")
+            throw fail("unknown top-level key '\(bad)' (allowed: description, input, layers, name, outputs)")
         }
         guard let inputValue = top["input"] else { throw fail("missing 'input' ([C, H, W])") }
         guard case let .array(dims) = inputValue, dims.count == 3,
@@ -80,8 +101,29 @@ public struct ModelSpec: Sendable {
                 }
                 layerName = candidate
             }
+            if layerName == Self.inputName { throw fail("layer \(i) is named '\(layerName)', the name of the model's input") }
             if !seen.insert(layerName).inserted { throw fail("duplicate layer name '\(layerName)' (layer \(i))") }
-            configs.append(LayerConfig(index: i, type: type, name: layerName, values: obj))
+            var inputs = [configs.last?.name ?? Self.inputName]
+            if let v = obj["inputs"] {
+                switch v {
+                case let .string(s): inputs = [s]
+                case let .array(a) where !a.isEmpty && a.allSatisfy({ if case .string = $0 { return true } else { return false } }):
+                    inputs = a.map { if case let .string(s) = $0 { return s } else { return "" } }
+                default: throw fail("layer \(i) '\(layerName)': 'inputs' must be a tensor name or a non-empty array of names, got \(v)")
+                }
+            }
+            configs.append(LayerConfig(index: i, type: type, name: layerName, values: obj, inputs: inputs))
+        }
+        if let v = top["outputs"] {
+            guard case let .array(a) = v, !a.isEmpty else { throw fail("'outputs' must be a non-empty array of tensor names, got \(v)") }
+            var names: [String] = []
+            for item in a {
+                guard case let .string(s) = item else { throw fail("'outputs' must hold tensor names, got \(item)") }
+                names.append(s)
+            }
+            self.outputs = names
+        } else {
+            self.outputs = nil
         }
         if case let .string(n)? = top["name"] { self.name = n } else { self.name = name }
         self.input = [c, h, w]
@@ -101,8 +143,10 @@ public struct ModelSpec: Sendable {
 
     /// The JSON form (layers in order, keys sorted).
     public var json: JSONValue {
-        .object(["name": .string(name), "input": .array(input.map { .number(Double($0)) }),
-                 "layers": .array(layers.map { .object($0.values) })])
+        var top: [String: JSONValue] = ["name": .string(name), "input": .array(input.map { .number(Double($0)) }),
+                                        "layers": .array(layers.map { .object($0.values) })]
+        if let outputs { top["outputs"] = .array(outputs.map { .string($0) }) }
+        return .object(top)
     }
 }
 
