@@ -20,15 +20,7 @@ public final class AvgPool2D: PoolingLayer, PreparedLayer {
 
     public func forward(input: UnsafePointer<Float>, output: UnsafeMutablePointer<Float>,
                         shape: TensorShape, threads: Int) throws {
-        let w = shape.w
-        let includePad = countIncludePad
-        try geometry.forEachWindow(input: input, output: output, shape: shape, threads: threads) { src, y0, y1, x0, x1, area in
-            var s: Float = 0
-            for y in y0..<y1 {
-                let row = src + y * w
-                for x in x0..<x1 { s += row[x] }
-            }
-            return s / Float(includePad ? area : (y1 - y0) * (x1 - x0))
-        }
+        try geometry.pool(max: false, countIncludePad: countIncludePad, input: input, output: output, shape: shape,
+                          threads: threads)
     }
 }

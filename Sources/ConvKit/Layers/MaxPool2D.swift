@@ -17,19 +17,6 @@ public final class MaxPool2D: PoolingLayer, PreparedLayer {
 
     public func forward(input: UnsafePointer<Float>, output: UnsafeMutablePointer<Float>,
                         shape: TensorShape, threads: Int) throws {
-        let w = shape.w
-        try geometry.forEachWindow(input: input, output: output, shape: shape, threads: threads) { src, y0, y1, x0, x1, _ in
-            var m = -Float.infinity
-            var nan = false
-            for y in y0..<y1 {
-                let row = src + y * w
-                for x in x0..<x1 {
-                    let v = row[x]
-                    if v > m { m = v }
-                    nan = nan || v.isNaN
-                }
-            }
-            return nan ? .nan : m
-        }
+        try geometry.pool(max: true, countIncludePad: false, input: input, output: output, shape: shape, threads: threads)
     }
 }

@@ -67,31 +67,90 @@ public struct PoolGeometry: Hashable, Sendable {
                             width: .init(kernel: kernelWidth, stride: strideWidth))
     }
 
-    /// Runs `window` for every output position of every plane, planes split over threads.
-    /// `window(plane, y0, y1, x0, x1, paddedArea)` gets the clipped input window rows `y0..<y1`,
-    /// columns `x0..<x1` and the window's area clipped to the padded input (PyTorch's divisor with
-    /// `count_include_pad`), and returns the output value.
-    func forEachWindow(input: UnsafePointer<Float>, output: UnsafeMutablePointer<Float>, shape: TensorShape,
-                       threads: Int, _ window: (UnsafePointer<Float>, Int, Int, Int, Int, Int) -> Float) throws {
+    /// Pools every plane of `input` (planes split over threads): for each output row, the rows
+    /// of its window (clipped to the input) are first combined column by column into a row
+    /// buffer (SIMD), then each output combines its window's columns. Max pooling propagates NaN;
+    /// average pooling divides by the window's area clipped to the padded input
+    /// (`countIncludePad`) or by its number of input values.
+    func pool(max isMax: Bool, countIncludePad: Bool, input: UnsafePointer<Float>, output: UnsafeMutablePointer<Float>,
+              shape: TensorShape, threads: Int) throws {
         let out = try outputShape(for: shape)
         let planes = shape.n * shape.c
-        let inPlane = shape.h * shape.w, outPlane = out.h * out.w
-        let work = planes * outPlane * kernelHeight * kernelWidth
-        let t = work < 1 << 15 ? 1 : threads
         let (h, w) = (shape.h, shape.w)
+        let inPlane = h * w, outPlane = out.h * out.w
+        let work = planes * outPlane * kernelHeight * kernelWidth
+        let t = work < 1 << 16 ? 1 : threads
+        let g = self
         ParallelFor.run(items: planes, threads: t) { _, range in
-            for p in range {
-                let src = input + p * inPlane
-                let dst = output + p * outPlane
-                for oy in 0..<out.h {
-                    let ys = oy * strideHeight - padding.top
-                    let y0 = Swift.max(ys, 0), y1 = Swift.min(ys + kernelHeight, h)
-                    let ph = Swift.min(ys + kernelHeight, h + padding.bottom) - ys
-                    for ox in 0..<out.w {
-                        let xs = ox * strideWidth - padding.left
-                        let x0 = Swift.max(xs, 0), x1 = Swift.min(xs + kernelWidth, w)
-                        let pw = Swift.min(xs + kernelWidth, w + padding.right) - xs
-                        dst[oy * out.w + ox] = window(src, y0, y1, x0, x1, ph * pw)
+            withUnsafeTemporaryAllocation(of: Float.self, capacity: w + 8) { rowBuffer in
+                let row = rowBuffer.baseAddress!
+                for p in range {
+                    let src = input + p * inPlane
+                    let dst = output + p * outPlane
+                    for oy in 0..<out.h {
+                        let ys = oy * g.strideHeight - g.padding.top
+                        let y0 = Swift.max(ys, 0), y1 = Swift.min(ys + g.kernelHeight, h)
+                        let ph = Swift.min(ys + g.kernelHeight, h + g.padding.bottom) - ys
+                        // Combine rows y0..<y1 column by column.
+                        row.update(from: src + y0 * w, count: w)
+                        if y1 - y0 > 1 {
+                            for y in (y0 + 1)..<y1 {
+                                let r = src + y * w
+                                var x = 0
+                                while x + 8 <= w {
+                                    let a = UnsafeRawPointer(r + x).loadUnaligned(as: SIMD8<Float>.self)
+                                    var m = UnsafeRawPointer(row + x).loadUnaligned(as: SIMD8<Float>.self)
+                                    if isMax { m.replace(with: a, where: (a .> m) .| (a .!= a)) } else { m = m + a }
+                                    UnsafeMutableRawPointer(row + x).storeBytes(of: m, as: SIMD8<Float>.self)
+                                    x += 8
+                                }
+                                while x < w {
+                                    let a = r[x]
+                                    if isMax { if a > row[x] || a.isNaN { row[x] = a } } else { row[x] += a }
+                                    x += 1
+                                }
+                            }
+                        }
+                        let o = dst + oy * out.w
+                        let sw = g.strideWidth, kw = g.kernelWidth, pl = g.padding.left
+                        var ox = 0
+                        while ox < out.w {
+                            let xs = ox * sw - pl
+                            // Eight outputs whose windows are inside the row: lanes gathered per
+                            // window column, combined branch-free.
+                            if xs >= 0 && ox + 8 <= out.w && (ox + 7) * sw - pl + kw <= w {
+                                var m = SIMD8<Float>()
+                                for i in 0..<8 { m[i] = row[xs + i * sw] }
+                                if kw > 1 {
+                                    for j in 1..<kw {
+                                        var a = SIMD8<Float>()
+                                        for i in 0..<8 { a[i] = row[xs + i * sw + j] }
+                                        if isMax { m.replace(with: a, where: (a .> m) .| (a .!= a)) } else { m = m + a }
+                                    }
+                                }
+                                if !isMax {
+                                    // Interior windows: the area is the kernel's (clipped rows only).
+                                    m = m / SIMD8(repeating: Float(countIncludePad ? ph * kw : (y1 - y0) * kw))
+                                }
+                                UnsafeMutableRawPointer(o + ox).storeBytes(of: m, as: SIMD8<Float>.self)
+                                ox += 8
+                                continue
+                            }
+                            let x0 = Swift.max(xs, 0), x1 = Swift.min(xs + kw, w)
+                            var m = row[x0]
+                            if x1 - x0 > 1 {
+                                for x in (x0 + 1)..<x1 {
+                                    let a = row[x]
+                                    if isMax { if a > m || a.isNaN { m = a } } else { m += a }
+                                }
+                            }
+                            if !isMax {
+                                let pw = Swift.min(xs + kw, w + g.padding.right) - xs
+                                m /= Float(countIncludePad ? ph * pw : (y1 - y0) * (x1 - x0))
+                            }
+                            o[ox] = m
+                            ox += 1
+                        }
                     }
                 }
             }

@@ -1,3 +1,4 @@
+import Foundation
 /// The native direct convolution backend (`direct`).
 ///
 /// Runs every valid descriptor. The algorithm is chosen at prepare time (see ``Algorithm``):
@@ -83,7 +84,8 @@ public struct DirectBackend: ConvBackend {
         // plane would be huge (see DirectIndirectConvolution.supports); those, and depthwise
         // layers whose zero-padded plane would exceed 64 MiB, run as an implicit GEMM, which
         // never materialises padding.
-        if isa == .avx2fma && algorithm != .implicitGEMM && DirectIndirectConvolution.supports(descriptor) {
+        let forceGEMM = ProcessInfo.processInfo.environment["CK_EXP_GEMM1X1"] == "1" && descriptor.kernelHeight == 1 && descriptor.kernelWidth == 1
+        if isa == .avx2fma && algorithm != .implicitGEMM && !forceGEMM && DirectIndirectConvolution.supports(descriptor) {
             return try DirectIndirectConvolution(descriptor: descriptor, weights: weights, bias: bias)
         }
         return try DirectGEMMConvolution(descriptor: descriptor, weights: weights, bias: bias, isa: isa)
