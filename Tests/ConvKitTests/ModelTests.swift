@@ -233,8 +233,16 @@ struct ModelTests {
         var tensors = try model.weightTensors()
         tensors.removeAll { $0.name == "conv2.bias" }
         let missing = try SafeTensorsFile(data: SafeTensorsWriter.encode(tensors), path: "w.safetensors")
-        #expect(throws: ConvError.invalidFile(path: "w.safetensors", reason: "missing tensor 'conv2.bias' (expected shape [16])")) {
+        #expect(throws: ConvError.invalidFile(path: "w.safetensors", reason: "weights do not match model 'convnetjs-mnist': 1 missing tensor: conv2.bias [16]")) {
             try loaded.loadWeights(from: missing)
+        }
+        // Surplus tensors are listed too (PyTorch's num_batches_tracked counters are ignored).
+        var surplus = try model.weightTensors()
+        surplus.append(SafeTensor(name: "fc2.weight", shape: [1], values: [0]))
+        surplus.append(SafeTensor(name: "bn.num_batches_tracked", shape: [1], values: [0]))
+        let extra = try SafeTensorsFile(data: SafeTensorsWriter.encode(surplus), path: "w.safetensors")
+        #expect(throws: ConvError.invalidFile(path: "w.safetensors", reason: "weights do not match model 'convnetjs-mnist': 1 tensor the model does not use: fc2.weight")) {
+            try loaded.loadWeights(from: extra)
         }
         tensors.append(SafeTensor(name: "conv2.bias", shape: [4, 4], values: .init(repeating: 0, count: 16)))
         let misShaped = try SafeTensorsFile(data: SafeTensorsWriter.encode(tensors), path: "w.safetensors")

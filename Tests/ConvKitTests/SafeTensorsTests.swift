@@ -55,7 +55,7 @@ struct SafeTensorsTests {
         let file = try SafeTensorsFile(data: handMadeSafeTensors(header: header, data: bytes))
         #expect(try file.floats(named: "a").values == [1, 2])
         #expect(try file.floats(named: "b").values == [3, 4])
-        #expect(invalidFileReason { _ = try file.floats(named: "n") } == "tensor 'n' has dtype I64; only F32 is supported")
+        #expect(invalidFileReason { _ = try file.floats(named: "n") } == "tensor 'n' has dtype I64; only F32, F16, BF16 and F64 can be read as floats")
     }
 
     @Test("missing and mis-shaped tensors are named")

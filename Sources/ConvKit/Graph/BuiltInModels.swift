@@ -31,10 +31,18 @@ public enum BuiltInModels {
         + TorchvisionModels.names
 
     /// The built-in architecture called `name`, ready for weights.
-    /// - Throws: ``ConvError/invalidArgument(_:)`` for an unknown name (listing the known ones).
-    public static func model(named name: String) throws -> GraphModel {
-        if let m = try TorchvisionModels.model(named: name) { return m }
-        return try GraphModel(spec: spec(named: name))
+    /// - Parameter input: `[C, H, W]` of one sample for the torchvision architectures (default
+    ///   `[3, 224, 224]`; any size their strides allow); the sequential architectures have a fixed
+    ///   input and refuse another.
+    /// - Throws: ``ConvError/invalidArgument(_:)`` for an unknown name (listing the known ones)
+    ///   or an input size the architecture cannot take.
+    public static func model(named name: String, input: [Int]? = nil) throws -> GraphModel {
+        if let m = try TorchvisionModels.model(named: name, input: input ?? [3, 224, 224]) { return m }
+        let s = try spec(named: name)
+        if let input, input != s.input {
+            throw ConvError.invalidArgument("built-in model '\(name)' takes inputs of \(s.input), not \(input)")
+        }
+        return try GraphModel(spec: s)
     }
 
     /// The architecture called `name` as a model file.

@@ -22,6 +22,9 @@ public final class GraphBuilder {
         public let shape: TensorShape
         /// Channels C.
         public var channels: Int { shape.c }
+        /// The tensor called `name`, of one sample of `shape` (values normally come from the
+        /// builder's methods; the builder checks that a value is one of its tensors).
+        public init(name: String, shape: TensorShape) { self.name = name; self.shape = shape }
     }
 
     /// The model's input.

@@ -46,12 +46,12 @@ public final class LayerRegistry: @unchecked Sendable {
 
     /// Registers `factory` (a one-input layer type) for `typeName`, replacing any earlier one.
     public func register(_ typeName: String, factory: @escaping Factory) {
-        register(typeName, graphFactory: Self.oneInput(factory))
+        register(multiInput: typeName, factory: Self.oneInput(factory))
     }
 
-    /// Registers `factory` (a layer type of any number of inputs) for `typeName`, replacing any
-    /// earlier one.
-    public func register(_ typeName: String, graphFactory factory: @escaping GraphFactory) {
+    /// Registers `factory` (a layer type of any number of inputs, such as an attention or a
+    /// custom merge) for `typeName`, replacing any earlier one.
+    public func register(multiInput typeName: String, factory: @escaping GraphFactory) {
         lock.lock(); defer { lock.unlock() }
         factories[typeName] = factory
     }
