@@ -68,6 +68,17 @@ void ck_f32_dwconv_row_ukernel__avx2_fma(
     size_t count, size_t kh, size_t kw, const float* x, size_t x_row_stride,
     size_t stride, size_t dilation, const float* w, float* y);
 
+// One channel plane: x is the zero-padded input plane (rows x_row_stride floats apart), y the
+// out_h x out_w output plane (contiguous rows):
+//   y[oy][ox] = clamp(bias + sum_{r < kh, s < kw} w[r * kw + s] * x[(oy * stride + r * dilation) * x_row_stride
+//                                                                 + ox * stride + s * dilation])
+// with CK_GEMM_CLAMP in flags (NaN propagates), plus the prior y before the clamp with
+// CK_CONV_ACCUMULATE. Reads up to 8 * stride + 8 floats past the last tap of a row's last
+// output (the caller pads the plane's allocation); writes only the out_h x out_w outputs.
+void ck_f32_dwconv_plane_ukernel__avx2_fma(
+    const float* x, size_t x_row_stride, size_t out_h, size_t out_w, size_t kh, size_t kw, size_t stride,
+    size_t dilation, const float* w, float bias, uint32_t flags, float lo, float hi, float* y);
+
 // ---- Winograd F(4x4, 3x3) transforms (ck_f32_winograd_f4x3__avx2_fma.c) ----
 // 8 tiles at a time, lane t = tile t of the group.
 //

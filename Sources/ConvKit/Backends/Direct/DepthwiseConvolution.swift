@@ -3,9 +3,10 @@ import CKernels
 /// A depthwise convolution (`groups == C == K`) prepared by the `direct` backend.
 ///
 /// Each channel is convolved with its own `R x S` filter. Each input plane is first copied
-/// into a zero-padded plane (per-worker scratch), so that every output row is one call of a
-/// row kernel vectorised along the output width (AVX2+FMA in C, or portable Swift).
-/// Work is split over `(image, channel)` planes.
+/// into a zero-padded plane (per-worker scratch), then convolved whole by
+/// `ck_f32_dwconv_plane_ukernel__avx2_fma` (8 outputs of a row per step, stride 2 by
+/// de-interleaving, bias, clamp and accumulation fused into the store), or on the portable ISA
+/// row by row in Swift. Work is split over `(image, channel)` planes.
 final class DepthwiseConvolution: PreparedConvolution, @unchecked Sendable {
     let descriptor: Conv2DDescriptor
     let isa: KernelISA
@@ -23,7 +24,9 @@ final class DepthwiseConvolution: PreparedConvolution, @unchecked Sendable {
     }
 
     var backendName: String { "direct" }
-    var implementation: String { "depthwise row kernel (\(isa.rawValue))" }
+    var implementation: String {
+        isa == .avx2fma ? "depthwise plane kernel ck_f32_dwconv_plane (avx2+fma)" : "depthwise row kernel (portable)"
+    }
     /// One zero-padded input plane per worker thread (default thread count).
     var workspaceBytes: Int { planeFloats * 4 * ConvKit.defaultThreadCount }
 
@@ -38,8 +41,9 @@ final class DepthwiseConvolution: PreparedConvolution, @unchecked Sendable {
     /// Height and width of the zero-padded copy of one input plane.
     var paddedHeight: Int { descriptor.inputHeight + descriptor.padding.top + descriptor.padding.bottom }
     var paddedWidth: Int { descriptor.inputWidth + descriptor.padding.left + descriptor.padding.right }
-    /// Floats of one worker's padded plane, rounded to keep alignment.
-    private var planeFloats: Int { (paddedHeight * paddedWidth + 15) / 16 * 16 }
+    /// Floats of one worker's padded plane, rounded to keep alignment, plus the 64 floats the
+    /// plane kernel may read past a row's last tap.
+    private var planeFloats: Int { (paddedHeight * paddedWidth + 15) / 16 * 16 + 64 }
 
     func execute(input: UnsafeBufferPointer<Float>, output: UnsafeMutableBufferPointer<Float>,
                  threads: Int?) throws {
@@ -54,9 +58,12 @@ final class DepthwiseConvolution: PreparedConvolution, @unchecked Sendable {
         pool.withBuffer(count: floats * workers) { scratch in
             ParallelFor.run(items: planes, threads: threads) { worker, range in
                 let padded = scratch + worker * floats
+                // The zero border is the same for every plane: written once per chunk, then only
+                // the interior rows are copied.
+                padded.update(repeating: 0, count: floats)
                 for plane in range {
                     let k = plane % d.outputChannels
-                    pad(x + plane * d.inputHeight * d.inputWidth, into: padded)
+                    copyInterior(x + plane * d.inputHeight * d.inputWidth, into: padded)
                     convolvePlane(x: padded, y: y + plane * d.outputHeight * d.outputWidth,
                                   w: weights.base + k * d.kernelHeight * d.kernelWidth, bias: bias.base[k])
                 }
@@ -64,13 +71,23 @@ final class DepthwiseConvolution: PreparedConvolution, @unchecked Sendable {
         }
     }
 
-    /// Copies one input plane into the zero-padded plane (so every tap is in bounds).
+    /// Copies one input plane into the interior of the zero-padded plane (whose border is
+    /// already zero), row by row with inline SIMD copies (rows are short: a library call per
+    /// row cost more than the convolution on 7x7 planes).
     @inline(__always)
-    private func pad(_ x: UnsafePointer<Float>, into padded: UnsafeMutablePointer<Float>) {
+    private func copyInterior(_ x: UnsafePointer<Float>, into padded: UnsafeMutablePointer<Float>) {
         let d = descriptor
-        copyZeroPadded(x, height: d.inputHeight, width: d.inputWidth, into: padded,
-                       paddedHeight: paddedHeight, paddedWidth: paddedWidth,
-                       top: d.padding.top, left: d.padding.left)
+        let W = d.inputWidth, Wp = paddedWidth
+        for row in 0..<d.inputHeight {
+            let src = x + row * W, dst = padded + (row + d.padding.top) * Wp + d.padding.left
+            var i = 0
+            while i + 8 <= W {
+                UnsafeMutableRawPointer(dst + i).storeBytes(of: UnsafeRawPointer(src + i).loadUnaligned(as: SIMD8<Float>.self),
+                                                            as: SIMD8<Float>.self)
+                i += 8
+            }
+            while i < W { dst[i] = src[i]; i += 1 }
+        }
     }
 
     /// Convolves one zero-padded plane: every output row is one row-kernel call.
@@ -81,6 +98,16 @@ final class DepthwiseConvolution: PreparedConvolution, @unchecked Sendable {
         let Wp = paddedWidth, OH = d.outputHeight, OW = d.outputWidth
         let R = d.kernelHeight, S = d.kernelWidth
         let sh = d.strideHeight, sw = d.strideWidth, dh = d.dilationHeight, dw = d.dilationWidth
+        if isa == .avx2fma && sh == sw {
+            var flags: UInt32 = d.activation != .none ? CK_GEMM_CLAMP : 0
+            if d.accumulate { flags |= CK_CONV_ACCUMULATE }
+            let (lo, hi) = d.activation.bounds
+            if dh == dw {
+                ck_f32_dwconv_plane_ukernel__avx2_fma(x, Wp, OH, OW, R, S, sw, dw, w, bias, flags, lo, hi, y)
+                return
+            }
+        }
+        precondition(!d.accumulate, "accumulation needs the AVX2 plane kernel (DirectBackend.canAccumulate)")
         for oh in 0..<OH {
             let row = y + oh * OW
             row.update(repeating: bias, count: OW)

@@ -1,4 +1,3 @@
-import Foundation
 /// The native direct convolution backend (`direct`).
 ///
 /// Runs every valid descriptor. The algorithm is chosen at prepare time (see ``Algorithm``):
@@ -65,11 +64,14 @@ public struct DirectBackend: ConvBackend {
     }
     public func support(for descriptor: Conv2DDescriptor) -> BackendSupport { .supported }
 
-    /// The indirect kernel adds into the output in its store (a fused residual addition); the
-    /// depthwise and implicit-GEMM paths do not.
-    public func canAccumulate(_ descriptor: Conv2DDescriptor) -> Bool {
-        !descriptor.isDepthwise && isa == .avx2fma && algorithm != .implicitGEMM
-            && DirectIndirectConvolution.supports(descriptor)
+    /// The indirect and depthwise kernels add into the output in their store (a fused residual
+    /// addition) on AVX2+FMA; the implicit-GEMM and portable paths do not.
+    public func canAccumulate(_ d: Conv2DDescriptor) -> Bool {
+        guard isa == .avx2fma else { return false }
+        if d.isDepthwise && DepthwiseConvolution.paddedPlaneFloats(d) <= 1 << 24 {
+            return d.strideHeight == d.strideWidth && d.dilationHeight == d.dilationWidth
+        }
+        return algorithm != .implicitGEMM && DirectIndirectConvolution.supports(d)
     }
 
     public func prepare(_ descriptor: Conv2DDescriptor, weights: UnsafeBufferPointer<Float>,
@@ -84,8 +86,7 @@ public struct DirectBackend: ConvBackend {
         // plane would be huge (see DirectIndirectConvolution.supports); those, and depthwise
         // layers whose zero-padded plane would exceed 64 MiB, run as an implicit GEMM, which
         // never materialises padding.
-        let forceGEMM = ProcessInfo.processInfo.environment["CK_EXP_GEMM1X1"] == "1" && descriptor.kernelHeight == 1 && descriptor.kernelWidth == 1
-        if isa == .avx2fma && algorithm != .implicitGEMM && !forceGEMM && DirectIndirectConvolution.supports(descriptor) {
+        if isa == .avx2fma && algorithm != .implicitGEMM && DirectIndirectConvolution.supports(descriptor) {
             return try DirectIndirectConvolution(descriptor: descriptor, weights: weights, bias: bias)
         }
         return try DirectGEMMConvolution(descriptor: descriptor, weights: weights, bias: bias, isa: isa)
