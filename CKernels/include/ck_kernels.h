@@ -79,6 +79,17 @@ void ck_f32_dwconv_plane_ukernel__avx2_fma(
     const float* x, size_t x_row_stride, size_t out_h, size_t out_w, size_t kh, size_t kw, size_t stride,
     size_t dilation, const float* w, float bias, uint32_t flags, float lo, float hi, float* y);
 
+// ---- Pointwise convolution kernel (ck_f32_conv1x1_6x16__avx2_fma.c) ----
+// For output channels i < mr (1..6) and pixels p < pixel_count of one image:
+//   y[i * y_channel_stride + p] = clamp(bias[i] + sum_{c < channels} w[c * 6 + i] * x[c * x_channel_stride + p])
+// where w is a packed panel of channels x 6 weights, bias (6 values) may be NULL (zero), the clamp
+// applies with CK_GEMM_CLAMP (NaN propagates), and CK_CONV_ACCUMULATE adds the prior y before
+// the clamp. Pixels go 16 at a time (the input is read in place); a last partial step reads
+// and writes only its pixels (masked loads and stores).
+void ck_f32_conv1x1_tiles_6x16__avx2_fma(
+    size_t channels, const float* w, const float* x, size_t x_channel_stride, size_t pixel_count, float* y,
+    size_t y_channel_stride, size_t mr, const float* bias, uint32_t flags, float lo, float hi);
+
 // ---- Winograd F(4x4, 3x3) transforms (ck_f32_winograd_f4x3__avx2_fma.c) ----
 // 8 tiles at a time, lane t = tile t of the group.
 //

@@ -71,7 +71,7 @@ public struct DirectBackend: ConvBackend {
         if d.isDepthwise && DepthwiseConvolution.paddedPlaneFloats(d) <= 1 << 24 {
             return d.strideHeight == d.strideWidth && d.dilationHeight == d.dilationWidth
         }
-        return algorithm != .implicitGEMM && DirectIndirectConvolution.supports(d)
+        return algorithm != .implicitGEMM && (DirectPointwiseConvolution.supports(d) || DirectIndirectConvolution.supports(d))
     }
 
     public func prepare(_ descriptor: Conv2DDescriptor, weights: UnsafeBufferPointer<Float>,
@@ -86,6 +86,9 @@ public struct DirectBackend: ConvBackend {
         // plane would be huge (see DirectIndirectConvolution.supports); those, and depthwise
         // layers whose zero-padded plane would exceed 64 MiB, run as an implicit GEMM, which
         // never materialises padding.
+        if isa == .avx2fma && algorithm == .automatic && DirectPointwiseConvolution.supports(descriptor) {
+            return try DirectPointwiseConvolution(descriptor: descriptor, weights: weights, bias: bias)
+        }
         if isa == .avx2fma && algorithm != .implicitGEMM && DirectIndirectConvolution.supports(descriptor) {
             return try DirectIndirectConvolution(descriptor: descriptor, weights: weights, bias: bias)
         }
