@@ -46,9 +46,9 @@ CK_TARGET __attribute__((noinline)) static void ck_store_tail(float* out, __m256
   for (size_t oy = 0; oy < out_h; oy++) {                                                                \
     const float* row = x + oy * stride * x_row_stride;                                                   \
     float* out = y + oy * out_w;                                                                         \
-    /* A last partial step may store 8 lanes into the next row (rewritten after), except on the */     \
-    /* last row or when accumulating. */                                                                 \
-    const int whole = !accumulate && oy + 1 < out_h;                                                     \
+    /* A last partial step may store all 8 lanes when the extra lanes land in later rows of the */     \
+    /* plane (rewritten after), unless accumulating. */                                                  \
+    const size_t after = (out_h - oy - 1) * out_w;                                                       \
     for (size_t ox = 0; ox < out_w; ox += 8) {                                                           \
       const float* p = row + ox * stride;                                                                \
       __m256 acc = vb;                                                                                   \
@@ -73,7 +73,7 @@ CK_TARGET __attribute__((noinline)) static void ck_store_tail(float* out, __m256
         }                                                                                                \
       }                                                                                                  \
       const size_t n = out_w - ox < 8 ? out_w - ox : 8;                                                  \
-      if (n == 8 || whole) {                                                                             \
+      if (n == 8 || (!accumulate && after >= 8 - n)) {                                                   \
         if (accumulate) acc = _mm256_add_ps(acc, _mm256_loadu_ps(out + ox));                             \
         if (clamp) acc = _mm256_min_ps(vhi, _mm256_max_ps(vlo, acc));                                    \
         _mm256_storeu_ps(out + ox, acc);                                                                 \

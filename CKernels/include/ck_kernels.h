@@ -90,6 +90,16 @@ void ck_f32_conv1x1_tiles_6x16__avx2_fma(
     size_t channels, const float* w, const float* x, size_t x_channel_stride, size_t pixel_count, float* y,
     size_t y_channel_stride, size_t mr, const float* bias, uint32_t flags, float lo, float hi);
 
+// ---- Fully connected kernel (ck_f32_fc_4x3__avx2_fma.c) ----
+// For outputs o < nw (1..4) and samples n < nx (1..3):
+//   y[n * ldy + o] = clamp(bias[o] + sum_{i < k} w[o * ldw + i] * x[n * ldx + i])
+// (bias may be NULL; the clamp applies with CK_GEMM_CLAMP, NaN propagates). Reads only rows
+// o < nw of w and n < nx of x, k floats each (a masked tail). Each sum's operations do not
+// depend on nw or nx.
+void ck_f32_fc_ukernel_4x3__avx2_fma(
+    size_t k, const float* w, size_t ldw, size_t nw, const float* x, size_t ldx, size_t nx, float* y, size_t ldy,
+    const float* bias, uint32_t flags, float lo, float hi);
+
 // ---- Winograd F(4x4, 3x3) transforms (ck_f32_winograd_f4x3__avx2_fma.c) ----
 // 8 tiles at a time, lane t = tile t of the group.
 //

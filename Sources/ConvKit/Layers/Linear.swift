@@ -1,13 +1,17 @@
+import CKernels
+
 /// A fully connected layer (type name `fc`): `y = act(W x + b)` for each sample, where `x` is
 /// the whole input volume `C*H*W` flattened in C, H, W order (PyTorch's `flatten(1)` of NCHW).
 ///
 /// Parameters: `weight` `[out, in]` (PyTorch's layout) and `bias` `[out]` (when ``hasBias``).
 /// Input `[N, C, H, W]` with `C*H*W == in`; output `[N, out, 1, 1]`.
 ///
-/// Computation: SIMD8 dot products (`a * b + c`, two accumulators per sample, then a fixed
-/// lane reduction and a scalar tail), four samples at a time sharing each weight load.
-/// Output neurons are split over threads; every output is computed by the same operations
-/// whatever the thread count or batch, so results are bit-identical for any `threads`.
+/// Computation: on AVX2+FMA, the C kernel `ck_f32_fc_ukernel_4x3__avx2_fma` (tiles of 4 outputs
+/// x 3 samples of dot products vectorised along the features, 12 accumulators, weights read in
+/// place, so a batch-1 layer runs at memory speed); on the portable ISA, Swift SIMD8 dot products
+/// four samples at a time. Output neurons are split over threads; every output is computed by
+/// the same operations whatever the thread count or batch, so results are bit-identical for
+/// any `threads` and batch.
 ///
 /// FLOPs: `2 * N * in * out`. Receptive field: the whole input plane (like a convolution
 /// whose kernel is `H x W`).
@@ -94,6 +98,11 @@ final class PreparedLinear: PreparedLayer {
     let weights: AlignedBuffer
     let bias: AlignedBuffer?
     let activation: Activation
+    let isa = KernelISA.selected
+
+    var implementation: String? {
+        isa == .avx2fma ? "ck_f32_fc_ukernel_4x3 (avx2+fma), weights read in place" : "Swift SIMD dot products (portable)"
+    }
 
     init(name: String, inputFeatures: Int, outputFeatures: Int, maxBatch: Int, weights: [Float], bias: [Float]?,
          activation: Activation) {
@@ -118,6 +127,24 @@ final class PreparedLinear: PreparedLayer {
         let (lo, hi) = activation.bounds
         let work = n * fin * fout
         let t = work < 1 << 16 ? 1 : threads
+        if isa == .avx2fma {
+            // Tiles of 4 outputs x 3 samples, in the C kernel; outputs split over threads.
+            let flags: UInt32 = activation != .none ? CK_GEMM_CLAMP : 0
+            let rowBlocks = (fout + 3) / 4
+            ParallelFor.run(items: rowBlocks, threads: t) { _, range in
+                for rb in range {
+                    let o = rb * 4, nw = Swift.min(4, fout - o)
+                    var s = 0
+                    while s < n {
+                        let nx = Swift.min(3, n - s)
+                        ck_f32_fc_ukernel_4x3__avx2_fma(fin, w + o * fin, fin, nw, input + s * fin, fin, nx,
+                                                        output + s * fout + o, fout, b.map { $0 + o }, flags, lo, hi)
+                        s += nx
+                    }
+                }
+            }
+            return
+        }
         ParallelFor.run(items: fout, threads: t) { _, range in
             for o in range {
                 let row = w + o * fin

@@ -1,0 +1,80 @@
+import Foundation
+import Testing
+import ConvKit
+
+/// Edge cases of the depthwise plane kernel, the pointwise kernel and the fully connected
+/// kernel: planes narrower than a vector, partial tiles, odd feature counts, accumulation.
+@Suite("Kernel edges: depthwise planes, pointwise tiles, fully connected tiles")
+struct KernelEdgeTests {
+    static func check(_ d: Conv2DDescriptor, seed: UInt64, tolerance: Double = 1e-5) throws {
+        var rng = TestRandom(seed: seed)
+        let w = rng.uniform(d.weightCount), b = rng.uniform(d.outputChannels), x = rng.uniform(d.inputCount)
+        let prior = rng.uniform(d.outputCount)
+        var want = prior, got = prior
+        try x.withUnsafeBufferPointer { xb in
+            try want.withUnsafeMutableBufferPointer {
+                try ReferenceBackend().prepare(d, weights: w, bias: b).execute(input: xb, output: $0, threads: 1)
+            }
+            for threads in [1, 3] {
+                got = prior
+                try got.withUnsafeMutableBufferPointer {
+                    try DirectBackend().prepare(d, weights: w, bias: b).execute(input: xb, output: $0, threads: threads)
+                }
+                #expect(normalizedMaxError(got, want) < tolerance, "\(d), \(threads) threads")
+            }
+        }
+    }
+
+    @Test("depthwise planes of every small size, stride 1 and 2, dilation, 5x5, clamp and accumulation")
+    func depthwiseSmallPlanes() throws {
+        var seed: UInt64 = 1
+        for size in [1, 2, 3, 5, 7, 8, 9, 15, 17] {
+            for (stride, k, dil) in [(1, 3, 1), (2, 3, 1), (1, 5, 1), (1, 3, 2), (2, 5, 1)] {
+                let pad = (k - 1) * dil / 2
+                for accumulate in [false, true] {
+                    var d = Conv2DDescriptor(batch: 2, channels: 5, height: size, width: size + 1, filters: 5, size: k,
+                                             stride: stride, pad: pad, dilation: dil, groups: 5, activation: .relu6)
+                    d.accumulate = accumulate
+                    try Self.check(d, seed: seed)
+                    seed += 1
+                }
+            }
+        }
+    }
+
+    @Test("pointwise layers: partial pixel and channel tiles, groups, batch, clamp and accumulation")
+    func pointwise() throws {
+        var seed: UInt64 = 100
+        for (c, k, h, w, g) in [(3, 7, 28, 29, 1), (16, 13, 31, 30, 1), (24, 6, 28, 28, 1), (64, 17, 33, 29, 1),
+                                (12, 18, 28, 30, 3), (192, 5, 29, 28, 1)] {
+            for accumulate in [false, true] {
+                var d = Conv2DDescriptor(batch: 2, channels: c, height: h, width: w, filters: k, size: 1, groups: g,
+                                         activation: .clamp(min: -0.5, max: 0.7))
+                d.accumulate = accumulate
+                try Self.check(d, seed: seed)
+                seed += 1
+            }
+        }
+    }
+
+    @Test("fully connected: features not a multiple of 8, outputs not a multiple of 4, batches 1-7")
+    func fullyConnected() throws {
+        for (fin, fout) in [(1, 1), (7, 3), (9, 5), (33, 17), (256, 10)] {
+            let fc = try Linear(name: "fc", inputFeatures: fin, outputFeatures: fout, activation: .relu)
+            var g = WeightGenerator(seed: UInt64(fin * 31 + fout))
+            fc.initializeParameters(using: &g)
+            var rng = TestRandom(seed: UInt64(fin))
+            try fc.setParameter(named: "bias", values: rng.uniform(fout))
+            let model = try GraphModel(input: TensorShape(n: 1, c: fin, h: 1, w: 1), layers: [fc])
+            for batch in [1, 2, 3, 4, 7] {
+                let x = rng.uniform(batch * fin)
+                let oracle = try GraphOracle.evaluate(model, input: x, batch: batch)["fc"]!.v
+                let y = try runModel(model, x, batch: batch, backend: "direct", threads: 2)
+                #expect(normalizedMaxError(y, oracle) < 1e-5, "fc \(fin)->\(fout), batch \(batch)")
+                // The same sample gives the same bits whatever the batch it runs in.
+                let alone = try runModel(model, Array(x[0..<fin]), batch: 1, backend: "direct", threads: 1)
+                #expect(Array(y[0..<fout]) == alone)
+            }
+        }
+    }
+}
