@@ -71,6 +71,10 @@ struct BenchCommand: ParsableCommand {
                                valueName: "2|4|6|auto"))
     var winogradTile: String?
 
+    @Option(help: ArgumentHelp("Benchmark whole models instead of layers: built-in names or model files, comma-separated, or 'zoo' (\(ModelBenchRunner.zoo.joined(separator: ", "))). Backends default to auto plus every registered backend except reference; outputs are checked against direct.",
+                               valueName: "name,..."))
+    var models: String?
+
     @Flag(help: "No progress line on standard error.")
     var quiet = false
 
@@ -80,6 +84,10 @@ struct BenchCommand: ParsableCommand {
     func run() throws {
         do {
             try applyWinogradTile(winogradTile)
+            if models != nil {
+                try runModels()
+                return
+            }
             let config = try makeConfiguration()
             try checkWritable(output)
             try checkWritable(plot)
@@ -107,6 +115,56 @@ struct BenchCommand: ParsableCommand {
     /// The configuration these options describe.
     /// - Throws: ``SuiteFileError`` or ``ConvError`` for a bad suite file, layer, backend,
     ///   thread count or number.
+    /// `--models`: whole-model timings.
+    func runModels(registry: BackendRegistry = .shared) throws {
+        guard let value = models else { return }
+        if suite != nil || layers != nil { throw ConvError.invalidArgument("--models cannot be combined with --suite or --layers") }
+        var names: [String] = []
+        for item in try list(value, "--models")! { names += item == "zoo" ? ModelBenchRunner.zoo : [item] }
+        let backendNames: [String]
+        if let b = try list(backends, "--backends") {
+            for n in b { _ = try registry.backend(named: n) }
+            backendNames = b
+        } else {
+            backendNames = [AutoBackend.autoName] + registry.all.map(\.name).filter { $0 != "reference" && $0 != "winograd" }
+                .filter { (try? registry.backend(named: $0).availability.isAvailable) ?? false }
+        }
+        let threadCounts = try parseThreads()
+        let r = rounds ?? (quick ? 1 : 5)
+        let t = minTime ?? (quick ? 0.02 : 0.5)
+        if r < 1 { throw ConvError.nonPositive(parameter: "rounds", value: r) }
+        if !(t >= 0) { throw ConvError.invalidArgument("--min-time must be a non-negative number of seconds, got \(t)") }
+        try checkWritable(output)
+        try checkWritable(plot)
+        for n in names { _ = try GraphModel.named(n) }   // fail early on a bad name or file
+        let runner = ModelBenchRunner(models: names, backends: backendNames, threads: threadCounts, rounds: r, minTime: t)
+        let showProgress = !quiet && isatty(STDERR_FILENO) != 0
+        let records = try runner.run(progress: showProgress ? { done, total, label in
+            writeToStandardError("\r[\(done + 1)/\(total)] \(label)\u{1B}[K")
+        } : nil)
+        if showProgress { writeToStandardError("\r\u{1B}[K") }
+        let text: String
+        switch format {
+        case .table: text = ModelBenchFormat.table(records, rounds: r, minTime: t)
+        case .csv: text = ModelBenchFormat.csv(records)
+        case .json: text = try ModelBenchFormat.json(records)
+        }
+        if let plot {
+            try BenchOutputFile.write(BenchPlot.svg(ModelBenchFormat.plotReport(records, rounds: r, minTime: t),
+                                                    title: "convkit bench --models: GFLOP/s per model (higher is better)"), to: plot)
+        }
+        if let output { try BenchOutputFile.write(text, to: output) } else { print(text, terminator: "") }
+    }
+
+    private func parseThreads() throws -> [Int] {
+        guard let items = try list(threads, "--threads") else { return BenchConfiguration.defaultThreadCounts }
+        return try items.map { item in
+            guard let n = Int(item) else { throw ConvError.invalidArgument("--threads: '\(item)' is not an integer") }
+            guard n >= 1 else { throw ConvError.nonPositive(parameter: "threads", value: n) }
+            return n
+        }
+    }
+
     func makeConfiguration(registry: BackendRegistry = .shared) throws -> BenchConfiguration {
         var suite = try self.suite.map { try LayerSuite.load(path: $0) } ?? .standard
         if let names = try list(layers, "--layers") {
