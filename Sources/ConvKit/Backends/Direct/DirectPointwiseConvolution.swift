@@ -10,14 +10,17 @@ import CKernels
 /// (no transposes, unlike the indirect kernel, whose store costs as much as a shallow layer's
 /// products). Weights are packed once into `[group][6-channel panel][C/g][6]`.
 ///
-/// Blocking: the pixels are cut into blocks whose input (`C/g` planes) fits in about 256 KiB
-/// of L2, and each task runs all its channel panels over its block, so the input streams
-/// from memory once. Each output is written once, after its whole sum, so results are
+/// Blocking: the pixels are cut into blocks whose input and output planes fit in about 256 KiB
+/// of L2, and each task runs all its channel panels over its block, so the input streams from
+/// memory once; layers deeper than 96 channels are cut into depth blocks of 64 (the later blocks
+/// add to the output), so that a tile's working set stays in a 32 KiB L1 (Zen 3). Each output is written once, after its whole sum, so results are
 /// bit-identical for any thread count. Bias, clamp and accumulation into the output are fused
 /// into the store.
 final class DirectPointwiseConvolution: PreparedConvolution, @unchecked Sendable {
     let descriptor: Conv2DDescriptor
     static let channelsPerPanel = 6
+    /// Input channels per depth block (a block of 96 or fewer channels is not split).
+    static let depthBlock = 64
 
     let kPerGroup: Int, cPerGroup: Int, kPanels: Int
     private let packedWeights: AlignedBuffer
@@ -70,8 +73,9 @@ final class DirectPointwiseConvolution: PreparedConvolution, @unchecked Sendable
         let d = descriptor
         let threads = ParallelFor.useful(threads: requested, flops: d.flops)
         let pixels = d.inputHeight * d.inputWidth
-        // Pixel blocks (multiples of 16) whose C/g input planes fit in about 256 KiB.
-        var block = Swift.max(16, (256 * 1024 / 4 / Swift.max(cPerGroup, 1)) / 16 * 16)
+        // Pixel blocks (multiples of 16) whose C/g input planes and K/g output planes fit in about
+        // 256 KiB of L2 (the outputs are revisited once per depth block).
+        var block = Swift.max(16, (256 * 1024 / 4 / Swift.max(cPerGroup + kPerGroup, 1)) / 16 * 16)
         var panelBlocks = 1
         let images = d.batch * d.groups
         while threads > 1 && images * ((pixels + block - 1) / block) * panelBlocks < 4 * threads {
@@ -95,12 +99,24 @@ final class DirectPointwiseConvolution: PreparedConvolution, @unchecked Sendable
             let first = blk * block, count = Swift.min(block, pixels - first)
             let xImage = x + (n * d.inputChannels + g * cPerGroup) * pixels + first
             let yImage = y + (n * d.outputChannels + g * kPerGroup) * pixels + first
-            for panel in (kPanels * pb / panelBlocks)..<(kPanels * (pb + 1) / panelBlocks) {
-                let rows = Swift.min(mr, kPerGroup - panel * mr)
-                ck_f32_conv1x1_tiles_6x16__avx2_fma(cPerGroup, w + (g * kPanels + panel) * panelFloats, xImage, pixels, count,
-                                                    yImage + panel * mr * pixels, pixels, rows,
-                                                    hasBias ? UnsafePointer(b + (g * kPanels + panel) * mr) : nil,
-                                                    flags, lo, hi)
+            // Depth blocks of at most 64 channels keep a tile's working set (64 input lines and
+            // the block's weights) in L1; the first block starts from the bias (or the prior
+            // output when accumulating), later ones add to the output, the last one clamps.
+            var c0 = 0
+            while c0 < cPerGroup {
+                let depth = cPerGroup <= 96 ? cPerGroup : Swift.min(Self.depthBlock, cPerGroup - c0)
+                let last = c0 + depth == cPerGroup
+                var f = c0 == 0 ? flags & CK_CONV_ACCUMULATE : CK_CONV_ACCUMULATE
+                if last { f |= flags & CK_GEMM_CLAMP }
+                for panel in (kPanels * pb / panelBlocks)..<(kPanels * (pb + 1) / panelBlocks) {
+                    let rows = Swift.min(mr, kPerGroup - panel * mr)
+                    ck_f32_conv1x1_tiles_6x16__avx2_fma(depth, w + (g * kPanels + panel) * panelFloats + c0 * mr,
+                                                        xImage + c0 * pixels, pixels, count,
+                                                        yImage + panel * mr * pixels, pixels, rows,
+                                                        hasBias && c0 == 0 ? UnsafePointer(b + (g * kPanels + panel) * mr) : nil,
+                                                        f, lo, hi)
+                }
+                c0 += depth
             }
         }
     }
