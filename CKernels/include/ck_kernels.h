@@ -100,6 +100,17 @@ void ck_f32_fc_ukernel_4x3__avx2_fma(
     size_t k, const float* w, size_t ldw, size_t nw, const float* x, size_t ldx, size_t nx, float* y, size_t ldy,
     const float* bias, uint32_t flags, float lo, float hi);
 
+// ---- Pooling (ck_f32_pool2d__avx2.c) ----
+// Max (is_max) or average pooling of one h x w plane into out_h x out_w (windows kh x kw,
+// strides sh, sw, padding as given; windows clipped to the input; max propagates NaN, average
+// divides by the window's area clipped to the padded input when count_include_pad, else by
+// its number of input values). row is scratch of at least w + 32 floats. Windows must hold at
+// least one input value (padding at most half the window).
+void ck_f32_pool2d_plane__avx2(
+    int is_max, int count_include_pad, const float* x, size_t h, size_t w, size_t out_h, size_t out_w, size_t kh,
+    size_t kw, size_t sh, size_t sw, size_t pad_top, size_t pad_left, size_t pad_bottom, size_t pad_right,
+    float* row, float* y);
+
 // ---- Winograd F(4x4, 3x3) transforms (ck_f32_winograd_f4x3__avx2_fma.c) ----
 // 8 tiles at a time, lane t = tile t of the group.
 //

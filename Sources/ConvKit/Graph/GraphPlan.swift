@@ -188,15 +188,10 @@ extension GraphModel {
                 plans[i].backend = chosen.name
                 plans[i].fallbackReason = reason
                 plans[i].resolvedBackend = chosen
-            } else if let fc = layer as? Linear, fc.activation == .none, let j = soleReader(nodes[i].name),
-                      let act = Self.fusableActivation(nodes[j].layer) {
-                plans[j].fusedInto = fc.name
-                plans[i].fusedActivation = act
-                plans[i].outputTensor = nodes[j].name
-                writer[nodes[j].name] = i
-            } else if let add = layer as? Elementwise, add.activation == .none, let j = soleReader(nodes[i].name),
-                      let act = Self.fusableActivation(nodes[j].layer) {
-                plans[j].fusedInto = add.name
+            } else if (layer as? Linear)?.activation == Activation.none || (layer as? Elementwise)?.activation == Activation.none,
+                      let j = soleReader(nodes[i].name), let act = Self.fusableActivation(nodes[j].layer) {
+                // An fc layer or an unfused add applies a following ReLU or clip in its output.
+                plans[j].fusedInto = layer.name
                 plans[i].fusedActivation = act
                 plans[i].outputTensor = nodes[j].name
                 writer[nodes[j].name] = i

@@ -1,3 +1,5 @@
+import CKernels
+
 /// Window size, stride and padding of a pooling layer (``MaxPool2D``, ``AvgPool2D``).
 ///
 /// Output size as PyTorch and ONNX:
@@ -67,6 +69,17 @@ public struct PoolGeometry: Hashable, Sendable {
                             width: .init(kernel: kernelWidth, stride: strideWidth))
     }
 
+    /// `p[i * stride]` for lanes i = 0..<8: one load (stride 1), the even half of a 16-float load
+    /// (stride 2), else lane by lane.
+    @inline(__always)
+    static func lanes(_ p: UnsafePointer<Float>, _ stride: Int) -> SIMD8<Float> {
+        if stride == 1 { return UnsafeRawPointer(p).loadUnaligned(as: SIMD8<Float>.self) }
+        if stride == 2 { return UnsafeRawPointer(p).loadUnaligned(as: SIMD16<Float>.self).evenHalf }
+        var v = SIMD8<Float>()
+        for i in 0..<8 { v[i] = p[i * stride] }
+        return v
+    }
+
     /// Pools every plane of `input` (planes split over threads): for each output row, the rows
     /// of its window (clipped to the input) are first combined column by column into a row
     /// buffer (SIMD), then each output combines its window's columns. Max pooling propagates NaN;
@@ -81,12 +94,21 @@ public struct PoolGeometry: Hashable, Sendable {
         let work = planes * outPlane * kernelHeight * kernelWidth
         let t = work < 1 << 16 ? 1 : threads
         let g = self
+        let useC = KernelISA.selected == .avx2fma
         ParallelFor.run(items: planes, threads: t) { _, range in
-            withUnsafeTemporaryAllocation(of: Float.self, capacity: w + 8) { rowBuffer in
+            // Room past the row for the 16-float loads of stride-2 windows (their extra lanes are
+            // never used).
+            withUnsafeTemporaryAllocation(of: Float.self, capacity: w + 32) { rowBuffer in
                 let row = rowBuffer.baseAddress!
                 for p in range {
                     let src = input + p * inPlane
                     let dst = output + p * outPlane
+                    if useC {
+                        ck_f32_pool2d_plane__avx2(isMax ? 1 : 0, countIncludePad ? 1 : 0, src, h, w, out.h, out.w,
+                                                  g.kernelHeight, g.kernelWidth, g.strideHeight, g.strideWidth,
+                                                  g.padding.top, g.padding.left, g.padding.bottom, g.padding.right, row, dst)
+                        continue
+                    }
                     for oy in 0..<out.h {
                         let ys = oy * g.strideHeight - g.padding.top
                         let y0 = Swift.max(ys, 0), y1 = Swift.min(ys + g.kernelHeight, h)
@@ -119,12 +141,10 @@ public struct PoolGeometry: Hashable, Sendable {
                             // Eight outputs whose windows are inside the row: lanes gathered per
                             // window column, combined branch-free.
                             if xs >= 0 && ox + 8 <= out.w && (ox + 7) * sw - pl + kw <= w {
-                                var m = SIMD8<Float>()
-                                for i in 0..<8 { m[i] = row[xs + i * sw] }
+                                var m = Self.lanes(row + xs, sw)
                                 if kw > 1 {
                                     for j in 1..<kw {
-                                        var a = SIMD8<Float>()
-                                        for i in 0..<8 { a[i] = row[xs + i * sw + j] }
+                                        let a = Self.lanes(row + xs + j, sw)
                                         if isMax { m.replace(with: a, where: (a .> m) .| (a .!= a)) } else { m = m + a }
                                     }
                                 }

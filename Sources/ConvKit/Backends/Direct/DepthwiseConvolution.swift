@@ -71,6 +71,13 @@ final class DepthwiseConvolution: PreparedConvolution, @unchecked Sendable {
         }
     }
 
+    @inline(__always) static func move8(_ s: UnsafePointer<Float>, _ d: UnsafeMutablePointer<Float>) {
+        UnsafeMutableRawPointer(d).storeBytes(of: UnsafeRawPointer(s).loadUnaligned(as: SIMD8<Float>.self), as: SIMD8<Float>.self)
+    }
+    @inline(__always) static func move4(_ s: UnsafePointer<Float>, _ d: UnsafeMutablePointer<Float>) {
+        UnsafeMutableRawPointer(d).storeBytes(of: UnsafeRawPointer(s).loadUnaligned(as: SIMD4<Float>.self), as: SIMD4<Float>.self)
+    }
+
     /// Copies one input plane into the interior of the zero-padded plane (whose border is
     /// already zero), row by row with inline SIMD copies (rows are short: a library call per
     /// row cost more than the convolution on 7x7 planes).
@@ -80,13 +87,17 @@ final class DepthwiseConvolution: PreparedConvolution, @unchecked Sendable {
         let W = d.inputWidth, Wp = paddedWidth
         for row in 0..<d.inputHeight {
             let src = x + row * W, dst = padded + (row + d.padding.top) * Wp + d.padding.left
-            var i = 0
-            while i + 8 <= W {
-                UnsafeMutableRawPointer(dst + i).storeBytes(of: UnsafeRawPointer(src + i).loadUnaligned(as: SIMD8<Float>.self),
-                                                            as: SIMD8<Float>.self)
-                i += 8
+            if W >= 8 {
+                // Whole vectors, then one last vector ending at the row's end (overlapping).
+                var i = 0
+                while i + 8 <= W { Self.move8(src + i, dst + i); i += 8 }
+                if i < W { Self.move8(src + W - 8, dst + W - 8) }
+            } else if W >= 4 {
+                Self.move4(src, dst)
+                Self.move4(src + W - 4, dst + W - 4)
+            } else {
+                for i in 0..<W { dst[i] = src[i] }
             }
-            while i < W { dst[i] = src[i]; i += 1 }
         }
     }
 
