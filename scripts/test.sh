@@ -37,9 +37,11 @@ CONVKIT_LEAK_CHECK=1 swift test --skip-build --filter 'ReliabilityModelTests/noL
 section "oneDNN-unavailable path (CONVKIT_DISABLE_ONEDNN=1)"
 CONVKIT_DISABLE_ONEDNN=1 swift test --skip-build --filter OneDNN
 
-# The sanitizer subset: the concurrency and leak tests, the fuzzers (fewer cases: sanitized
-# code runs 3-15 times slower), the regressions, every backend's own suite and the file formats.
-sanitizer_filter='^ConvKitTests\.(Reliability|Fuzz|Regression|DirectBackend|WinogradBackend|OneDNNBackend|ReferenceBackend|CrossBackendAgreement|NumPyFile|Tensor)'
+# The sanitizer subset: the concurrency and leak tests (single convolutions and graph models),
+# the fuzzers (fewer cases: sanitized code runs 3-15 times slower), the regressions, every
+# backend's own suite, the kernel edge cases (small depthwise planes, partial tiles) and the
+# file formats.
+sanitizer_filter='^ConvKitTests\.(Reliability|Fuzz|Regression|DirectBackend|WinogradBackend|OneDNNBackend|ReferenceBackend|CrossBackendAgreement|NumPyFile|Tensor|KernelEdge)'
 sanitizer_fuzz_count=300
 
 IFS=',' read -r -a sanitizers <<< "${CONVKIT_SANITIZERS:-}"

@@ -27,6 +27,26 @@ struct ReliabilityModelTests {
         for i in 0..<8 { #expect(concurrent[i] == serial[i], "\(backend): thread \(i) differs from the serial run") }
     }
 
+    @Test("a graph model (residual adds in place, concat slices, SE product), 8 threads at once: bitwise the serial results",
+          arguments: ["direct", "auto"])
+    func eightThreadsGraph(backend: String) throws {
+        let model = try zooGraph()
+        try randomizeWeights(model, seed: 12)
+        let prepared = try model.prepare(batch: 2, backend: backend, threads: 1)
+        var rng = TestRandom(seed: 18)
+        let s = model.inputShape
+        let inputs = try (0..<8).map { _ in try Tensor(shape: TensorShape(n: 2, c: s.c, h: s.h, w: s.w), values: rng.uniform(2 * s.count)) }
+        let serial = try inputs.map { try prepared.run($0, threads: 1).scalars }
+        let results = LockedBox([[Float]](repeating: [], count: 8))
+        let box = UncheckedSendableBox((prepared, inputs))
+        runOnSeparateThreads(8) { i in
+            let y = (try? box.value.0.run(box.value.1[i], threads: 1 + i % 2).scalars) ?? []
+            results.withValue { $0[i] = y }
+        }
+        let concurrent = results.withValue { $0 }
+        for i in 0..<8 { #expect(concurrent[i] == serial[i], "\(backend): thread \(i) differs from the serial run") }
+    }
+
     @Test("2,000 prepare/run/release cycles of a model keep resident memory flat")
     func noLeaks() throws {
         let iterations = activeSanitizer == nil ? 2_000 : 200
