@@ -36,6 +36,10 @@ public struct DirectBackend: ConvBackend {
         /// only: with the portable ISA, and for layers whose input plane has 2^31 floats or
         /// more (32-bit tap offsets), the implicit GEMM runs instead.
         case indirect
+        /// The pointwise GEMM (``DirectPointwiseConvolution``) for every 1x1 stride-1 unpadded
+        /// layer whatever its size (automatic uses it for planes of at least 13x13
+        /// pixels); other layers as ``automatic``.
+        case pointwise
     }
 
     /// The micro-kernel instruction set.
@@ -71,7 +75,7 @@ public struct DirectBackend: ConvBackend {
         if d.isDepthwise && DepthwiseConvolution.paddedPlaneFloats(d) <= 1 << 24 {
             return d.strideHeight == d.strideWidth && d.dilationHeight == d.dilationWidth
         }
-        return algorithm != .implicitGEMM && (DirectPointwiseConvolution.supports(d) || DirectIndirectConvolution.supports(d))
+        return algorithm != .implicitGEMM && (DirectPointwiseConvolution.supportsShape(d) || DirectIndirectConvolution.supports(d))
     }
 
     public func prepare(_ descriptor: Conv2DDescriptor, weights: UnsafeBufferPointer<Float>,
@@ -86,7 +90,8 @@ public struct DirectBackend: ConvBackend {
         // plane would be huge (see DirectIndirectConvolution.supports); those, and depthwise
         // layers whose zero-padded plane would exceed 64 MiB, run as an implicit GEMM, which
         // never materialises padding.
-        if isa == .avx2fma && algorithm == .automatic && DirectPointwiseConvolution.supports(descriptor) {
+        if isa == .avx2fma && (algorithm == .automatic && DirectPointwiseConvolution.supports(descriptor)
+            || algorithm == .pointwise && DirectPointwiseConvolution.supportsShape(descriptor)) {
             return try DirectPointwiseConvolution(descriptor: descriptor, weights: weights, bias: bias)
         }
         if isa == .avx2fma && algorithm != .implicitGEMM && DirectIndirectConvolution.supports(descriptor) {

@@ -27,15 +27,20 @@ final class DirectPointwiseConvolution: PreparedConvolution, @unchecked Sendable
     /// Bias per group, zero-extended to whole panels: `[group][kPanels * 6]`.
     private let bias: AlignedBuffer
 
-    /// Whether this path runs `d`: a 1x1 kernel with stride 1 and no padding (dilation is then
-    /// irrelevant), any groups, with at least 28x28 pixels and at most 192 input channels per
-    /// group. Measured against the indirect kernel on MobileNetV2, SqueezeNet and ResNet-50
-    /// pointwise layers (1 thread): 1.2-2x faster on such shallow, pixel-rich layers, where the
-    /// indirect kernel's transposing store costs as much as its products; slower on deep layers
-    /// with few pixels (7x7 and 14x14 planes with 320-1024 channels), which stay indirect.
+    /// Whether this path runs `d` (``DirectBackend/Algorithm/automatic``): a 1x1 kernel with
+    /// stride 1 and no padding (dilation is then irrelevant), any groups, on planes of at least
+    /// 13x13 pixels. Measured against the indirect kernel in one interleaved bench run (1
+    /// thread, Zen 3): 1.1-2x faster on MobileNetV2, SqueezeNet and ResNet-50 1x1 layers from
+    /// 13x13 up (the indirect kernel's transposing store costs as much as a shallow layer's
+    /// products, and its tile over a deep input overflows L1), 0.8-1.0x on 7x7 planes, which stay
+    /// indirect.
     static func supports(_ d: Conv2DDescriptor) -> Bool {
+        supportsShape(d) && d.inputHeight * d.inputWidth >= 13 * 13
+    }
+
+    /// Whether the kernel can run `d` at all: a 1x1 kernel, stride 1, no padding.
+    static func supportsShape(_ d: Conv2DDescriptor) -> Bool {
         d.kernelHeight == 1 && d.kernelWidth == 1 && d.strideHeight == 1 && d.strideWidth == 1 && d.padding == .zero
-            && d.inputHeight * d.inputWidth >= 28 * 28 && d.inputChannelsPerGroup <= 192
     }
 
     init(descriptor d: Conv2DDescriptor, weights: UnsafeBufferPointer<Float>, bias: UnsafeBufferPointer<Float>?) throws {
