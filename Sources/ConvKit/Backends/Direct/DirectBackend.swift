@@ -37,7 +37,7 @@ public struct DirectBackend: ConvBackend {
         /// more (32-bit tap offsets), the implicit GEMM runs instead.
         case indirect
         /// The pointwise GEMM (``DirectPointwiseConvolution``) for every 1x1 stride-1 unpadded
-        /// layer whatever its size (automatic uses it for planes of at least 13x13
+        /// layer whatever its size (automatic uses it for shallow layers of at least 28x28
         /// pixels); other layers as ``automatic``.
         case pointwise
     }

@@ -28,14 +28,15 @@ final class DirectPointwiseConvolution: PreparedConvolution, @unchecked Sendable
     private let bias: AlignedBuffer
 
     /// Whether this path runs `d` (``DirectBackend/Algorithm/automatic``): a 1x1 kernel with
-    /// stride 1 and no padding (dilation is then irrelevant), any groups, on planes of at least
-    /// 13x13 pixels. Measured against the indirect kernel in one interleaved bench run (1
-    /// thread, Zen 3): 1.1-2x faster on MobileNetV2, SqueezeNet and ResNet-50 1x1 layers from
-    /// 13x13 up (the indirect kernel's transposing store costs as much as a shallow layer's
-    /// products, and its tile over a deep input overflows L1), 0.8-1.0x on 7x7 planes, which stay
-    /// indirect.
+    /// stride 1 and no padding (dilation is then irrelevant), any groups, with at least 28x28
+    /// pixels and at most 192 input channels per group. Measured against the indirect kernel on
+    /// MobileNetV2, SqueezeNet and ResNet-50 pointwise layers (1 thread): 1.2-2x faster on such
+    /// shallow, pixel-rich layers, where the indirect kernel's transposing store costs as much as
+    /// its products. On deeper layers from 13x13 up an interleaved bench run also showed it
+    /// 1.1x faster, but whole models did not measurably change (this VM's noise is 10-30%), so
+    /// they stay indirect until that is settled; ``DirectBackend/Algorithm/pointwise`` forces it.
     static func supports(_ d: Conv2DDescriptor) -> Bool {
-        supportsShape(d) && d.inputHeight * d.inputWidth >= 13 * 13
+        supportsShape(d) && d.inputHeight * d.inputWidth >= 28 * 28 && d.inputChannelsPerGroup <= 192
     }
 
     /// Whether the kernel can run `d` at all: a 1x1 kernel, stride 1, no padding.
