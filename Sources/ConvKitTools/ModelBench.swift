@@ -106,7 +106,9 @@ public struct ModelBenchRunner {
             guard r.backend != "direct" else { continue }
             let key = outputs.keys.sorted().first { $0.hasPrefix("\(r.model)/direct/") }
             guard let key, let want = outputs[key], let got = outputs["\(r.model)/\(r.backend)/\(r.threads)"] else { continue }
-            let err = Self.normalizedError(got, want)
+            // nil: a NaN or infinity in the output.
+            let err = got.withUnsafeBufferPointer { g in want.withUnsafeBufferPointer { BenchRunner.normalizedMaxError(g, reference: $0) } }
+                ?? .infinity
             cells[i].record.maxErr = err
             cells[i].record.checkedAgainst = "direct"
             if !(err <= 1e-3) {
@@ -153,16 +155,6 @@ public struct ModelBenchRunner {
 
     private func run(_ p: PreparedModel, _ x: [Float], _ y: inout [Float]) throws {
         try x.withUnsafeBufferPointer { xb in try y.withUnsafeMutableBufferPointer { try p.run(input: xb, output: $0, batch: batch) } }
-    }
-
-    static func normalizedError(_ a: [Float], _ b: [Float]) -> Double {
-        var num = 0.0, den = 0.0
-        for (x, y) in zip(a, b) {
-            if x.isNaN != y.isNaN { return .infinity }
-            num = Swift.max(num, abs(Double(x) - Double(y)))
-            den = Swift.max(den, abs(Double(y)))
-        }
-        return den == 0 ? num : num / den
     }
 }
 

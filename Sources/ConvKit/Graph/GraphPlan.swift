@@ -113,8 +113,6 @@ extension GraphModel {
         }
         _ = try registry.backend(named: backend)
         let count = nodes.count
-        var position: [String: Int] = [:]
-        for (i, n) in nodes.enumerated() { position[n.name] = i }
         var readers: [String: [Int]] = [:]
         for (i, n) in nodes.enumerated() { for t in n.inputs { readers[t, default: []].append(i) } }
         let outputs = Set(outputNames)
@@ -240,10 +238,8 @@ extension GraphModel {
     /// Places every physical tensor of `physical` for `batch` samples.
     func memoryPlan(_ physical: Physical, batch: Int) -> MemoryPlan {
         let plans = physical.plans
-        var position: [String: Int] = [:]  // tensor -> step position that writes it
         var sampleCount: [String: Int] = [:]
-        for (s, i) in physical.steps.enumerated() {
-            position[plans[i].outputTensor] = s
+        for i in physical.steps {
             let o = plans[i].outputShape
             sampleCount[plans[i].outputTensor] = o.c * o.h * o.w
         }

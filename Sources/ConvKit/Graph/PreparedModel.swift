@@ -29,9 +29,7 @@ public final class PreparedModel: @unchecked Sendable {
         /// The first input's sample shape.
         let sampleInput: TensorShape
         let inputs: [MemoryPlan.Placement]
-        let inputSampleCounts: [Int]
         let output: MemoryPlan.Placement
-        let outputSampleCount: Int
         /// Inputs or output not contiguous across samples: run sample by sample.
         let strided: Bool
         let flopsPerSample: Int
@@ -286,8 +284,8 @@ extension GraphModel {
             let outCount = outputShapes[i].count
             let strided = out.sampleStride != outCount || zip(inputs, counts).contains { $0.sampleStride != $1 }
             steps.append(.init(layer: prepared[i]!, index: i, name: p.name, typeName: p.typeName,
-                               sampleInput: inputShapes[i][0], inputs: inputs, inputSampleCounts: counts,
-                               output: out, outputSampleCount: outCount, strided: strided,
+                               sampleInput: inputShapes[i][0], inputs: inputs,
+                               output: out, strided: strided,
                                flopsPerSample: p.flops / batch))
         }
         return PreparedModel(name: name, maxBatch: batch, threads: t, inputShape: inputShape, outputShape: outputShape,
