@@ -2,9 +2,11 @@
 //
 // ConvKit: multithreaded SIMD convolutions for CNN inference on CPUs.
 //
-// The library product `ConvKit` depends on nothing but its own C targets, so
-// packages that depend on it never pull in the command-line or benchmark
-// dependencies. The benchmarks live in the nested package `Benchmarks/`.
+// The library product `ConvKit` depends on nothing but its own C targets. `ConvKitONNX`
+// (ONNX import) adds apple/swift-protobuf. A package that depends on convkit resolves the
+// packages listed below (SwiftPM resolves a dependency's whole graph) but builds only what
+// the products it uses need: `ConvKit` alone builds neither swift-protobuf nor the argument
+// parser. The benchmarks live in the nested package `Benchmarks/`.
 
 import PackageDescription
 
@@ -13,10 +15,12 @@ let package = Package(
     products: [
         // MARK: Public API
         .library(name: "ConvKit", targets: ["ConvKit"]),
+        .library(name: "ConvKitONNX", targets: ["ConvKitONNX"]),
         .executable(name: "convkit", targets: ["convkit"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        .package(url: "https://github.com/apple/swift-protobuf", from: "1.39.0"),
     ],
     targets: [
         // MARK: Library
@@ -24,6 +28,15 @@ let package = Package(
             name: "ConvKit",
             dependencies: ["CKernels", "CDNNLShim"],
             path: "Sources/ConvKit"
+        ),
+
+        // ONNX import: ModelProto to GraphModel. Sources/ConvKitONNX/Generated/onnx.pb.swift is
+        // generated once by scripts/generate-onnx-swift.sh and committed; the build never runs
+        // protoc or its plugin.
+        .target(
+            name: "ConvKitONNX",
+            dependencies: ["ConvKit", .product(name: "SwiftProtobuf", package: "swift-protobuf")],
+            path: "Sources/ConvKitONNX"
         ),
 
         // MARK: Implementation details (C)
@@ -53,7 +66,7 @@ let package = Package(
         .executableTarget(
             name: "convkit",
             dependencies: [
-                "ConvKit", "ConvKitTools",
+                "ConvKit", "ConvKitTools", "ConvKitONNX",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             path: "Sources/convkit"
@@ -64,6 +77,11 @@ let package = Package(
             name: "ConvKitTests",
             dependencies: ["ConvKit", "CKernels"],
             path: "Tests/ConvKitTests"
+        ),
+        .testTarget(
+            name: "ConvKitONNXTests",
+            dependencies: ["ConvKit", "ConvKitONNX", .product(name: "SwiftProtobuf", package: "swift-protobuf")],
+            path: "Tests/ConvKitONNXTests"
         ),
         .testTarget(
             name: "ConvKitToolsTests",

@@ -46,11 +46,19 @@ public struct ModelBenchRunner {
     public var minTime: Double
     public var batch: Int
     public var seed: UInt64
+    /// Loads a model by name or path, with weights (the default: ``GraphModel/named(_:registry:)``
+    /// and He initialisation from the seed; the CLI also reads ONNX files, weights included).
+    public var load: (_ name: String, _ seed: UInt64) throws -> GraphModel
 
     public init(models: [String], backends: [String], threads: [Int], rounds: Int, minTime: Double, batch: Int = 1,
-                seed: UInt64 = 0) {
+                seed: UInt64 = 0, load: ((String, UInt64) throws -> GraphModel)? = nil) {
         self.models = models; self.backends = backends; self.threads = threads; self.rounds = rounds
         self.minTime = minTime; self.batch = batch; self.seed = seed
+        self.load = load ?? { name, seed in
+            let m = try GraphModel.named(name)
+            m.initializeWeights(seed: seed)
+            return m
+        }
     }
 
     /// The built-in torchvision architectures (`--models zoo`).
@@ -69,8 +77,7 @@ public struct ModelBenchRunner {
         var inputs: [String: [Float]] = [:]
         var outputs: [String: [Float]] = [:]
         for name in models {
-            let model = try GraphModel.named(name)
-            model.initializeWeights(seed: seed)
+            let model = try load(name, seed)
             var rng = SplitMix64(seed: seed &+ 1)
             let x = (0..<(batch * model.inputShape.count)).map { _ in Float(Double(rng.next() >> 11) / Double(1 << 53)) }
             inputs[name] = x

@@ -136,8 +136,9 @@ struct BenchCommand: ParsableCommand {
         if !(t >= 0) { throw ConvError.invalidArgument("--min-time must be a non-negative number of seconds, got \(t)") }
         try checkWritable(output)
         try checkWritable(plot)
-        for n in names { _ = try GraphModel.named(n) }   // fail early on a bad name or file
-        let runner = ModelBenchRunner(models: names, backends: backendNames, threads: threadCounts, rounds: r, minTime: t)
+        for n in names { _ = try loadModel(n) }   // fail early on a bad name or file
+        let runner = ModelBenchRunner(models: names, backends: backendNames, threads: threadCounts, rounds: r, minTime: t,
+                                      load: { name, seed in try loadModel(name, seed: seed) })
         let showProgress = !quiet && isatty(STDERR_FILENO) != 0
         let records = try runner.run(progress: showProgress ? { done, total, label in
             writeToStandardError("\r[\(done + 1)/\(total)] \(label)\u{1B}[K")

@@ -13,7 +13,7 @@ struct RunCommand: ParsableCommand {
         commandName: "run",
         abstract: "Run a model on a batch of inputs (.npy) and write its outputs (.npy).",
         discussion: """
-            MODEL is a JSON model file or a built-in name (\(BuiltInModels.names.joined(separator: ", "))). \
+            MODEL is an ONNX file (weights included), a JSON model file or a built-in name (\(BuiltInModels.names.joined(separator: ", "))). \
             The input is a float32 .npy array [N, C, H, W] matching the model's input; the output is the \
             model's output in its own shape (float32 [N, classes] for a classifier: logits, or probabilities \
             when the model ends in a softmax), written \
@@ -21,7 +21,7 @@ struct RunCommand: ParsableCommand {
             --seed (deterministic). Exits non-zero with one line on stderr, writing nothing, on error.
             """)
 
-    @Option(help: ArgumentHelp("A model file (.json) or a built-in name.", valueName: "file.json|name"))
+    @Option(help: ArgumentHelp("A model file (.onnx or .json) or a built-in name.", valueName: "file|name"))
     var model: String
 
     @Option(help: ArgumentHelp("Weights in safetensors format (default: He initialisation from --seed).",
@@ -80,8 +80,13 @@ struct RunCommand: ParsableCommand {
     func execute() throws -> (shape: [Int], values: [Float]) {
         if let threads, threads < 1 { throw ConvError.nonPositive(parameter: "threads", value: threads) }
         let overrides = try parseLayerBackends(layerBackends)
-        let m = try SequentialModel.named(model)
-        if let weights { try m.loadWeights(path: weights) } else { m.initializeWeights(seed: seed) }
+        let m = try loadModel(model, seed: weights == nil ? seed : nil)
+        if let weights {
+            if isONNXModel(model) {
+                throw ConvError.invalidArgument("--weights: the ONNX model '\(model)' carries its own weights")
+            }
+            try m.loadWeights(path: weights)
+        }
         let x = try NumPyArray.read(path: input)
         let s = m.inputShape
         guard x.shape.count == 4, x.shape[1] == s.c, x.shape[2] == s.h, x.shape[3] == s.w, x.shape[0] >= 1 else {
@@ -121,8 +126,7 @@ struct RunCommand: ParsableCommand {
                 + String(format: "%.3f", times[times.count / 2]) + " ms, min " + String(format: "%.3f", times[0])
                 + " ms over \(timeRuns) runs\n").utf8))
         }
-        let o = prepared.outputShape
-        return (o.h == 1 && o.w == 1 ? [n, o.c] : [n, o.c, o.h, o.w], y)
+        return ([n] + m.outputSampleDimensions, y)
     }
 }
 

@@ -7,13 +7,13 @@ struct SummaryCommand: ParsableCommand {
         commandName: "summary",
         abstract: "Print a model's layers: output shapes, parameters, FLOPs, receptive fields, backends.",
         discussion: """
-            MODEL is a JSON model file or a built-in name (\(BuiltInModels.names.joined(separator: ", "))). \
+            MODEL is an ONNX file, a JSON model file or a built-in name (\(BuiltInModels.names.joined(separator: ", "))). \
             The backend column shows which backend would run each convolution (a backend that cannot \
             run a layer falls back to direct). Needs no weights. Exits non-zero with one line on \
             stderr on error.
             """)
 
-    @Option(help: ArgumentHelp("A model file (.json) or a built-in name.", valueName: "file.json|name"))
+    @Option(help: ArgumentHelp("A model file (.onnx or .json) or a built-in name.", valueName: "file|name"))
     var model: String
 
     @Option(help: ArgumentHelp("Backend for the convolutions: a registered backend or auto.", valueName: "name"))
@@ -28,7 +28,7 @@ struct SummaryCommand: ParsableCommand {
 
     func run() throws {
         try runReportingErrors {
-            let m = try SequentialModel.named(model)
+            let m = try loadModel(model)
             let summary = try m.summary(batch: batch, backend: backend, overrides: parseLayerBackends(layerBackends))
             print(summary.render(), terminator: "")
         }

@@ -235,8 +235,17 @@ extension UInt64 {
     fileprivate var asDouble: Double { Double(bitPattern: self) }
 }
 
+/// Conversions of 16-bit floating-point storage formats to `Float`, as model files hold them.
+public enum HalfPrecision {
+    /// IEEE binary16 bits to float32 (exact), subnormals, infinities and NaN included.
+    @inlinable public static func float(fromFloat16Bits bits: UInt16) -> Float { halfToFloat(bits) }
+    /// bfloat16 bits (the top half of a float32) to float32 (exact).
+    @inlinable public static func float(fromBFloat16Bits bits: UInt16) -> Float { Float(bitPattern: UInt32(bits) << 16) }
+}
+
 /// IEEE binary16 to float32 (exact: every half value is a float), subnormals, infinities and
 /// NaN included.
+@usableFromInline
 func halfToFloat(_ h: UInt16) -> Float {
     let sign = UInt32(h & 0x8000) << 16
     let exponent = Int((h >> 10) & 0x1f)

@@ -132,6 +132,20 @@ public final class GraphModel {
         try GraphModel(spec: ModelSpec.load(path: path), registry: registry)
     }
 
+    /// The first output's dimensions per sample as the model's source states them (an ONNX
+    /// graph output `[N, 1000]` gives `[1000]`), or nil: then a run's output is `[C]` per sample
+    /// when `H = W = 1`, else `[C, H, W]` (see ``outputSampleDimensions``). The values are the
+    /// same either way; only the shape written to a file differs.
+    public var declaredOutputDimensions: [Int]?
+
+    /// The first output's dimensions per sample: ``declaredOutputDimensions`` when set and
+    /// holding the same number of values, else `[C]` for `H = W = 1` and `[C, H, W]` otherwise.
+    public var outputSampleDimensions: [Int] {
+        let o = outputShape
+        if let d = declaredOutputDimensions, d.reduce(1, *) == o.count { return d }
+        return o.h == 1 && o.w == 1 ? [o.c] : [o.c, o.h, o.w]
+    }
+
     /// The shape of one sample of the first output.
     public var outputShape: TensorShape { shape(of: outputNames[0])! }
     /// Learnable parameters of all layers.

@@ -19,6 +19,7 @@ import Foundation
 /// - `clip`: `min` (-inf), `max` (+inf). `leakyrelu`: `alpha` (0.01). `hardsigmoid`: `alpha`
 ///   (0.2), `beta` (0.5).
 /// - `fc`: `units` (required), `bias` (true), `activation` (`none`, `relu`, `relu6`).
+/// - `reshape`: `shape` (required, `[C, H, W]` of one sample, same number of values).
 /// - `dropout`: `rate` (0.5; ignored at inference).
 /// - `batchnorm`: `eps` (1e-5); the channel count comes from the input.
 /// - `add`, `mul` (two inputs), `sum` (two or more): `activation` (`none`); an input may be a
@@ -148,6 +149,14 @@ public final class LayerRegistry: @unchecked Sendable {
         ("relu", { c, _ in try c.checkKeys([]); return ReLU(name: c.name) }),
         ("softmax", { c, _ in try c.checkKeys([]); return Softmax(name: c.name) }),
         ("flatten", { c, _ in try c.checkKeys([]); return Flatten(name: c.name) }),
+        ("reshape", { c, _ in
+            try c.checkKeys(["shape"])
+            guard case let .array(a)? = c.values["shape"], a.count == 3, case let dims = a.compactMap(\.intValue),
+                  dims.count == 3 else {
+                throw ConvError.invalidArgument("layer '\(c.name)' (reshape): 'shape' must be [C, H, W]")
+            }
+            return try Reshape(name: c.name, sampleShape: dims)
+        }),
         ("fc", { c, input in
             try c.checkKeys(["units", "bias", "activation"])
             return try Linear(name: c.name, inputFeatures: input.c * input.h * input.w, outputFeatures: c.int("units"),
