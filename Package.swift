@@ -81,7 +81,9 @@ let package = Package(
         .testTarget(
             name: "ConvKitONNXTests",
             dependencies: ["ConvKit", "ConvKitONNX", .product(name: "SwiftProtobuf", package: "swift-protobuf")],
-            path: "Tests/ConvKitONNXTests"
+            path: "Tests/ConvKitONNXTests",
+            // ONNX files and ONNX Runtime's outputs, read by path (scripts/peers/make_onnx_fixtures.py).
+            exclude: ["Fixtures"]
         ),
         .testTarget(
             name: "ConvKitToolsTests",
