@@ -257,6 +257,21 @@ extension GraphModel {
         let t = threads ?? ConvKit.defaultThreadCount
         if t < 1 { throw ConvError.nonPositive(parameter: "threads", value: t) }
         var physical = try physicalPlan(batch: batch, backend: backend, overrides: overrides, registry: registry)
+        // Refuse activations that cannot fit before packing anything: every tensor is checked
+        // for overflow and must fit in half of physical memory, and so must the planned arena.
+        let limit = ProcessInfo.processInfo.physicalMemory / 2
+        func refuse(_ what: String) -> ConvError {
+            ConvError.sizeOverflow(what: what, limit: "more than half of the \(ProcessInfo.processInfo.physicalMemory) bytes of memory")
+        }
+        for (i, p) in physical.plans.enumerated() {
+            let s = TensorShape(n: batch, c: p.outputShape.c, h: p.outputShape.h, w: p.outputShape.w)
+            try Self.inNode(i, nodes[i].layer) { try s.validate() }
+            if UInt64(s.count) > limit / 4 { throw refuse("layer \(i) '\(p.name)': output \(s) of \(s.count * 4) bytes") }
+        }
+        let memory = memoryPlan(physical, batch: batch)
+        if UInt64(memory.arenaCount) > limit / 4 {
+            throw refuse("activation memory of \(memory.arenaCount * 4) bytes for batch \(batch)")
+        }
         var prepared: [Int: any PreparedLayer] = [:]
         for i in physical.steps {
             let p = physical.plans[i]
@@ -274,7 +289,6 @@ extension GraphModel {
             if let b = layer.backendName { physical.plans[i].backend = b }
             prepared[i] = layer
         }
-        let memory = memoryPlan(physical, batch: batch)
         var steps: [PreparedModel.Step] = []
         for i in physical.steps where !physical.aliasesInput[i] {
             let p = physical.plans[i]
