@@ -80,9 +80,11 @@ public enum ONNXImporter {
     /// Imports the model at `path`, weights included; external data is read from its folder.
     /// - Throws: ``ONNXImportError``.
     public static func load(path: String, options: Options = Options()) throws -> GraphModel {
-        let proto = try decode(path: path)
-        return try model(from: proto, name: modelName(path), externalDataDirectory: (path as NSString).deletingLastPathComponent.isEmpty
-                         ? "." : (path as NSString).deletingLastPathComponent, options: options)
+        // The decoded proto is owned here alone, so that each tensor is freed once converted.
+        var proto = try decode(path: path)
+        let folder = (path as NSString).deletingLastPathComponent
+        return try ONNXGraphConverter.convert(&proto, name: modelName(path), directory: folder.isEmpty ? "." : folder,
+                                              options: options)
     }
 
     /// Imports a model from its serialized bytes. External data is read from
@@ -90,10 +92,12 @@ public enum ONNXImporter {
     /// - Throws: ``ONNXImportError``.
     public static func load(serialized data: Data, name: String = "model", externalDataDirectory: String? = nil,
                             options: Options = Options()) throws -> GraphModel {
-        try model(from: decode(data, path: name), name: name, externalDataDirectory: externalDataDirectory, options: options)
+        var proto = try decode(data, path: name)
+        return try ONNXGraphConverter.convert(&proto, name: name, directory: externalDataDirectory, options: options)
     }
 
-    /// Imports a decoded `ModelProto`.
+    /// Imports a decoded `ModelProto`. The caller's copy keeps its tensors, so import needs
+    /// their size again (``load(path:options:)`` does not).
     /// - Throws: ``ONNXImportError``.
     public static func model(from proto: Onnx_ModelProto, name: String = "model", externalDataDirectory: String? = nil,
                              options: Options = Options()) throws -> GraphModel {
