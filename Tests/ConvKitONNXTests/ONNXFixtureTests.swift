@@ -30,6 +30,16 @@ import Testing
         }
     }
 
+    /// The README's example, on a fixture.
+    @Test func readmeExample() throws {
+        let model = try ONNXImporter.load(path: "\(fixtures)/resnet_basic_bn.onnx")
+        let prepared = try model.prepare(batch: 8, backend: "auto")
+        let x = try Tensor(shape: TensorShape(n: 2, c: 8, h: 12, w: 12), values: randomValues(2 * 8 * 12 * 12, seed: 2))
+        let y = try prepared.run(x)
+        #expect(y.shape == TensorShape(n: 2, c: 10, h: 1, w: 1))
+        #expect([2] + model.outputSampleDimensions == [2, 10])
+    }
+
     /// The fixtures' exporter features map onto ConvKit's own nodes and fusions.
     @Test func importsIntoConvKitNodes() throws {
         let basic = try ONNXImporter.load(path: "\(fixtures)/resnet_basic_bn.onnx")
