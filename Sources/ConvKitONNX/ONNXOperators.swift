@@ -51,6 +51,7 @@ enum ONNXOperators {
         "Dropout": dropout,
         "Identity": { c, n, _ in try c.define(n, c.value(n, 0)) },
         "Constant": constant,
+        "ConstantOfShape": constantOfShape,
         "Shape": shape,
         "Gather": gather,
         "Cast": cast,
@@ -176,11 +177,40 @@ enum ONNXOperators {
 
     static func binary(_ c: inout C, _ n: Onnx_NodeProto, _ op: Elementwise.Operation) throws {
         let a = try c.value(n, 0), b = try c.value(n, 1)
-        guard case let .activation(x, xd) = a, case let .activation(y, yd) = b else {
-            throw c.fail(n, "an operand is a constant; ConvKit adds or multiplies tensors computed from the input (a constant is supported as the bias after a MatMul)")
+        switch (a, b) {
+        case let (.activation(x, xd), .constant(k)), let (.constant(k), .activation(x, xd)):
+            return try channelConstant(&c, n, op, x, xd, k)
+        case (.constant, .constant):
+            throw c.fail(n, "both operands are constants; ConvKit computes arithmetic on constants only for shapes")
+        default: break
         }
+        guard case let .activation(x, xd) = a, case let .activation(y, yd) = b else { return }
         let dims = x.shape.count >= y.shape.count ? xd : yd
         try c.addLayer(n, inputs: [x, y], dims: dims) { Elementwise(name: $0, operation: op) }
+    }
+
+    /// `x * k` or `x + k` for a constant `k` that is one value or one per channel (it
+    /// broadcasts as `[1, C, 1, 1]`): a per-channel affine node (folded into a conv before it).
+    static func channelConstant(_ c: inout C, _ n: Onnx_NodeProto, _ op: Elementwise.Operation, _ x: GraphBuilder.Value,
+                                _ xd: [Int], _ k: ONNXConstant) throws {
+        guard case let .floats(kd, kv) = k else { throw c.fail(n, "the constant operand must be a float tensor") }
+        let rank = xd.count + 1
+        guard kd.count <= rank, let channels = xd.first else {
+            throw c.fail(n, "the constant of shape \(kd) does not broadcast to [N, \(xd.map(String.init).joined(separator: ", "))]")
+        }
+        let full = [Int](repeating: 1, count: rank - kd.count) + kd
+        guard full.enumerated().allSatisfy({ $0.offset == 1 || $0.element == 1 }), full.count < 2 || full[1] == 1 || full[1] == channels else {
+            throw c.fail(n, "the constant of shape \(kd) is not one value or one per channel of [N, \(xd.map(String.init).joined(separator: ", "))]; ConvKit supports those only")
+        }
+        let values = kv.count == 1 ? [Float](repeating: kv[0], count: channels) : kv
+        let (scale, shift) = op == .mul ? (values, [Float](repeating: 0, count: channels))
+                                        : ([Float](repeating: 1, count: channels), values)
+        try c.addLayer(n, inputs: [x], dims: xd) { name in
+            let layer = try BatchNorm2D.affine(name: name, channels: channels)
+            try layer.setParameter(named: "weight", values: scale)
+            try layer.setParameter(named: "bias", values: shift)
+            return layer
+        }
     }
 
     static func sum(_ c: inout C, _ n: Onnx_NodeProto, _: Int) throws {
@@ -523,6 +553,26 @@ enum ONNXOperators {
         if a.has("value_int") { return try c.define(n, .constant(.ints(dims: [], values: [.value(a.int("value_int", default: 0))]))) }
         if let v = try a.ints("value_ints") { return try c.define(n, .constant(.ints(dims: [v.count], values: v.map { .value($0) }))) }
         throw c.fail(n, "holds no value ConvKit reads (value, value_float(s) or value_int(s))")
+    }
+
+    /// A tensor of the given (constant) shape filled with `value` (float 0 by default), as
+    /// model-zoo exports write their weights.
+    static func constantOfShape(_ c: inout C, _ n: Onnx_NodeProto, _: Int) throws {
+        let dims = try c.plainInts(n, 0)
+        let fill: ONNXConstant
+        if let t = try ONNXAttributes(n).tensor("value") {
+            fill = try ONNXTensorData.constant(t, name: n.output.first ?? C.label(n), directory: c.directory)
+            guard fill.dims.reduce(1, *) == 1 else { throw c.fail(n, "value must hold one element, has dims \(fill.dims)") }
+        } else {
+            fill = .floats(dims: [1], values: [0])
+        }
+        let count = try ONNXTensorData.count(dims.map(Int64.init), name: n.output.first ?? C.label(n))
+        if count * 4 > ONNXTensorData.byteLimit { throw c.fail(n, "shape \(dims) holds more values than memory can") }
+        switch fill {
+        case let .floats(_, v): try c.define(n, .constant(.floats(dims: dims, values: [Float](repeating: v[0], count: count))))
+        case let .ints(_, v): try c.define(n, .constant(.ints(dims: dims, values: [ONNXConstant.Dimension](repeating: v[0], count: count))))
+        case let .unsupported(_, t): throw c.fail(n, "value of type \(t) is not supported")
+        }
     }
 
     static func shape(_ c: inout C, _ n: Onnx_NodeProto, _: Int) throws {

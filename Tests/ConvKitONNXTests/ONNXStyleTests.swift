@@ -226,3 +226,47 @@ func exportedNetwork(_ style: ExporterStyle, channels c: Int = 6, size: Int = 14
         }
     }
 }
+
+/// Per-channel constant `Mul` and `Add` (BatchNorm written as arithmetic on unsqueezed
+/// constants, as the model zoo's DenseNet and Inception exports do) equal the BatchNormalization
+/// they spell out; a scalar constant broadcasts; other shapes are refused naming the node.
+@Suite struct ONNXConstantArithmeticTests {
+    func network(arithmetic: Bool, scalar: Bool = false) -> Onnx_ModelProto {
+        var g = ONNXGraphMaker(opset: 9, seed: 3)
+        let c = 5
+        let x = g.conv("input", 3, c, 3, bias: false, ["pads": [1, 1, 1, 1]])
+        let scale = g.weights([c], fanIn: 2).map { 1 + 0.5 * $0 }, shift = g.weights([c], fanIn: 8)
+        let y: String
+        if arithmetic {
+            let s = g.node("Unsqueeze", [g.constant(scale, dims: [c])], ["axes": [1, 2]])
+            let b = g.constant(shift, dims: [c, 1, 1])
+            y = g.node("Add", [b, g.node("Mul", [g.node("Relu", [x]), s])])
+        } else {
+            y = g.node("BatchNormalization", [g.node("Relu", [x]), g.constant(scale, dims: [c]), g.constant(shift, dims: [c]),
+                                              g.constant([Float](repeating: 0, count: c), dims: [c]),
+                                              g.constant([Float](repeating: 1, count: c), dims: [c])], ["epsilon": Float(1e-12)])
+        }
+        let z = scalar ? g.node("Mul", [y, g.constant([0.5], dims: [])]) : y
+        return g.model(input: [3, 7, 7], output: z, outputDims: [c, 7, 7])
+    }
+
+    @Test func perChannelConstantsAreBatchNorm() throws {
+        let x = randomValues(2 * 3 * 7 * 7, seed: 4)
+        let arithmetic = try ONNXImporter.model(from: network(arithmetic: true))
+        #expect(arithmetic.nodes.filter { ($0.layer as? BatchNorm2D)?.isAffine == true }.count == 2)
+        let bn = try run(ONNXImporter.model(from: network(arithmetic: false)), x, batch: 2, backend: "reference")
+        for backend in testBackends {
+            #expect(relativeError(try run(arithmetic, x, batch: 2, backend: backend), bn) <= 1e-6, "\(backend)")
+        }
+        let half = try run(ONNXImporter.model(from: network(arithmetic: true, scalar: true)), x, batch: 2, backend: "direct")
+        #expect(relativeError(half, bn.map { $0 * 0.5 }) <= 1e-6)
+    }
+
+    @Test func otherConstantShapesAreRefused() throws {
+        var g = ONNXGraphMaker(opset: 13)
+        let x = g.conv("input", 3, 4, 1)
+        let y = g.node("Add", [x, g.constant([Float](repeating: 1, count: 4 * 7), dims: [1, 4, 7, 1])], name: "odd")
+        let e = importError(g.model(input: [3, 7, 7], output: y))
+        #expect(e?.description.contains("'odd'") == true && e?.description.contains("per channel") == true, "\(String(describing: e))")
+    }
+}

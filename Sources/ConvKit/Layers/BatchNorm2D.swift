@@ -5,6 +5,10 @@
 /// `running_mean`, `running_var`, each `[C]`; `eps` defaults to 1e-5. The parameter count is
 /// PyTorch's (`2C`: the running statistics are buffers, not parameters).
 ///
+/// The affine form (``affine(name:channels:)``, model-file key `"affine": true`) has only
+/// `weight` (the scale) and `bias` (the shift): `y = x * weight + bias` per channel, as an
+/// imported per-channel `Mul` or `Add` of a constant.
+///
 /// In a model, a BatchNorm2D right after a ``Conv2D`` without activation is folded into the
 /// convolution's weights and bias when the model is prepared (see
 /// ``scaleAndShift()``); otherwise it runs as its own layer. FLOPs: 2 per element.
@@ -13,6 +17,8 @@ public final class BatchNorm2D: Layer {
     public var typeName: String { "batchnorm" }
     public let channels: Int
     public let epsilon: Float
+    /// True for the affine form: `weight` and `bias` are the scale and shift themselves.
+    public let isAffine: Bool
     private var values: [String: [Float]] = [:]
 
     static let parameterNames = ["weight", "bias", "running_mean", "running_var"]
@@ -24,6 +30,21 @@ public final class BatchNorm2D: Layer {
         self.name = name
         self.channels = channels
         self.epsilon = epsilon
+        self.isAffine = false
+    }
+
+    private init(affine name: String, channels: Int) {
+        self.name = name
+        self.channels = channels
+        self.epsilon = 1e-5
+        self.isAffine = true
+    }
+
+    /// The affine form: `y = x * weight + bias` per channel (no statistics, no epsilon).
+    /// - Throws: ``ConvError`` for `channels < 1`.
+    public static func affine(name: String, channels: Int) throws -> BatchNorm2D {
+        if channels < 1 { throw ConvError.nonPositive(parameter: "batchnorm channels", value: channels) }
+        return BatchNorm2D(affine: name, channels: channels)
     }
 
     public func outputShape(for input: TensorShape) throws -> TensorShape {
@@ -36,7 +57,7 @@ public final class BatchNorm2D: Layer {
     /// The learnable parameters: `weight` and `bias` (2C).
     public var parameterCount: Int { 2 * channels }
     public var parameters: [LayerParameter] {
-        Self.parameterNames.map { LayerParameter(name: $0, shape: [channels]) }
+        (isAffine ? Array(Self.parameterNames.prefix(2)) : Self.parameterNames).map { LayerParameter(name: $0, shape: [channels]) }
     }
     public func flops(for input: TensorShape) -> Int { 2 * input.count }
 
@@ -48,15 +69,25 @@ public final class BatchNorm2D: Layer {
     }
 
     public func initializeParameters(using generator: inout WeightGenerator) {
-        values = ["weight": .init(repeating: 1, count: channels), "bias": .init(repeating: 0, count: channels),
-                  "running_mean": .init(repeating: 0, count: channels), "running_var": .init(repeating: 1, count: channels)]
+        values = ["weight": .init(repeating: 1, count: channels), "bias": .init(repeating: 0, count: channels)]
+        if !isAffine {
+            values["running_mean"] = .init(repeating: 0, count: channels)
+            values["running_var"] = .init(repeating: 1, count: channels)
+        }
     }
 
     /// The per-channel affine map this layer applies: `y = x * scale + shift` with
-    /// `scale = weight / sqrt(running_var + eps)` and `shift = bias - running_mean * scale`.
+    /// `scale = weight / sqrt(running_var + eps)` and `shift = bias - running_mean * scale`
+    /// (the affine form: `weight` and `bias`).
     /// - Throws: ``ConvError/invalidArgument(_:)`` when a parameter is unset or a variance is
     ///   negative.
     public func scaleAndShift() throws -> (scale: [Float], shift: [Float]) {
+        if isAffine {
+            guard let g = values["weight"], let b = values["bias"] else {
+                throw ConvError.invalidArgument("layer '\(name)' (batchnorm) has no parameters; load or initialise them first")
+            }
+            return (g, b)
+        }
         guard let g = values["weight"], let b = values["bias"], let m = values["running_mean"],
               let v = values["running_var"] else {
             throw ConvError.invalidArgument("layer '\(name)' (batchnorm) has no parameters; load or initialise them first")

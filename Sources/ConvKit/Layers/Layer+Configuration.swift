@@ -52,7 +52,7 @@ extension Flatten {
 }
 
 extension BatchNorm2D {
-    public var configuration: [String: JSONValue]? { ["eps": .number(Double(epsilon))] }
+    public var configuration: [String: JSONValue]? { isAffine ? ["affine": .bool(true)] : ["eps": .number(Double(epsilon))] }
 }
 
 extension ReLU { public var configuration: [String: JSONValue]? { [:] } }

@@ -21,7 +21,8 @@ import Foundation
 /// - `fc`: `units` (required), `bias` (true), `activation` (`none`, `relu`, `relu6`).
 /// - `reshape`: `shape` (required, `[C, H, W]` of one sample, same number of values).
 /// - `dropout`: `rate` (0.5; ignored at inference).
-/// - `batchnorm`: `eps` (1e-5); the channel count comes from the input.
+/// - `batchnorm`: `eps` (1e-5); the channel count comes from the input. `affine` (false):
+///   only `weight` and `bias`, `y = x * weight + bias`.
 /// - `add`, `mul` (two inputs), `sum` (two or more): `activation` (`none`); an input may be a
 ///   per-channel `[C, 1, 1]` vector. `concat` (one or more inputs): along channels.
 ///
@@ -167,7 +168,11 @@ public final class LayerRegistry: @unchecked Sendable {
             return try Dropout(name: c.name, rate: Float(c.number("rate", default: 0.5)))
         }),
         ("batchnorm", { c, input in
-            try c.checkKeys(["eps"])
+            try c.checkKeys(["eps", "affine"])
+            if try c.bool("affine", default: false) {
+                if c.values["eps"] != nil { throw ConvError.invalidArgument("layer '\(c.name)' (batchnorm): 'eps' does not apply to the affine form") }
+                return try BatchNorm2D.affine(name: c.name, channels: input.c)
+            }
             return try BatchNorm2D(name: c.name, channels: input.c, epsilon: Float(c.number("eps", default: 1e-5)))
         }),
     ]
