@@ -71,7 +71,8 @@ struct BenchCommand: ParsableCommand {
                                valueName: "2|4|6|auto"))
     var winogradTile: String?
 
-    @Option(help: ArgumentHelp("Benchmark whole models instead of layers: built-in names or model files, comma-separated, or 'zoo' (\(ModelBenchRunner.zoo.joined(separator: ", "))). Backends default to auto plus every registered backend except reference; outputs are checked against direct.",
+    @Option(name: [.customLong("models"), .customLong("model")],
+            help: ArgumentHelp("Benchmark whole models instead of layers (--model is the same option): built-in names or model files (.onnx or .json), comma-separated, or 'zoo' (\(ModelBenchRunner.zoo.joined(separator: ", "))). Backends default to auto plus every registered backend except reference; outputs are checked against direct.",
                                valueName: "name,..."))
     var models: String?
 

@@ -57,7 +57,7 @@ import Testing
         let s = try runCLI(["summary", "--model", "\(Self.fixtures)/resnet_basic_bn.onnx"])
         #expect(s.status == 0, "\(s.stderr)")
         #expect(s.stdout.contains("BN folded") && s.stdout.contains("Total params"))
-        let b = try runCLI(["bench", "--models", "\(Self.fixtures)/fire_concat.onnx", "--backends", "direct", "--threads", "1",
+        let b = try runCLI(["bench", "--model", "\(Self.fixtures)/fire_concat.onnx", "--backends", "direct", "--threads", "1",
                             "--quick", "--format", "csv"])
         #expect(b.status == 0, "\(b.stderr)")
         #expect(b.stdout.contains("fire_concat.onnx"))
