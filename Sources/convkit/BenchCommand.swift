@@ -33,58 +33,72 @@ struct BenchCommand: ParsableCommand {
         }
     }
 
-    @Option(help: ArgumentHelp("Layers from a CSV file with the header \(LayerSuite.csvHeader) (default: the built-in suite).",
+    @Option(parsing: .unconditional, help: ArgumentHelp("Layers from a CSV file with the header \(LayerSuite.csvHeader) (default: the built-in suite).",
                                valueName: "file.csv"))
     var suite: String?
 
-    @Option(help: ArgumentHelp("Only these layers of the suite (comma-separated names).", valueName: "name,..."))
+    @Option(parsing: .unconditional, help: ArgumentHelp("Only these layers of the suite (comma-separated names).", valueName: "name,..."))
     var layers: String?
 
-    @Option(help: ArgumentHelp("Backends to compare, comma-separated (default: every registered backend except reference).",
+    @Option(parsing: .unconditional, help: ArgumentHelp("Backends to compare, comma-separated (default: every registered backend except reference).",
                                valueName: "name,..."))
     var backends: String?
 
-    @Option(help: ArgumentHelp("Thread counts, comma-separated (default: 1 and all cores).", valueName: "n,..."))
+    @Option(parsing: .unconditional, help: ArgumentHelp("Thread counts, comma-separated (default: 1 and all cores).", valueName: "n,..."))
     var threads: String?
 
-    @Option(help: "Rounds; the median over rounds is reported (default 5, or 1 with --quick).")
+    @Option(parsing: .unconditional, help: "Rounds; the median over rounds is reported (default 5, or 1 with --quick).")
     var rounds: Int?
 
-    @Option(help: ArgumentHelp("Seconds each layer, backend and thread count is timed per round (default 0.25, or 0.02 with --quick).",
+    @Option(parsing: .unconditional, help: ArgumentHelp("Seconds each layer, backend and thread count is timed per round (default 0.25, or 0.02 with --quick).",
                                valueName: "seconds"))
     var minTime: Double?
 
-    @Option(help: ArgumentHelp("Peak GFLOP/s of one thread, for the % of peak column (default: measured at start-up with 12 independent AVX2 FMA chains; unknown without AVX2+FMA).",
+    @Option(parsing: .unconditional, help: ArgumentHelp("Peak GFLOP/s of one thread, for the % of peak column (default: measured at start-up with 12 independent AVX2 FMA chains; unknown without AVX2+FMA).",
                                valueName: "gflops"))
     var peakGflops: Double?
 
-    @Option(help: "Output format.")
+    @Option(parsing: .unconditional, help: "Output format.")
     var format: OutputFormat = .table
 
-    @Option(help: ArgumentHelp("Write the output to this file (atomically) instead of standard output.", valueName: "file"))
+    @Option(parsing: .unconditional, help: ArgumentHelp("Write the output to this file (atomically) instead of standard output.", valueName: "file"))
     var output: String?
 
-    @Option(help: ArgumentHelp("Also write a grouped bar chart of GFLOP/s to this SVG file.", valueName: "file.svg"))
+    @Option(parsing: .unconditional, help: ArgumentHelp("Also write a grouped bar chart of GFLOP/s to this SVG file.", valueName: "file.svg"))
     var plot: String?
 
-    @Option(help: ArgumentHelp("Winograd tile: 2, 4 or 6 for F(2x2), F(4x4) or F(6x6,3x3), or auto (per layer).",
+    @Option(parsing: .unconditional, help: ArgumentHelp("Winograd tile: 2, 4 or 6 for F(2x2), F(4x4) or F(6x6,3x3), or auto (per layer).",
                                valueName: "2|4|6|auto"))
     var winogradTile: String?
 
     @Option(name: [.customLong("models"), .customLong("model")],
-            help: ArgumentHelp("Benchmark whole models instead of layers (--model is the same option): built-in names or model files (.onnx or .json), comma-separated, or 'zoo' (\(ModelBenchRunner.zoo.joined(separator: ", "))). Backends default to auto plus every registered backend except reference; outputs are checked against direct.",
+            parsing: .unconditional, help: ArgumentHelp("Benchmark whole models instead of layers (--model is the same option): built-in names or model files (.onnx or .json), comma-separated, or 'zoo' (\(ModelBenchRunner.zoo.joined(separator: ", "))). Backends default to auto plus every registered backend except reference; outputs are checked against direct.",
                                valueName: "name,..."))
     var models: String?
 
     @Flag(help: "No progress line on standard error.")
     var quiet = false
 
+    @Flag(help: "Print the layers the run would time (the suite, after --suite, --layers or --quick) and the model zoo, then exit.")
+    var list = false
+
     @Flag(help: "A quick smoke run: \(LayerSuite.quickNames.count) small layers (unless --suite or --layers), 1 round, 0.02 s per cell.")
     var quick = false
 
     func run() throws {
-        do {
+        try runReportingErrors {
+            if winogradTile != nil, let b = try list(backends, "--backends"), !b.contains("winograd") && !b.contains(AutoBackend.autoName) {
+                throw CLIError.usage("--winograd-tile applies to the winograd backend (or auto), which --backends leaves out")
+            }
             try applyWinogradTile(winogradTile)
+            if list {
+                let config = try makeConfiguration()
+                print("layers (\(config.layers.count)):")
+                for l in config.layers { print("  \(l.name): \(l.descriptor)") }
+                print("models (--models zoo): \(ModelBenchRunner.zoo.joined(separator: ", "))")
+                print("built-in models: \(BuiltInModels.names.joined(separator: ", "))")
+                return
+            }
             if models != nil {
                 try runModels()
                 return
@@ -93,9 +107,9 @@ struct BenchCommand: ParsableCommand {
             try checkWritable(output)
             try checkWritable(plot)
             let runner = try BenchRunner(configuration: config)
-            // Progress only for a person watching: off with --quiet, or when stdout or stderr is
-            // not a terminal (output redirected or piped).
-            let showProgress = !quiet && isatty(STDOUT_FILENO) != 0 && isatty(STDERR_FILENO) != 0
+            // Progress only for a person watching: off with --quiet, or when stderr is not a
+            // terminal (stdout may be redirected: `convkit bench --format csv > out.csv`).
+            let showProgress = !quiet && isatty(STDERR_FILENO) != 0
             let report = runner.run(progress: showProgress ? { p in
                 writeToStandardError("\r[\(p.index)/\(p.count)] \(p.layer)\u{1B}[K")
             } : nil)
@@ -107,9 +121,6 @@ struct BenchCommand: ParsableCommand {
             } else {
                 print(text, terminator: "")
             }
-        } catch {
-            writeToStandardError("Error: \(String(describing: error).replacingOccurrences(of: "\n", with: " "))\n")
-            throw ExitCode.failure
         }
     }
 
@@ -133,8 +144,8 @@ struct BenchCommand: ParsableCommand {
         let threadCounts = try parseThreads()
         let r = rounds ?? (quick ? 1 : 5)
         let t = minTime ?? (quick ? 0.02 : 0.5)
-        if r < 1 { throw ConvError.nonPositive(parameter: "rounds", value: r) }
-        if !(t >= 0) { throw ConvError.invalidArgument("--min-time must be a non-negative number of seconds, got \(t)") }
+        if r < 1 { throw CLIError.malformed("--rounds", "\(r)", expected: "a positive integer") }
+        if !(t >= 0) { throw CLIError.malformed("--min-time", "\(t)", expected: "a non-negative number of seconds") }
         try checkWritable(output)
         try checkWritable(plot)
         for n in names { _ = try loadModel(n) }   // fail early on a bad name or file
@@ -161,8 +172,7 @@ struct BenchCommand: ParsableCommand {
     private func parseThreads() throws -> [Int] {
         guard let items = try list(threads, "--threads") else { return BenchConfiguration.defaultThreadCounts }
         return try items.map { item in
-            guard let n = Int(item) else { throw ConvError.invalidArgument("--threads: '\(item)' is not an integer") }
-            guard n >= 1 else { throw ConvError.nonPositive(parameter: "threads", value: n) }
+            guard let n = Int(item), n >= 1 else { throw CLIError.malformed("--threads", item, expected: "positive integers, comma-separated") }
             return n
         }
     }
@@ -186,8 +196,7 @@ struct BenchCommand: ParsableCommand {
         let threadCounts: [Int]
         if let items = try list(threads, "--threads") {
             threadCounts = try items.map { item in
-                guard let n = Int(item) else { throw ConvError.invalidArgument("--threads: '\(item)' is not an integer") }
-                guard n >= 1 else { throw ConvError.nonPositive(parameter: "threads", value: n) }
+                guard let n = Int(item), n >= 1 else { throw CLIError.malformed("--threads", item, expected: "positive integers, comma-separated") }
                 return n
             }
         } else {
@@ -197,6 +206,9 @@ struct BenchCommand: ParsableCommand {
         var config = BenchConfiguration(layers: suite.layers, backends: chosen, threadCounts: threadCounts)
         config.rounds = rounds ?? (quick ? 1 : 5)
         config.minTime = minTime ?? (quick ? 0.02 : 0.25)
+        if config.rounds < 1 { throw CLIError.malformed("--rounds", "\(config.rounds)", expected: "a positive integer") }
+        if !(config.minTime >= 0) { throw CLIError.malformed("--min-time", "\(config.minTime)", expected: "a non-negative number of seconds") }
+        if let p = peakGflops, !(p > 0) { throw CLIError.malformed("--peak-gflops", "\(p)", expected: "a positive number") }
         if let r = registry.all.first(where: { $0.name == "reference" }) { config.reference = r }
         if let peakGflops { config.peakGFLOPsPerThread = peakGflops }
         try config.validate()
@@ -209,7 +221,7 @@ struct BenchCommand: ParsableCommand {
         let items = value.split(separator: ",", omittingEmptySubsequences: false)
             .map { $0.trimmingCharacters(in: .whitespaces) }
         if items.contains(where: \.isEmpty) {
-            throw ConvError.invalidArgument("\(option): empty item in '\(value)'")
+            throw CLIError.malformed(option, value, expected: "a comma-separated list without empty items")
         }
         return items
     }
@@ -227,6 +239,6 @@ struct BenchCommand: ParsableCommand {
     }
 }
 
-private func writeToStandardError(_ s: String) {
+func writeToStandardError(_ s: String) {
     FileHandle.standardError.write(Data(s.utf8))
 }

@@ -43,6 +43,9 @@ struct CLIError: Error, CustomStringConvertible {
 /// Every subcommand's `run()` wraps its work in this.
 func runReportingErrors(_ body: () throws -> Void) throws {
     do {
+        // An invalid CONVKIT_* value would silently fall back to a default: refuse it instead.
+        let problems = ConvKit.environmentProblems
+        if !problems.isEmpty { throw CLIError.usage(problems.joined(separator: "; ")) }
         try body()
     } catch let code as ExitCode {
         throw code
@@ -100,6 +103,10 @@ enum CLIParse {
         if text.trimmingSpaces.lowercased() == "same" { return nil }
         let parts = text.split(separator: ",", omittingEmptySubsequences: false).map { String($0).trimmingSpaces }
         let values = parts.map { Int($0) }
+        if [1, 2, 4].contains(parts.count), let negative = values.first(where: { ($0 ?? 0) < 0 }) {
+            throw CLIError(message: "invalid value '\(text)' for \(option): padding cannot be negative (\(negative!))",
+                           exitCode: CLIError.usageExitCode)
+        }
         guard [1, 2, 4].contains(parts.count), values.allSatisfy({ ($0 ?? -1) >= 0 }) else {
             throw CLIError.malformed(option, text,
                                      expected: "a non-negative integer, 'h,w', 'top,left,bottom,right' or 'same'")
@@ -195,4 +202,29 @@ func applyWinogradTile(_ value: String?, to registry: BackendRegistry = .shared)
         throw CLIError.malformed("--winograd-tile", value, expected: "2, 4, 6 or auto")
     }
     registry.register(WinogradBackend(tile: tile))
+}
+
+/// Reads a `.npy` file of float32, or float64/float16 converted to float32 with a note on
+/// stderr (`what` names the file's role: "input", "weights"...).
+func readNumPy(_ path: String, what: String) throws -> NumPyArray {
+    let (array, from) = try NumPyArray.readConverting(path: path)
+    if let from {
+        writeToStandardError("note: \(what) \(path) is \(from == "<f8" ? "float64" : "float16") ('\(from)'); converted to float32\n")
+    }
+    return array
+}
+
+/// A hint when `shape` (an input file's) looks like a layout mistake against the expected
+/// sample `[c, h, w]`: channels last (NHWC), or no batch dimension. Empty when none applies.
+func layoutHint(_ shape: [Int], channels c: Int, height h: Int, width w: Int) -> String {
+    if shape.count == 4 && shape[3] == c && shape[1] == h && shape[2] == w && shape[1] != c {
+        return " (it looks like NHWC, channels last; ConvKit takes NCHW: numpy.transpose(x, (0, 3, 1, 2)))"
+    }
+    if shape.count == 3 && shape == [c, h, w] {
+        return " (the batch dimension is missing: save x[None], shape [1, \(c), \(h), \(w)])"
+    }
+    if shape.count == 3 && shape == [h, w, c] && h != c {
+        return " (it looks like one HxWxC image without a batch dimension; ConvKit takes [N, C, H, W])"
+    }
+    return ""
 }

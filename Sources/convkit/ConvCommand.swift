@@ -23,54 +23,61 @@ struct ConvCommand: ParsableCommand {
             malformed value.
             """)
 
-    @Option(help: ArgumentHelp("Input .npy, shape N,C,H,W.", valueName: "x.npy"))
+    @Option(parsing: .unconditional, help: ArgumentHelp("Input .npy, shape N,C,H,W.", valueName: "x.npy"))
     var input: String
 
-    @Option(help: ArgumentHelp("Weights .npy, shape K,C/groups,R,S.", valueName: "w.npy"))
+    @Option(parsing: .unconditional, help: ArgumentHelp("Weights .npy, shape K,C/groups,R,S.", valueName: "w.npy"))
     var weights: String
 
-    @Option(help: ArgumentHelp("Bias .npy, shape K (omit for no bias).", valueName: "b.npy"))
+    @Option(parsing: .unconditional, help: ArgumentHelp("Bias .npy, shape K (omit for no bias).", valueName: "b.npy"))
     var bias: String?
 
-    @Option(help: ArgumentHelp("Output .npy, shape N,K,OH,OW.", valueName: "y.npy"))
+    @Option(parsing: .unconditional, help: ArgumentHelp("Output .npy, shape N,K,OH,OW.", valueName: "y.npy"))
     var output: String
 
-    @Option(help: ArgumentHelp("Stride: S, or 'h,w'.", valueName: "S|h,w"))
+    @Option(parsing: .unconditional, help: ArgumentHelp("Stride: S, or 'h,w'.", valueName: "S|h,w"))
     var stride: String = "1"
 
-    @Option(help: ArgumentHelp("Zero padding: P, 'h,w', 'top,left,bottom,right' or 'same'.",
+    @Option(parsing: .unconditional, help: ArgumentHelp("Zero padding: P, 'h,w', 'top,left,bottom,right' or 'same'.",
                                valueName: "P|h,w|t,l,b,r|same"))
     var pad: String = "0"
 
-    @Option(help: ArgumentHelp("Dilation: D (1 = none), or 'h,w'.", valueName: "D|h,w"))
+    @Option(parsing: .unconditional, help: ArgumentHelp("Dilation: D (1 = none), or 'h,w'.", valueName: "D|h,w"))
     var dilation: String = "1"
 
-    @Option(help: ArgumentHelp("Channel groups (C for depthwise).", valueName: "G"))
+    @Option(parsing: .unconditional, help: ArgumentHelp("Channel groups (C for depthwise).", valueName: "G"))
     var groups: String = "1"
 
-    @Option(help: ArgumentHelp("Fused activation: none, relu, relu6 or clamp:MIN,MAX.",
+    @Option(parsing: .unconditional, help: ArgumentHelp("Fused activation: none, relu, relu6 or clamp:MIN,MAX.",
                                valueName: "none|relu|relu6|clamp:MIN,MAX"))
     var activation: String = "none"
 
-    @Option(help: ArgumentHelp("Winograd tile: 2, 4 or 6 for F(2x2), F(4x4) or F(6x6,3x3), or auto (per layer).",
+    @Option(parsing: .unconditional, help: ArgumentHelp("Winograd tile: 2, 4 or 6 for F(2x2), F(4x4) or F(6x6,3x3), or auto (per layer).",
                                valueName: "2|4|6|auto"))
     var winogradTile: String?
 
-    @Option(help: ArgumentHelp("Backend name (see 'convkit backends'), or auto.", valueName: "name"))
+    @Option(parsing: .unconditional, help: ArgumentHelp("Backend name (see 'convkit backends'), or auto.", valueName: "name"))
     var backend: String = AutoBackend.autoName
 
-    @Option(help: ArgumentHelp("Worker threads (default: CONVKIT_NUM_THREADS or the active cores).",
+    @Option(parsing: .unconditional, help: ArgumentHelp("Worker threads (default: CONVKIT_NUM_THREADS or the active cores).",
                                valueName: "T"))
     var threads: String?
 
     @Flag(help: "Refuse a filter that does not fit the padded input exactly (default: round down).")
     var exact = false
 
+    @Flag(help: "Round down a filter that does not fit exactly (the default, as PyTorch and ONNX).")
+    var floor = false
+
     @Flag(help: "Print nothing on success.")
     var quiet = false
 
     func run() throws {
         try runReportingErrors {
+            if floor && exact { throw CLIError.usage("--floor and --exact contradict each other; give one") }
+            if winogradTile != nil && backend != "winograd" && backend != AutoBackend.autoName {
+                throw CLIError.usage("--winograd-tile applies to the winograd backend (or auto), not '\(backend)'")
+            }
             try applyWinogradTile(winogradTile)
             let result = try ConvCommand.convolve(try options(), registry: .shared)
             try result.output.write(path: output)
@@ -129,12 +136,14 @@ struct ConvCommand: ParsableCommand {
         if case let .unavailable(reason) = engine.availability {
             throw ConvError.unavailable(backend: engine.name, reason: reason)
         }
-        let x = try NumPyArray.read(path: o.input)
-        let w = try NumPyArray.read(path: o.weights)
-        let b = try o.bias.map { try NumPyArray.read(path: $0) }
+        let x = try readNumPy(o.input, what: "input")
+        let w = try readNumPy(o.weights, what: "weights")
+        let b = try o.bias.map { try readNumPy($0, what: "bias") }
         guard x.shape.count == 4 else {
+            let hint = w.shape.count == 4 ? layoutHint(x.shape, channels: w.shape[1] * o.groups, height: x.shape.count == 3 ? x.shape[1] : 0,
+                                                       width: x.shape.count == 3 ? x.shape[2] : 0) : ""
             throw ConvError.invalidFile(path: o.input, reason: "input must have 4 dimensions (N, C, H, W), "
-                                        + "got shape \(NumPyArray.shapeTuple(x.shape))")
+                                        + "got shape \(NumPyArray.shapeTuple(x.shape))" + hint)
         }
         guard w.shape.count == 4 else {
             throw ConvError.invalidFile(path: o.weights, reason: "weights must have 4 dimensions (K, C/groups, R, S), "
@@ -146,6 +155,10 @@ struct ConvCommand: ParsableCommand {
             throw ConvError.groupsDoNotDivide(groups: o.groups, parameter: "input channels", value: c)
         }
         if cg * o.groups != c {
+            if x.shape[3] == cg * o.groups && x.shape[1] > x.shape[3] {
+                throw ConvError.invalidFile(path: o.input, reason: "shape \(x.shape) has \(c) channels but the weights \(w.shape) "
+                                            + "take \(cg * o.groups)" + layoutHint(x.shape, channels: cg * o.groups, height: x.shape[1], width: x.shape[2]))
+            }
             throw ConvError.shapeMismatch(what: "weights \(o.weights)", expected: [k, c / o.groups, r, s],
                                           actual: w.shape)
         }

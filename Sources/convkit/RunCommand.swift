@@ -21,47 +21,59 @@ struct RunCommand: ParsableCommand {
             --seed (deterministic). Exits non-zero with one line on stderr, writing nothing, on error.
             """)
 
-    @Option(help: ArgumentHelp("A model file (.onnx or .json) or a built-in name.", valueName: "file|name"))
+    @Option(parsing: .unconditional, help: ArgumentHelp("A model file (.onnx or .json) or a built-in name.", valueName: "file|name"))
     var model: String
 
-    @Option(help: ArgumentHelp("Weights in safetensors format (default: He initialisation from --seed).",
+    @Option(parsing: .unconditional, help: ArgumentHelp("Weights in safetensors format (default: He initialisation from --seed).",
                                valueName: "file.safetensors"))
     var weights: String?
 
-    @Option(help: ArgumentHelp("Input batch, float32 [N, C, H, W].", valueName: "x.npy"))
+    @Option(parsing: .unconditional, help: ArgumentHelp("Input batch, float32 [N, C, H, W].", valueName: "x.npy"))
     var input: String
 
-    @Option(help: ArgumentHelp("Output file, float32 [N, classes].", valueName: "y.npy"))
+    @Option(parsing: .unconditional, help: ArgumentHelp("Output file, float32 [N, classes].", valueName: "y.npy"))
     var output: String
 
-    @Option(help: ArgumentHelp("Backend for the convolutions: a registered backend or auto.", valueName: "name"))
+    @Option(parsing: .unconditional, help: ArgumentHelp("Backend for the convolutions: a registered backend or auto.", valueName: "name"))
     var backend: String = "auto"
 
-    @Option(help: ArgumentHelp("Worker threads (default: CONVKIT_NUM_THREADS or all cores).", valueName: "n"))
+    @Option(parsing: .unconditional, help: ArgumentHelp("Worker threads (default: CONVKIT_NUM_THREADS or all cores).", valueName: "n"))
     var threads: Int?
 
-    @Option(help: ArgumentHelp("Seed of the weight initialisation when there is no --weights.", valueName: "n"))
+    @Option(parsing: .unconditional, help: ArgumentHelp("Seed of the weight initialisation when there is no --weights.", valueName: "n"))
     var seed: UInt64 = 0
 
     @Option(name: .customLong("layer-backend"),
             help: ArgumentHelp("Backend for one convolution layer (repeatable).", valueName: "layer=name"))
     var layerBackends: [String] = []
 
-    @Option(help: ArgumentHelp("Time this many runs after one warm-up run and print the median and minimum run time on stderr.",
+    @Option(parsing: .unconditional, help: ArgumentHelp("Time this many runs after one warm-up run and print the median and minimum run time on stderr.",
                                valueName: "n"))
     var timeRuns: Int = 0
 
     @Flag(help: "Print a per-node profile on stderr (backend, kernel, median time, share, GFLOP/s) over --time-runs runs (default 10).")
     var profile = false
 
-    @Option(help: ArgumentHelp("Print the K highest-scoring classes of each sample on stdout.", valueName: "K"))
+    @Option(parsing: .unconditional, help: ArgumentHelp("Print the K highest-scoring classes of each sample on stdout.", valueName: "K"))
     var top: Int?
+
+    @Flag(help: "Fail instead of running a node on another backend than the one requested (default: a note on stderr per node).")
+    var strict = false
+
+    @Flag(help: "Print nothing on success (no summary line).")
+    var quiet = false
 
     func run() throws {
         try runReportingErrors {
-            if let top, top < 1 { throw ConvError.nonPositive(parameter: "top", value: top) }
+            if let top, top < 1 { throw CLIError.malformed("--top", "\(top)", expected: "a positive integer") }
+            let start = DispatchTime.now().uptimeNanoseconds
             let result = try execute()
             try NumPyArray(shape: result.shape, values: result.values).write(path: output)
+            if !quiet {
+                let ms = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e6
+                print("\(output): [\(result.shape.map(String.init).joined(separator: ", "))] float32; "
+                      + "\(result.summary), \(String(format: "%.1f", ms)) ms in all (load, prepare, run)")
+            }
             if let top { print(Self.topClasses(result.values, shape: result.shape, k: top)) }
         }
     }
@@ -77,8 +89,9 @@ struct RunCommand: ParsableCommand {
     }
 
     /// Loads the model, weights and input, runs, and returns the output (nothing written).
-    func execute() throws -> (shape: [Int], values: [Float]) {
-        if let threads, threads < 1 { throw ConvError.nonPositive(parameter: "threads", value: threads) }
+    func execute() throws -> (shape: [Int], values: [Float], summary: String) {
+        if let threads, threads < 1 { throw CLIError.malformed("--threads", "\(threads)", expected: "a positive integer") }
+        if timeRuns < 0 { throw CLIError.malformed("--time-runs", "\(timeRuns)", expected: "a non-negative integer") }
         let overrides = try parseLayerBackends(layerBackends)
         let m = try loadModel(model, seed: weights == nil ? seed : nil)
         if let weights {
@@ -87,18 +100,25 @@ struct RunCommand: ParsableCommand {
             }
             try m.loadWeights(path: weights)
         }
-        let x = try NumPyArray.read(path: input)
+        let x = try readNumPy(input, what: "input")
         let s = m.inputShape
         guard x.shape.count == 4, x.shape[1] == s.c, x.shape[2] == s.h, x.shape[3] == s.w, x.shape[0] >= 1 else {
-            throw ConvError.shapeMismatch(what: "input \(input)", expected: [x.shape.first ?? 1, s.c, s.h, s.w], actual: x.shape)
+            throw ConvError.invalidFile(path: input, reason: "shape \(x.shape) does not match the model's input [N, \(s.c), \(s.h), \(s.w)]"
+                                        + layoutHint(x.shape, channels: s.c, height: s.h, width: s.w))
         }
         let n = x.shape[0]
         let prepared = try m.prepare(batch: n, backend: backend, threads: threads, overrides: overrides)
+        // Never fall back silently: say which node runs where instead (or refuse with --strict).
+        let fallbacks = prepared.plans.filter { $0.fallbackReason != nil }
+        for p in fallbacks {
+            let line = "node '\(p.name)' runs on \(p.backend ?? "direct"), not \(p.requestedBackend ?? backend): \(p.fallbackReason!)"
+            if strict { throw ConvError.unsupported(backend: p.requestedBackend ?? backend, reason: line + " (--strict)") }
+            writeToStandardError("note: \(line)\n")
+        }
         var y = [Float](repeating: 0, count: n * prepared.outputSampleCount)
         try x.values.withUnsafeBufferPointer { xb in
             try y.withUnsafeMutableBufferPointer { yb in try prepared.run(input: xb, output: yb, batch: n) }
         }
-        if timeRuns < 0 { throw ConvError.nonPositive(parameter: "time-runs", value: timeRuns) }
         if profile {
             var scratch = y
             let timings = try x.values.withUnsafeBufferPointer { xb in
@@ -126,7 +146,11 @@ struct RunCommand: ParsableCommand {
                 + String(format: "%.3f", times[times.count / 2]) + " ms, min " + String(format: "%.3f", times[0])
                 + " ms over \(timeRuns) runs\n").utf8))
         }
-        return ([n] + m.outputSampleDimensions, y)
+        var counts: [String: Int] = [:]
+        for (_, b) in prepared.backends { counts[b, default: 0] += 1 }
+        let engines = counts.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: ", ")
+        return ([n] + m.outputSampleDimensions, y,
+                "\(m.name), batch \(n), backend \(backend)" + (engines.isEmpty ? "" : " (convolutions: \(engines))"))
     }
 }
 
@@ -136,7 +160,7 @@ func parseLayerBackends(_ items: [String]) throws -> [String: String] {
     for item in items {
         let parts = item.split(separator: "=", maxSplits: 1).map(String.init)
         guard parts.count == 2, !parts[0].isEmpty, !parts[1].isEmpty else {
-            throw ConvError.invalidArgument("--layer-backend: expected layer=backend, got '\(item)'")
+            throw CLIError.malformed("--layer-backend", item, expected: "layer=backend")
         }
         r[parts[0]] = parts[1]
     }

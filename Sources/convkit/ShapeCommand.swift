@@ -14,9 +14,10 @@ struct ShapeCommand: ParsableCommand {
             volume KxOHxOW alone (for scripts), e.g. 10x32x32; then 'key: value' lines: input, \
             layer, height and width (the formula), output, parameters, FLOPs, receptive field.
 
-            When it does not fit exactly, the formula lines are printed followed by a line \
-            starting 'does not fit:', and the exit code is 1 (unless --floor is given, which \
-            rounds down like PyTorch and ONNX and prints the volume as usual).
+            When it does not fit exactly, the output is rounded down, as in PyTorch, ONNX, \
+            `convkit conv`, `convkit run` and the library (a 'note:' line says so and exit code is \
+            0); with --exact, the formula lines are printed followed by a line starting \
+            'does not fit:', and the exit code is 1.
 
             Exit codes: 0 success; 1 does not fit, or an invalid configuration (one 'Error:' \
             line on stderr); 64 a malformed value (one 'Error:' line on stderr).
@@ -24,45 +25,53 @@ struct ShapeCommand: ParsableCommand {
             Example: convkit shape --input 3x32x32 --filters 10 --size 5 --stride 1 --pad 2
             """)
 
-    @Option(help: ArgumentHelp("Input volume: channels x height x width.", valueName: "CxHxW"))
+    @Option(parsing: .unconditional, help: ArgumentHelp("Input volume: channels x height x width.", valueName: "CxHxW"))
     var input: String
 
-    @Option(help: ArgumentHelp("Number of filters K (output channels).", valueName: "K"))
+    @Option(parsing: .unconditional, help: ArgumentHelp("Number of filters K (output channels).", valueName: "K"))
     var filters: String
 
-    @Option(help: ArgumentHelp("Kernel size: F (square) or RxS (height x width).", valueName: "F|RxS"))
+    @Option(parsing: .unconditional, help: ArgumentHelp("Kernel size: F (square) or RxS (height x width).", valueName: "F|RxS"))
     var size: String
 
-    @Option(help: ArgumentHelp("Stride: S, or 'h,w'.", valueName: "S|h,w"))
+    @Option(parsing: .unconditional, help: ArgumentHelp("Stride: S, or 'h,w'.", valueName: "S|h,w"))
     var stride: String = "1"
 
-    @Option(help: ArgumentHelp("Zero padding: P, 'h,w', 'top,left,bottom,right' or 'same'.",
+    @Option(parsing: .unconditional, help: ArgumentHelp("Zero padding: P, 'h,w', 'top,left,bottom,right' or 'same'.",
                                valueName: "P|h,w|t,l,b,r|same"))
     var pad: String = "0"
 
-    @Option(help: ArgumentHelp("Dilation: D (1 = none), or 'h,w'.", valueName: "D|h,w"))
+    @Option(parsing: .unconditional, help: ArgumentHelp("Dilation: D (1 = none), or 'h,w'.", valueName: "D|h,w"))
     var dilation: String = "1"
 
-    @Option(help: ArgumentHelp("Channel groups (C for depthwise).", valueName: "G"))
+    @Option(parsing: .unconditional, help: ArgumentHelp("Channel groups (C for depthwise).", valueName: "G"))
     var groups: String = "1"
 
-    @Option(help: ArgumentHelp("Batch size N (scales the FLOPs).", valueName: "N"))
+    @Option(parsing: .unconditional, help: ArgumentHelp("Batch size N (scales the FLOPs).", valueName: "N"))
     var batch: String = "1"
 
-    @Option(help: ArgumentHelp("Also report the receptive field of L such layers stacked.", valueName: "L"))
+    @Option(parsing: .unconditional, help: ArgumentHelp("Also report the receptive field of L such layers stacked.", valueName: "L"))
     var layers: String = "1"
 
     @Flag(help: "Do not count biases in the parameters.")
     var noBias = false
 
-    @Flag(help: "Accept a filter that does not fit exactly: round down (PyTorch/ONNX) and exit 0.")
+    @Flag(help: "Round down a filter that does not fit exactly (the default, as PyTorch and ONNX).")
     var floor = false
+
+    @Flag(help: "Refuse a filter that does not fit the padded input exactly: print why and exit 1.")
+    var exact = false
 
     func run() throws {
         try runReportingErrors {
+            if floor && exact { throw CLIError.usage("--floor and --exact contradict each other; give one") }
             let d = try descriptor()
+            if d.inputChannels >= 8 && d.inputChannels == d.inputHeight && [1, 3, 4].contains(d.inputWidth) {
+                writeToStandardError("note: --input is CxHxW (channels first); \(input) looks like HxWxC: did you mean "
+                                     + "\(d.inputWidth)x\(d.inputChannels)x\(d.inputHeight)?\n")
+            }
             let lines = try ShapeCommand.report(for: d, layers: CLIParse.positiveInt(layers, option: "--layers"),
-                                                acceptInexact: floor)
+                                                acceptInexact: !exact)
             print(lines.text, terminator: "")
             if !lines.fits { throw ExitCode.failure }
         }
@@ -115,7 +124,7 @@ struct ShapeCommand: ParsableCommand {
                 + "does not fit: the filter does not tile the padded input exactly along "
                 + axes.joined(separator: " and ")
                 + "; rounding down would give \(d.outputChannels)x\(d.outputHeight)x\(d.outputWidth)"
-                + " (use --floor to accept that)\n"
+                + " (without --exact it is rounded down)\n"
             return (text, false)
         }
         let volume = "\(d.outputChannels)x\(d.outputHeight)x\(d.outputWidth)"
@@ -131,7 +140,7 @@ struct ShapeCommand: ParsableCommand {
         out.append(layer)
         out.append(contentsOf: formulas)
         if !fits {
-            out.append("note: does not fit exactly; rounded down (leftover input rows/columns are ignored)")
+            out.append("note: does not fit exactly; rounded down (leftover input rows/columns are ignored; --exact refuses it)")
         }
         out.append("output: \(volume) (KxOHxOW), \(groupedThousands(d.outputChannels * d.outputHeight * d.outputWidth)) values"
                    + (d.batch > 1 ? " per image" : ""))

@@ -13,13 +13,13 @@ struct SummaryCommand: ParsableCommand {
             stderr on error.
             """)
 
-    @Option(help: ArgumentHelp("A model file (.onnx or .json) or a built-in name.", valueName: "file|name"))
+    @Option(parsing: .unconditional, help: ArgumentHelp("A model file (.onnx or .json) or a built-in name.", valueName: "file|name"))
     var model: String
 
-    @Option(help: ArgumentHelp("Backend for the convolutions: a registered backend or auto.", valueName: "name"))
+    @Option(parsing: .unconditional, help: ArgumentHelp("Backend for the convolutions: a registered backend or auto.", valueName: "name"))
     var backend: String = "auto"
 
-    @Option(help: ArgumentHelp("Batch size the shapes and FLOPs are given for.", valueName: "n"))
+    @Option(parsing: .unconditional, help: ArgumentHelp("Batch size the shapes and FLOPs are given for.", valueName: "n"))
     var batch: Int = 1
 
     @Option(name: .customLong("layer-backend"),
@@ -28,6 +28,7 @@ struct SummaryCommand: ParsableCommand {
 
     func run() throws {
         try runReportingErrors {
+            if batch < 1 { throw CLIError.malformed("--batch", "\(batch)", expected: "a positive integer") }
             let m = try loadModel(model)
             let summary = try m.summary(batch: batch, backend: backend, overrides: parseLayerBackends(layerBackends))
             print(summary.render(), terminator: "")

@@ -33,17 +33,15 @@ struct BenchCommandTests {
         #expect(throws: ConvError.unknownBackend(name: "nope", known: ["reference", "auto"])) {
             try BenchCommand.parse(["--backends", "reference,nope"]).makeConfiguration(registry: registry)
         }
-        #expect(throws: ConvError.nonPositive(parameter: "threads", value: 0)) {
-            try BenchCommand.parse(["--threads", "1,0"]).makeConfiguration(registry: registry)
-        }
-        #expect(throws: ConvError.self) {
-            try BenchCommand.parse(["--threads", "two"]).makeConfiguration(registry: registry)
-        }
-        #expect(throws: ConvError.self) {
-            try BenchCommand.parse(["--layers", "alexnet-conv1,"]).makeConfiguration(registry: registry)
-        }
-        #expect(throws: ConvError.nonPositive(parameter: "rounds", value: 0)) {
-            try BenchCommand.parse(["--rounds", "0"]).makeConfiguration(registry: registry)
+        // Malformed values are usage errors (exit 64), naming the option and the value.
+        for (args, fragment) in [(["--threads", "1,0"], "'0' for --threads"), (["--threads", "two"], "'two' for --threads"),
+                                 (["--layers", "alexnet-conv1,"], "--layers"), (["--rounds", "0"], "'0' for --rounds")] {
+            do {
+                _ = try BenchCommand.parse(args).makeConfiguration(registry: registry)
+                Issue.record("\(args) was accepted")
+            } catch let e as CLIError {
+                #expect(e.exitCode == CLIError.usageExitCode && e.message.contains(fragment), "\(e.message)")
+            }
         }
         #expect(throws: (any Error).self) { try BenchCommand.parse(["--format", "xml"]) }
     }

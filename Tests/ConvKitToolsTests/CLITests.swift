@@ -129,19 +129,21 @@ struct CLITests {
         #expect(r.stdout.contains("FLOPs: \(flops) "))
     }
 
-    @Test("shape: 7x7 with a 3x3 filter at stride 3 prints the computation, says it does not fit, exits 1")
+    @Test("shape: 7x7 with a 3x3 filter at stride 3 rounds down as the library does; --exact says it does not fit, exits 1")
     func shapeDoesNotFit() throws {
-        let r = try runCLI(["shape", "--input", "3x7x7", "--filters", "1", "--size", "3", "--stride", "3",
-                            "--pad", "0"])
+        let args = ["shape", "--input", "3x7x7", "--filters", "1", "--size", "3", "--stride", "3", "--pad", "0"]
+        let floored = try runCLI(args)
+        #expect(floored.status == 0)
+        #expect(floored.stdoutLines.first == "1x2x2")
+        #expect(floored.stdout.contains("(W - F + 2P)/S + 1 = (7 - 3 + 0)/3 + 1 = 2.33"))
+        #expect(floored.stdout.contains("rounded down"))
+        #expect(try runCLI(args + ["--floor"]).stdoutLines.first == "1x2x2")
+        let r = try runCLI(args + ["--exact"])
         #expect(r.status == 1)
         #expect(r.stdout.contains("(W - F + 2P)/S + 1 = (7 - 3 + 0)/3 + 1 = 2.33"))
         #expect(r.stdout.contains("does not fit"))
         #expect(r.stdoutLines.first != "1x2x2")
-        // --floor accepts it, rounding down.
-        let floored = try runCLI(["shape", "--input", "3x7x7", "--filters", "1", "--size", "3", "--stride", "3",
-                                  "--floor"])
-        #expect(floored.status == 0)
-        #expect(floored.stdoutLines.first == "1x2x2")
+        #expect(try runCLI(args + ["--exact", "--floor"]).status == 64)
     }
 
     @Test("shape: malformed values exit 64 with one line naming the value", arguments: [

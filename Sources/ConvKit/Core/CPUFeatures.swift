@@ -36,11 +36,16 @@ public enum KernelISA: String, Sendable, CaseIterable {
     case portable
 
     /// The ISA chosen once per process: AVX2+FMA when the CPU has both, else portable.
-    /// Setting the environment variable `CONVKIT_ISA=portable` forces the portable path.
+    /// Setting the environment variable `CONVKIT_ISA=portable` forces the portable path
+    /// (`CONVKIT_ISA=avx2` asks for the default; other values are reported by
+    /// ``ConvKit/environmentProblems`` and ignored).
     public static let selected: KernelISA = {
         if ProcessInfo.processInfo.environment["CONVKIT_ISA"] == "portable" { return .portable }
         return best
     }()
+
+    /// The values `CONVKIT_ISA` accepts.
+    public static let environmentValues = ["avx2", "portable"]
 
     /// The best ISA this CPU supports.
     public static var best: KernelISA {

@@ -1,10 +1,12 @@
+import Foundation
+
 /// Every error ConvKit throws.
 ///
 /// Each case carries the offending value and what was expected, so that the
 /// message (``description``) can be shown to a user as it is. ConvKit never
 /// traps on user input: invalid descriptors, mis-sized buffers, malformed files
 /// and unsupported configurations all surface as a `ConvError`.
-public enum ConvError: Error, Equatable, Sendable, CustomStringConvertible {
+public enum ConvError: Error, Equatable, Sendable, CustomStringConvertible, LocalizedError {
     /// A size, stride or dilation that must be at least 1 was not.
     case nonPositive(parameter: String, value: Int)
     /// A padding value was negative.
@@ -90,4 +92,9 @@ private func formatFit(_ v: Double) -> String {
     let whole = Int(hundredths) / 100
     let frac = abs(Int(hundredths)) % 100
     return "\(whole)." + (frac < 10 ? "0" : "") + "\(frac)"
+}
+
+extension ConvError {
+    /// The message (``description``), so that `error.localizedDescription` shows it.
+    public var errorDescription: String? { description }
 }

@@ -15,6 +15,27 @@ public enum ConvKit {
         return Swift.max(ProcessInfo.processInfo.activeProcessorCount, 1)
     }
 
+    /// Problems with ConvKit's environment variables, one message each (empty when all are
+    /// valid or unset). An invalid value is ignored by the library (the default applies); a
+    /// program should report these messages rather than run silently on the default:
+    /// - `CONVKIT_NUM_THREADS` must be a positive integer;
+    /// - `CONVKIT_ISA` must be `avx2` (the default on a CPU with AVX2 and FMA) or `portable`.
+    public static var environmentProblems: [String] {
+        let env = ProcessInfo.processInfo.environment
+        var problems: [String] = []
+        if let s = env["CONVKIT_NUM_THREADS"], !(Int(s).map { $0 > 0 } ?? false) {
+            problems.append("CONVKIT_NUM_THREADS='\(s)' is not a positive integer")
+        }
+        if let s = env["CONVKIT_ISA"] {
+            if !KernelISA.environmentValues.contains(s) {
+                problems.append("CONVKIT_ISA='\(s)' is not one of \(KernelISA.environmentValues.joined(separator: ", "))")
+            } else if s != "portable" && KernelISA.best == .portable {
+                problems.append("CONVKIT_ISA='\(s)': this CPU lacks AVX2+FMA; the portable path runs")
+            }
+        }
+        return problems
+    }
+
     /// The largest thread count an execute call uses (larger requests are capped to it).
     public static let maximumThreadCount = 1024
 

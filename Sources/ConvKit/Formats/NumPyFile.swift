@@ -9,7 +9,8 @@ import Darwin
 ///
 /// Only what ConvKit needs is supported, and everything else is refused with a
 /// ``ConvError/invalidFile(path:reason:)`` that says what was found:
-/// - dtype `<f4` (little-endian float32) only; `>f4`, `<f8`, `<i4`... are refused by name;
+/// - dtype `<f4` (little-endian float32); ``readConverting(path:)`` also converts `<f8` and
+///   `<f2`; `>f4`, `<i4`... are refused by name;
 /// - C order only (`'fortran_order': False`);
 /// - format versions 1.0 (2-byte header length) and 2.0 / 3.0 (4-byte header length) are
 ///   read; files are written as version 1.0, or 2.0 when the header does not fit in 1.0;
@@ -91,10 +92,25 @@ public struct NumPyArray: Hashable, Sendable, CustomStringConvertible {
     /// Parses the bytes of a `.npy` file. `path` is used only in error messages.
     /// - Throws: as ``read(path:)``.
     public static func read(data: Data, path: String = "<data>") throws -> NumPyArray {
-        try data.withUnsafeBytes { try parse($0, path: path) }
+        try data.withUnsafeBytes { try parse($0, path: path, converting: false).array }
     }
 
-    private static func parse(_ bytes: UnsafeRawBufferPointer, path: String) throws -> NumPyArray {
+    /// Reads a `.npy` file of float32, float64 (`<f8`) or float16 (`<f2`), converting the
+    /// others to float32 (float64 rounded to nearest; float16 exactly). Returns the array and
+    /// the dtype it was converted from (nil for float32), so that a program can say so.
+    /// - Throws: as ``read(path:)``, for any other dtype.
+    public static func readConverting(path: String) throws -> (array: NumPyArray, convertedFrom: String?) {
+        let data: Data
+        do {
+            data = try Data(contentsOf: URL(fileURLWithPath: path))
+        } catch {
+            throw ConvError.invalidFile(path: path, reason: "cannot read file: " + describeIOError(error, path: path))
+        }
+        return try data.withUnsafeBytes { try parse($0, path: path, converting: true) }
+    }
+
+    private static func parse(_ bytes: UnsafeRawBufferPointer, path: String,
+                              converting: Bool) throws -> (array: NumPyArray, convertedFrom: String?) {
         func fail(_ reason: String) -> ConvError { ConvError.invalidFile(path: path, reason: reason) }
         guard bytes.count >= 8 else {
             throw fail("not a .npy file: \(bytes.count) bytes, shorter than the 8-byte preamble")
@@ -126,16 +142,22 @@ public struct NumPyArray: Hashable, Sendable, CustomStringConvertible {
             throw fail("malformed header: not valid text")
         }
         let dict = try HeaderParser.parse(header, path: path)
-        guard dict.descr == "<f4" else {
-            throw fail("unsupported dtype '\(dict.descr)': only little-endian float32 ('<f4') is supported")
+        let elementSize: Int
+        switch dict.descr {
+        case "<f4": elementSize = 4
+        case "<f8" where converting: elementSize = 8
+        case "<f2" where converting: elementSize = 2
+        default:
+            throw fail("unsupported dtype '\(dict.descr)': only little-endian float32 ('<f4')"
+                       + (converting ? ", float64 ('<f8') and float16 ('<f2') are supported" : " is supported"))
         }
         guard !dict.fortranOrder else {
             throw fail("unsupported Fortran (column-major) order: only C order ('fortran_order': False) is supported")
         }
         let count = try elementCount(of: dict.shape, path: path)
-        let (byteCount, overflow) = count.multipliedReportingOverflow(by: 4)
+        let (byteCount, overflow) = count.multipliedReportingOverflow(by: elementSize)
         if overflow { throw ConvError.sizeOverflow(what: "\(path): data of shape \(shapeTuple(dict.shape))",
-                                                   limit: "\(count) float32 values exceed \(Int.max) bytes") }
+                                                   limit: "\(count) values exceed \(Int.max) bytes") }
         let available = bytes.count - dataStart
         guard available >= byteCount else {
             throw fail("truncated data: shape \(shapeTuple(dict.shape)) needs \(byteCount) bytes, got \(available)")
@@ -146,12 +168,16 @@ public struct NumPyArray: Hashable, Sendable, CustomStringConvertible {
         }
         let values = [Float](unsafeUninitializedCapacity: count) { buffer, initialized in
             for i in 0..<count {
-                let bits = bytes.loadUnaligned(fromByteOffset: dataStart + 4 * i, as: UInt32.self)
-                buffer[i] = Float(bitPattern: UInt32(littleEndian: bits))
+                let at = dataStart + elementSize * i
+                switch elementSize {
+                case 4: buffer[i] = Float(bitPattern: UInt32(littleEndian: bytes.loadUnaligned(fromByteOffset: at, as: UInt32.self)))
+                case 8: buffer[i] = Float(Double(bitPattern: UInt64(littleEndian: bytes.loadUnaligned(fromByteOffset: at, as: UInt64.self))))
+                default: buffer[i] = halfToFloat(UInt16(littleEndian: bytes.loadUnaligned(fromByteOffset: at, as: UInt16.self)))
+                }
             }
             initialized = count
         }
-        return NumPyArray(uncheckedShape: dict.shape, values: values)
+        return (NumPyArray(uncheckedShape: dict.shape, values: values), elementSize == 4 ? nil : dict.descr)
     }
 
     private init(uncheckedShape: [Int], values: [Float]) {
