@@ -122,3 +122,63 @@ struct RegistryTests {
         #expect(AutoBackend(candidates: []).availability == .unavailable(reason: "no backend available"))
     }
 }
+
+/// Plugins: a custom backend placed in auto's order of preference; a custom layer sees the
+/// model's backend in its preparation context.
+@Suite struct PluginPlacementTests {
+    static let conv1x1 = Conv2DDescriptor(channels: 2, height: 5, width: 5, filters: 3, size: 1)
+
+    @Test func registerBeforePlacesABackendInAutosOrder() throws {
+        let registry = BackendRegistry(backends: [DirectBackend(), ReferenceBackend()])
+        let auto0 = try #require(try registry.backend(named: "auto") as? AutoBackend)
+        #expect(try auto0.choose(for: Self.conv1x1).name == "direct")
+        try registry.register(PointwiseOnlyBackend(), before: "direct")
+        #expect(registry.all.map(\.name) == ["test-pointwise", "direct", "reference"])
+        let auto = try #require(try registry.backend(named: "auto") as? AutoBackend)
+        #expect(try auto.choose(for: Self.conv1x1).name == "test-pointwise")
+        // Moving it again, and an unknown anchor (the registry is left as it was).
+        try registry.register(PointwiseOnlyBackend(), before: "reference")
+        #expect(registry.all.map(\.name) == ["direct", "test-pointwise", "reference"])
+        #expect(throws: ConvError.self) { try registry.register(PointwiseOnlyBackend(), before: "nope") }
+        #expect(registry.all.map(\.name) == ["direct", "test-pointwise", "reference"])
+    }
+
+    /// A layer that records the backend its context carries.
+    final class BackendRecordingLayer: Layer, PreparedLayer {
+        let name: String
+        var typeName: String { "recorder" }
+        nonisolated(unsafe) static var seen: [String] = []
+        init(name: String) { self.name = name }
+        func outputShape(for input: TensorShape) throws -> TensorShape { input }
+        func prepare(for input: TensorShape, context: LayerPreparationContext) throws -> any PreparedLayer {
+            Self.seen.append(context.backend.name)
+            return self
+        }
+        func forward(input: UnsafePointer<Float>, output: UnsafeMutablePointer<Float>, shape: TensorShape, threads: Int) throws {
+            output.update(from: input, count: shape.count)
+        }
+    }
+
+    @Test func aCustomLayerGetsTheModelsBackend() throws {
+        let g = try GraphBuilder(input: [2, 5, 5])
+        let c = try g.conv(g.input, filters: 3, size: 1)
+        let model = try g.build(output: g.add(BackendRecordingLayer(name: "rec"), inputs: [c]))
+        model.initializeWeights(seed: 1)
+        BackendRecordingLayer.seen = []
+        for b in ["direct", "reference", "auto"] { _ = try model.prepare(batch: 1, backend: b) }
+        #expect(BackendRecordingLayer.seen == ["direct", "reference", "auto"])
+    }
+
+    @Test func commonPoolWindowsNeedNoTry() throws {
+        let p = MaxPool2D(name: "p", geometry: .window3x3Stride2Pad1)
+        #expect(try p.outputShape(for: TensorShape(n: 1, c: 64, h: 112, w: 112)) == TensorShape(n: 1, c: 64, h: 56, w: 56))
+        #expect(try PoolGeometry(size: 2) == .window2x2Stride2)
+        #expect(try PoolGeometry(size: 3, stride: 2) == .window3x3Stride2)
+        #expect(try PoolGeometry(size: 3, stride: 1, pad: 1) == .window3x3Stride1Pad1)
+    }
+
+    @Test func convErrorIsALocalizedError() {
+        let e: any Error = ConvError.nonPositive(parameter: "stride", value: 0)
+        #expect(e.localizedDescription == ConvError.nonPositive(parameter: "stride", value: 0).description)
+    }
+}

@@ -35,6 +35,22 @@ public final class BackendRegistry: @unchecked Sendable {
         }
     }
 
+    /// Adds `backend` to `auto`'s order of preference just before the backend named `other`
+    /// (a backend already registered under the same name is moved there).
+    ///
+    /// ```swift
+    /// BackendRegistry.shared.register(MyBackend(), before: "direct")   // auto tries it before direct
+    /// ```
+    /// - Throws: ``ConvError/unknownBackend(name:known:)`` when no backend is named `other`.
+    public func register(_ backend: any ConvBackend, before other: String) throws {
+        lock.lock(); defer { lock.unlock() }
+        guard backends.contains(where: { $0.name == other }), other != backend.name else {
+            throw ConvError.unknownBackend(name: other, known: backends.map(\.name).filter { $0 != backend.name })
+        }
+        backends.removeAll { $0.name == backend.name }
+        backends.insert(backend, at: backends.firstIndex { $0.name == other }!)
+    }
+
     /// The registered backends, in registration order (which is `auto`'s preference order).
     public var all: [any ConvBackend] {
         lock.lock(); defer { lock.unlock() }

@@ -268,6 +268,9 @@ extension GraphModel {
             try Self.inNode(i, nodes[i].layer) { try s.validate() }
             if UInt64(s.count) > limit / 4 { throw refuse("layer \(i) '\(p.name)': output \(s) of \(s.count * 4) bytes") }
         }
+        // Layers other than convolutions (a plugin layer that runs its own convolutions, say)
+        // get the backend the model was prepared with.
+        let modelBackend = try registry.backend(named: backend)
         let memory = memoryPlan(physical, batch: batch)
         if UInt64(memory.arenaCount) > limit / 4 {
             throw refuse("activation memory of \(memory.arenaCount * 4) bytes for batch \(batch)")
@@ -277,7 +280,7 @@ extension GraphModel {
             let p = physical.plans[i]
             let node = nodes[i]
             var context = LayerPreparationContext(
-                backend: p.resolvedBackend ?? ReferenceBackend(),
+                backend: p.resolvedBackend ?? modelBackend,
                 foldedBatchNorm: p.foldedNode.flatMap { nodes[$0].layer as? BatchNorm2D },
                 fusedActivation: p.fusedActivation,
                 accumulatesIntoOutput: p.fusedAdd != nil)

@@ -186,8 +186,11 @@ public struct LayerReceptiveField: Hashable, Sendable {
 
 /// What a model passes to ``Layer/prepare(for:context:)``.
 public struct LayerPreparationContext {
-    /// The backend that runs this layer's convolutions (already resolved: never `auto`, and
-    /// able to run the layer).
+    /// The backend for this layer's convolutions. For a ``Conv2D``: the backend that runs it,
+    /// already resolved (never `auto`, and able to run the layer, after any fallback). For any
+    /// other layer, a plugin layer included: the backend the model is prepared with, as
+    /// ``BackendRegistry/backend(named:)`` returns it (an ``AutoBackend`` for `auto`), so that a
+    /// layer running its own convolutions uses the engine the caller chose.
     public var backend: any ConvBackend
     /// A BatchNorm2D that follows this layer and is folded into it (only for ``Conv2D``).
     public var foldedBatchNorm: BatchNorm2D?

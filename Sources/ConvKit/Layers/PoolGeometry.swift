@@ -42,6 +42,24 @@ public struct PoolGeometry: Hashable, Sendable {
                       strideWidth: stride ?? size, padding: Padding(pad), ceilMode: ceilMode)
     }
 
+    // MARK: Common windows (no validation needed, so no `try`)
+
+    /// 2x2 windows, stride 2, no padding (LeNet, VGG: halves H and W).
+    public static let window2x2Stride2 = PoolGeometry(valid: 2, 2, 0)
+    /// 3x3 windows, stride 2, no padding (AlexNet, SqueezeNet).
+    public static let window3x3Stride2 = PoolGeometry(valid: 3, 2, 0)
+    /// 3x3 windows, stride 2, padding 1 (ResNet's stem max pooling).
+    public static let window3x3Stride2Pad1 = PoolGeometry(valid: 3, 2, 1)
+    /// 3x3 windows, stride 1, padding 1 (same size: Inception's pooling branches).
+    public static let window3x3Stride1Pad1 = PoolGeometry(valid: 3, 1, 1)
+
+    /// A square geometry known to be valid (positive size and stride, padding at most half).
+    private init(valid size: Int, _ stride: Int, _ pad: Int) {
+        kernelHeight = size; kernelWidth = size
+        strideHeight = stride; strideWidth = stride
+        padding = Padding(pad)
+    }
+
     /// Output size along one axis (see the type's documentation).
     func outputSize(input: Int, kernel: Int, stride: Int, padBefore: Int, padAfter: Int) -> Int {
         let span = input + padBefore + padAfter - kernel
