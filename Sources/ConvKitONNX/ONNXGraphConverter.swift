@@ -10,7 +10,7 @@ enum ONNXValue {
     case constant(ONNXConstant)
 }
 
-/// Converts one `ModelProto` to a ``GraphModel``: the checks on the model as a whole, the node
+/// Converts one `ModelProto` to a `GraphModel`: the checks on the model as a whole, the node
 /// order, and the bookkeeping the operator converters (``ONNXOperators``) share.
 struct ONNXGraphConverter {
     let opset: Int

@@ -2,7 +2,7 @@ import ConvKit
 import Foundation
 import SwiftProtobuf
 
-/// Reads ONNX models (`ModelProto`) into ConvKit's ``GraphModel``.
+/// Reads ONNX models (`ModelProto`) into ConvKit's `GraphModel`.
 ///
 /// ```swift
 /// import ConvKit
@@ -19,15 +19,17 @@ import SwiftProtobuf
 ///   BatchNormalization (inference), Relu, LeakyRelu, Clip, Sigmoid, Tanh, HardSigmoid,
 ///   HardSwish, Add, Mul, Sum, Concat, MaxPool, AveragePool, GlobalAveragePool, GlobalMaxPool,
 ///   ReduceMean over H and W, Flatten, Reshape, Squeeze, Unsqueeze, Gemm, MatMul (with the Add
-///   after it as its bias), Softmax, Dropout, Identity, Constant, and the integer shape
-///   arithmetic of exporters (Shape, Gather, Unsqueeze, Concat, Cast on constants), which is
-///   computed at import with the batch size as a symbol.
+///   after it as its bias), Softmax, Dropout, Identity, Constant, ConstantOfShape, and the
+///   integer shape arithmetic of exporters (Shape, Gather, Unsqueeze, Concat, Cast on
+///   constants), which is computed at import with the batch size as a symbol. A `Mul` or `Add`
+///   of a constant that is one value or one per channel becomes a per-channel affine node
+///   (`BatchNorm2D.affine(name:channels:)`), folded into a convolution before it.
 /// - Tensors: float32 from `raw_data` or `float_data`; float16, bfloat16 and float64 converted
 ///   to float32; int32 and int64; external data (`data_location = EXTERNAL`) from files in the
 ///   model's folder (a location outside it is an error).
 /// - One input `[N, C, H, W]` of float32: the batch may be symbolic (the run's batch is used),
 ///   C, H and W must be known (or given in ``Options/inputShape``). The first graph output is
-///   the model's output; ``GraphModel/declaredOutputDimensions`` keeps its ONNX shape.
+///   the model's output; `GraphModel.declaredOutputDimensions` keeps its ONNX shape.
 ///
 /// The imported graph is the one ConvKit would build itself (convolutions, batch norms,
 /// activations, additions as their own nodes), so preparing it fuses the same way: batch norm
@@ -39,7 +41,7 @@ import SwiftProtobuf
 /// the file's pages, which the system can drop).
 ///
 /// Errors: ``ONNXImportError`` naming the file, node or tensor and the value at fault
-/// (``ConvError``s from building a layer are wrapped into ``ONNXImportError/invalidNode(node:op:reason:)``).
+/// (`ConvError`s from building a layer are wrapped into ``ONNXImportError/invalidNode(node:op:reason:)``).
 /// Unsupported operators are reported all at once, before anything is converted.
 ///
 /// Threading: each call works on its own data; call from any thread.

@@ -8,29 +8,35 @@ import Testing
 struct ReadmeExampleTests {
     @Test("the library example runs as written")
     func libraryExample() throws {
+        func print(_ items: Any...) {}   // the README's prints, silenced in the test log
         // 3x32x32 input, 10 filters of 5x5, stride 1, zero padding 2, fused ReLU.
         let d = Conv2DDescriptor(channels: 3, height: 32, width: 32, filters: 10, size: 5,
                                  stride: 1, pad: 2, activation: .relu)
-        #expect(d.outputShape == [1, 10, 32, 32])
-        #expect(d.parameterCount == 760)
-        #expect(d.flops == 1_536_000)
+        print(d.outputShape, d.parameterCount, d.flops)       // [1, 10, 32, 32] 760 1536000
 
-        var rng = TestRandom(seed: 1)
-        let weights = rng.uniform(d.weightCount), bias = rng.uniform(10)
-        let x = try Tensor(shape: TensorShape(d.inputShape), values: rng.uniform(d.inputCount))
+        // Weights K x C/groups x R x S (PyTorch's OIHW), bias K, input N x C x H x W: float32, row-major.
+        let weights = (0..<d.weightCount).map { Float($0 % 7) * 0.01 - 0.03 }
+        let bias = [Float](repeating: 0.1, count: d.outputChannels)
+        let x = try Tensor(shape: TensorShape(d.inputShape), values: (0..<d.inputCount).map { Float($0 % 255) / 255 })
 
-        let backend = try BackendRegistry.shared.backend(named: "auto")
-        let conv = try backend.prepare(d, weights: weights, bias: bias)
-        let y = try conv.execute(x, threads: 2)
-        #expect(y.shape.dims == d.outputShape)
-        #expect(y.scalars.allSatisfy { $0 >= 0 })   // fused ReLU
+        let backend = try BackendRegistry.shared.backend(named: "auto")   // or "direct", "winograd", "onednn"
+        let conv = try backend.prepare(d, weights: weights, bias: bias)   // validates and packs once
+        let y = try conv.execute(x, threads: 2)                            // Tensor in, Tensor out (NCHW)
+        print(y.shape, y[0, 3, 16, 16])                                    // 1x10x32x32 and one output value
 
-        // On caller-owned memory, no copies.
+        // Or on caller-owned memory, no copies (threads: nil = all cores):
         var out = [Float](repeating: 0, count: d.outputCount)
         try x.withUnsafeBufferPointer { xb in
             try out.withUnsafeMutableBufferPointer { yb in try conv.execute(input: xb, output: yb, threads: nil) }
         }
+
+        #expect(d.outputShape == [1, 10, 32, 32] && d.parameterCount == 760 && d.flops == 1_536_000)
+        #expect(y.shape.dims == d.outputShape)
+        #expect(y.scalars.allSatisfy { $0 >= 0 })   // fused ReLU
         #expect(out == y.scalars)
+        // Against the float64 reference.
+        let ref = try ReferenceBackend().prepare(d, weights: weights, bias: bias).execute(x)
+        #expect(zip(y.scalars, ref.scalars).allSatisfy { abs($0 - $1) <= 1e-4 })
     }
 
     @Test("the graph model example runs as written")

@@ -64,7 +64,7 @@ extension Conv2DDescriptor {
 
     /// Number of input elements `N * C * H * W`.
     public var inputCount: Int { satMul(satMul(satMul(batch, inputChannels), inputHeight), inputWidth) }
-    /// Number of weights `K * (C / groups) * R * S` (the course's `F * F * C * K` when groups = 1).
+    /// Number of weights `K * (C / groups) * R * S` (`F * F * C * K` for a square F x F kernel and groups = 1).
     public var weightCount: Int {
         satMul(satMul(satMul(outputChannels, inputChannelsPerGroup), kernelHeight), kernelWidth)
     }

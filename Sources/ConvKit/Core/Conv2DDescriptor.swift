@@ -6,7 +6,7 @@
 /// - bias:    `K` values (when ``hasBias``);
 /// - output:  `N x K x OH x OW`.
 ///
-/// Output size, as the classic CNN course teaches it, in general form:
+/// Output size, in general form:
 /// `OH = (H + padTop + padBottom - ((R - 1) * dilationH + 1)) / strideH + 1`
 /// (and likewise for the width). When the division is not exact, the default
 /// (``OutputRounding/floor``) follows PyTorch and ONNX: the leftover rows and
@@ -50,7 +50,7 @@ public struct Conv2DDescriptor: Hashable, Sendable, CustomStringConvertible {
     /// What to do when the filter does not fit the input exactly.
     public var rounding: OutputRounding
     /// When true, the convolution adds its result to the output buffer's prior contents
-    /// before the activation (oneDNN's sum post-op): `y = act(y + conv(x, w) + b)`. Models use
+    /// before the activation (a "sum" post-op, as oneDNN calls it): `y = act(y + conv(x, w) + b)`. Models use
     /// it to fuse a residual addition into the convolution that feeds it. Only backends whose
     /// ``ConvBackend/canAccumulate(_:)`` says so accept it; the others throw
     /// ``ConvError/unsupported(backend:reason:)`` at prepare time.
@@ -96,7 +96,7 @@ public struct Conv2DDescriptor: Hashable, Sendable, CustomStringConvertible {
         self.rounding = rounding
     }
 
-    /// The classic course's square form: input `channels x height x width`, `filters`
+    /// The square form: input `channels x height x width`, `filters`
     /// filters of `size x size`, stride `stride`, zero padding `pad` on every side.
     public init(
         batch: Int = 1, channels: Int, height: Int, width: Int,

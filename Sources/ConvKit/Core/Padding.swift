@@ -13,7 +13,7 @@ public struct Padding: Hashable, Sendable, CustomStringConvertible {
         self.top = top; self.left = left; self.bottom = bottom; self.right = right
     }
 
-    /// The same padding `p` on all four sides (the course's `P`).
+    /// The same padding `p` on all four sides.
     public init(_ p: Int) { self.init(top: p, left: p, bottom: p, right: p) }
 
     /// `height` rows above and below, `width` columns left and right.

@@ -13,9 +13,9 @@ import Foundation
 /// header; the header is a JSON object whose entries have a string dtype, a shape of
 /// non-negative integers and two integer offsets with `begin <= end <= data size`; the byte
 /// count matches the shape and dtype; tensors do not overlap (they may come in any order and
-/// leave gaps). Only `F32` tensors can be read as floats: reading another dtype throws an
-/// error naming the dtype (other tensors, such as PyTorch's int64 `num_batches_tracked`, may be
-/// present and are ignored unless read). F16, BF16 and F64 tensors are converted to float32.
+/// leave gaps). F32, F16, BF16 and F64 tensors can be read as floats (the last three converted
+/// to float32); reading another dtype throws an error naming the dtype (other tensors, such as
+/// PyTorch's int64 `num_batches_tracked`, may be present and are ignored unless read).
 public struct SafeTensorsFile: Sendable {
     /// One tensor's header entry.
     public struct Entry: Hashable, Sendable {
@@ -161,7 +161,8 @@ public struct SafeTensorsFile: Sendable {
         return (e.shape, values)
     }
 
-    /// The values of F32 tensor `name`, which must have shape `expected`.
+    /// The values of float tensor `name` (F32, F16, BF16 or F64, as ``floats(named:)``), which
+    /// must have shape `expected`.
     /// - Throws: as ``floats(named:)``, and ``ConvError/shapeMismatch(what:expected:actual:)``
     ///   naming the tensor and both shapes.
     public func floats(named name: String, expectedShape expected: [Int]) throws -> [Float] {

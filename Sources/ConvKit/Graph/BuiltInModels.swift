@@ -24,7 +24,7 @@ import Foundation
 /// The softmax is appended (torchvision returns logits).
 ///
 /// The torchvision graph architectures `resnet18`, `resnet34`, `resnet50`, `mobilenet_v2` and
-/// `squeezenet1_1` are built in Swift (see ``model(named:)``); they return logits.
+/// `squeezenet1_1` are built in Swift (see ``model(named:input:)``); they return logits.
 public enum BuiltInModels {
     /// The built-in names.
     public static let names = ["lenet5", "convnetjs-mnist", "convnetjs-cifar10", "alexnet", "vgg16"]

@@ -2,7 +2,7 @@ import Foundation
 
 /// A model file's architecture: the input shape and the layers' configurations.
 ///
-/// JSON form (the minimum form of the issue works as it is):
+/// JSON form (a sequential model needs only `input` and `layers`):
 /// ```json
 /// {"input": [1, 24, 24],
 ///  "layers": [

@@ -2,7 +2,7 @@
 ///
 /// A layer is a description plus its parameters (weights it owns). It knows its output shape
 /// for an input shape, its parameter count and FLOPs, and its contribution to the receptive
-/// field. To run, a ``SequentialModel`` asks each layer to ``prepare(for:context:)`` once for
+/// field. To run, a ``SequentialModel`` asks each layer to ``prepare(for:context:)-(TensorShape,_)`` once for
 /// the model's input shape and maximum batch; the returned ``PreparedLayer`` then runs any
 /// number of batches without allocating.
 ///
@@ -184,7 +184,7 @@ public struct LayerReceptiveField: Hashable, Sendable {
     }
 }
 
-/// What a model passes to ``Layer/prepare(for:context:)``.
+/// What a model passes to ``Layer/prepare(for:context:)-(TensorShape,_)``.
 public struct LayerPreparationContext {
     /// The backend for this layer's convolutions. For a ``Conv2D``: the backend that runs it,
     /// already resolved (never `auto`, and able to run the layer, after any fallback). For any

@@ -1,18 +1,18 @@
 /// The native direct convolution backend (`direct`).
 ///
 /// Runs every valid descriptor. The algorithm is chosen at prepare time (see ``Algorithm``):
-/// - depthwise (`groups == C == K`): a per-channel row kernel vectorised along the output
-///   width (``DepthwiseConvolution``);
-/// - everything else, on AVX2+FMA: an indirect direct convolution
-///   (``DirectIndirectConvolution``): a 6-pixel by 16-output-channel register tile (12
-///   accumulators of 8 floats) whose inputs are broadcast straight from the (zero-padded) NCHW
-///   input through a tap-offset table, so nothing is packed per call and strides and dilation
-///   cost nothing extra; weights packed once at prepare time; bias and activation fused into
-///   the store;
+/// - depthwise (`groups == C == K`): on AVX2+FMA a whole-plane kernel over a zero-padded copy
+///   of each channel (stride 2 de-interleaved), on the portable ISA a per-channel row kernel;
+/// - 1x1 stride-1 unpadded layers with large planes and few channels per group: a pointwise
+///   GEMM over the NCHW planes (``Algorithm/pointwise`` forces it);
+/// - everything else, on AVX2+FMA: an indirect direct convolution: a 6-pixel by
+///   16-output-channel register tile (12 accumulators of 8 floats) whose inputs are broadcast
+///   straight from the NCHW input through a tap-offset table (a padded layer first copies its
+///   input into a zero-padded buffer), so strides and dilation cost nothing extra; weights
+///   packed once at prepare time; bias, activation and a residual addition fused into the store;
 /// - everything else on the portable ISA (or when asked for): an implicit GEMM per group,
 ///   `Y[K/g x OH*OW] = W[K/g x (C/g)RS] * X̂`, where `X̂` (im2col) is never materialised:
-///   cache-sized blocks of it are packed into 16-pixel panels and fed to a 6x16 micro-kernel
-///   (``DirectGEMMConvolution``).
+///   cache-sized blocks of it are packed into 16-pixel panels and fed to a 6x16 micro-kernel.
 ///
 /// Micro-kernels: AVX2+FMA C kernels when the CPU has them, else portable Swift SIMD code
 /// (force it with `CONVKIT_ISA=portable` or ``init(isa:algorithm:)``).
@@ -36,7 +36,7 @@ public struct DirectBackend: ConvBackend {
         /// only: with the portable ISA, and for layers whose input plane has 2^31 floats or
         /// more (32-bit tap offsets), the implicit GEMM runs instead.
         case indirect
-        /// The pointwise GEMM (``DirectPointwiseConvolution``) for every 1x1 stride-1 unpadded
+        /// The pointwise GEMM for every 1x1 stride-1 unpadded
         /// layer whatever its size (automatic uses it for shallow layers of at least 28x28
         /// pixels); other layers as ``automatic``.
         case pointwise
