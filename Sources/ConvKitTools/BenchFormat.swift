@@ -76,7 +76,9 @@ public enum BenchTableFormatter {
         out += "GFLOP/s = 2*N*K*OH*OW*(C/groups)*R*S / time; max err = max|y - y_oracle| / max|y_oracle|\n"
         if hasOnednn { out += "vs onednn = onednn time / this time (above 1: faster than oneDNN, NCHW in and out)\n" }
 
-        var header = ["backend", "threads", "median ms", "GFLOP/s"]
+        let hasSpread = report.rounds > 1
+        var noisy: [String] = []
+        var header = ["backend", "threads", "median ms"] + (hasSpread ? ["spread"] : []) + ["GFLOP/s"]
         if hasOnednn { header.append("vs onednn") }
         if hasPeak { header.append("% peak") }
         header.append("max err")
@@ -102,7 +104,13 @@ public enum BenchTableFormatter {
                             table.message(["  " + r.backend, "\(t)"], "not measured")
                             continue
                         }
-                        var cells = ["  " + r.backend, "\(t)", milliseconds(ms), fixed(g, 1)]
+                        var cells = ["  " + r.backend, "\(t)", milliseconds(ms)]
+                        if hasSpread {
+                            let spread = BenchRecord.spread(r)
+                            cells.append(spread.map { fixed(100 * $0, 0) + "%" } ?? "-")
+                            if let spread, spread > BenchRecord.noisySpread { noisy.append("\(layer) \(r.backend) \(t)T (\(fixed(100 * spread, 0))%)") }
+                        }
+                        cells.append(fixed(g, 1))
                         if hasOnednn { cells.append(r.speedupVsOnednn.map { fixed($0, 2) + "x" } ?? "-") }
                         if hasPeak { cells.append(r.peakPct.map { fixed($0, 1) + "%" } ?? "-") }
                         var err = r.maxErr.map(scientific) ?? (r.reason == "oracle for this layer" ? "oracle" : "-")
@@ -111,7 +119,7 @@ public enum BenchTableFormatter {
                         table.row(cells)
                         if let core = r.coreMs, let cg = r.coreGflops {
                             let label = r.backend == "onednn" ? "primitive only" : "core only"
-                            var c = ["  \(r.backend) (\(label))", "\(t)", milliseconds(core), fixed(cg, 1)]
+                            var c = ["  \(r.backend) (\(label))", "\(t)", milliseconds(core)] + (hasSpread ? [""] : []) + [fixed(cg, 1)]
                             if hasOnednn {
                                 let base = rows.first { $0.backend == "onednn" && $0.threads == t && $0.status == .ok }?.medianMs
                                 c.append(base.map { fixed($0 / core, 2) + "x" } ?? "-")
@@ -163,6 +171,10 @@ public enum BenchTableFormatter {
             costs.row(cells)
         }
         out += costs.render()
+        if !noisy.isEmpty {
+            out += "\nwarning: rounds differ by more than \(fixed(100 * BenchRecord.noisySpread, 0))% (noisy machine?): "
+                + noisy.joined(separator: ", ") + "\n"
+        }
         return out
     }
 

@@ -128,6 +128,16 @@ public struct BenchRecord: Codable, Equatable, Sendable {
     }
 
     /// The CSV cells of this record, in ``columns`` order (unformatted numbers).
+    /// How much a cell's rounds disagree: `(max - min) / median` of its per-round times, or
+    /// nil with fewer than two rounds.
+    public static func spread(_ r: BenchRecord) -> Double? {
+        guard (r.rounds ?? 0) > 1, let lo = r.minMs, let hi = r.maxMs, let m = r.medianMs, m > 0 else { return nil }
+        return (hi - lo) / m
+    }
+
+    /// The spread above which the table warns that the machine was noisy.
+    public static let noisySpread = 0.10
+
     public var csvFields: [String] {
         func d(_ v: Double?) -> String { v.map(BenchNumber.plain) ?? "" }
         func i(_ v: Int?) -> String { v.map(String.init) ?? "" }

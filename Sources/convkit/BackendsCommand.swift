@@ -32,7 +32,9 @@ struct BackendsCommand: ParsableCommand {
                 }
             } + (auto.map { a in
                 [(a.name, a.availability.isAvailable ? "available" : "unavailable",
-                  a.summary + " (first available, supporting backend above)", nil)]
+                  a.summary + ": the first backend above that is available, supports the layer and recommends "
+                  + "itself (winograd: 3x3 stride 1, >= 16 input and output channels, N x OH x OW >= 49), "
+                  + "else the first that supports it", nil)]
             } ?? [])
         let nameWidth = rows.map(\.name.count).max() ?? 0
         let statusWidth = rows.map(\.status.count).max() ?? 0
