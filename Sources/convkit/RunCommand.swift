@@ -98,7 +98,12 @@ struct RunCommand: ParsableCommand {
             if isONNXModel(model) {
                 throw ConvError.invalidArgument("--weights: the ONNX model '\(model)' carries its own weights")
             }
-            try m.loadWeights(path: weights)
+            let file = try SafeTensorsFile(path: weights)
+            try m.loadWeights(from: file)
+            let converted = Set(file.entries.values.map(\.dtype)).intersection(["F16", "BF16", "F64"]).sorted()
+            if !converted.isEmpty {
+                writeToStandardError("note: weights \(weights) hold \(converted.joined(separator: "/")) tensors; converted to float32\n")
+            }
         }
         let x = try readNumPy(input, what: "input")
         let s = m.inputShape
