@@ -47,7 +47,7 @@ public struct LayerSuite: Hashable, Sendable {
     public static let csvHeader = "name,N,C,H,W,K,R,S,stride,pad,dilation,groups"
     static let columns = csvHeader.split(separator: ",").map(String.init)
 
-    /// The standard CNN layers: the classic course's 3x32x32 example, AlexNet conv1-5,
+    /// The standard CNN layers: the 3x32x32 example with ten 5x5 filters, AlexNet conv1-5,
     /// the VGG-16 3x3 layers (second conv of each stage), ResNet-50's stem, 1x1, 3x3 and
     /// stride-2 layers, a first layer with 3 channels, a depthwise 3x3, odd channel counts,
     /// a batch-8 CIFAR-style layer and a dilated layer. All with bias, no activation.

@@ -174,7 +174,7 @@ extension String {
 }
 
 /// Formats a value of the output-size formula: an integer as is, otherwise with two decimals
-/// (`2.33`), as the classic course writes it.
+/// (`2.33`), as the output size formula is usually written.
 func formatFormulaValue(_ v: Double) -> String {
     if v == v.rounded() { return String(Int(v)) }
     let hundredths = Int((v * 100).rounded())

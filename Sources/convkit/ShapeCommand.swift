@@ -1,7 +1,7 @@
 import ArgumentParser
 import ConvKit
 
-/// `convkit shape`: the geometry of one convolution layer, as the classic CNN course teaches it.
+/// `convkit shape`: the geometry of one convolution layer, with the familiar `(W - F + 2P)/S + 1`.
 struct ShapeCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "shape",
