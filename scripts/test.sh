@@ -13,8 +13,9 @@
 #   CONVKIT_SANITIZERS   comma-separated list of "thread", "address" (default: none locally)
 #   CONVKIT_FUZZ_SEED    seed of the fuzz tests (default: fixed); CONVKIT_FUZZ_COUNT: cases per fuzz test
 #
-# Time on the 2-core development VM: about 6 minutes without sanitizers from a clean checkout,
-# plus about 4-6 minutes per sanitizer (build and run); 950 s in all with both (2026-12-01).
+# Time on the 2-core development VM: about 6.5 minutes without sanitizers from a clean checkout
+# (3 min build, 3 min tests), plus about 4.5-7 minutes per sanitizer (3 min build each; the
+# thread sanitizer's run is the longer); 1055 s in all with both (2026-12-02).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 

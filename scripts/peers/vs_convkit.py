@@ -10,7 +10,9 @@ Both sides run the torchvision architecture with random weights on a fixed rando
 ONNX graph comes from models.py (BatchNormalization kept; ORT folds it at load time).
 
   .venv-peers/bin/python scripts/peers/vs_convkit.py --convkit .build/release/convkit \
-      --models resnet18,resnet50,mobilenet_v2,squeezenet1_1 --threads 1,2 --rounds 5
+      --models resnet18,resnet50,mobilenet_v2,squeezenet1_1 --threads 1,2 --rounds 5 [--onnx]
+
+With --onnx, ConvKit imports the same ONNX file ORT runs (`convkit run --model file.onnx`).
 """
 import argparse, os, re, statistics, subprocess, sys, tempfile, time
 import numpy as np
@@ -51,6 +53,8 @@ def main():
     ap.add_argument("--rounds", type=int, default=5)
     ap.add_argument("--runs", type=int, default=20, help="runs per round and side")
     ap.add_argument("--backend", default="auto")
+    ap.add_argument("--onnx", action="store_true",
+                    help="ConvKit runs the very ONNX file ORT runs (through its importer) instead of its built-in model")
     args = ap.parse_args()
     x = np.random.default_rng(1234).random((1, 3, 224, 224), dtype=np.float32)
     xpath = tempfile.mktemp(suffix=".npy")
@@ -58,8 +62,13 @@ def main():
     threads = [int(t) for t in args.threads.split(",")]
     names = args.models.split(",")
     sessions = {}
+    files = {}
     for n in names:
         proto = models.build(n, batch=1).SerializeToString()
+        if args.onnx:
+            files[n] = tempfile.mktemp(suffix=f".{n}.onnx")
+            with open(files[n], "wb") as f:
+                f.write(proto)
         for t in threads:
             so = ort.SessionOptions()
             so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
@@ -72,7 +81,7 @@ def main():
         for n in names:
             for t in threads:
                 res[(n, t)][0].append(ort_median(sessions[(n, t)], x, args.runs))
-                res[(n, t)][1].append(convkit_median(args.convkit, n, t, args.runs, args.backend, xpath))
+                res[(n, t)][1].append(convkit_median(args.convkit, files.get(n, n), t, args.runs, args.backend, xpath))
         print(f"round {r + 1}/{args.rounds} done", file=sys.stderr)
     print(f"| model | threads | ONNX Runtime ms | ConvKit {args.backend} ms | ORT / ConvKit | rounds (ORT; ConvKit) |")
     print("|---|---|---|---|---|---|")
@@ -81,6 +90,8 @@ def main():
         print(f"| {n} | {t} | {mo:.2f} | {mc:.2f} | {mo / mc:.2f}x | "
               f"{' '.join(f'{v:.1f}' for v in o)}; {' '.join(f'{v:.1f}' for v in c)} |")
     os.remove(xpath)
+    for f in files.values():
+        os.remove(f)
 
 
 if __name__ == "__main__":
