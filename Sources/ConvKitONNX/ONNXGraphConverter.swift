@@ -27,6 +27,9 @@ struct ONNXGraphConverter {
     let nodes: [Onnx_NodeProto]
     /// The folder external data is read from.
     let directory: String?
+    /// The memory all constants of this import take (initializers and folded ones), kept under
+    /// ``ONNXTensorData/byteLimit``.
+    var constantBytes = 0
 
     // MARK: Model-level checks
 
@@ -67,12 +70,18 @@ struct ONNXGraphConverter {
         var initializers = proto.graph.initializer
         proto.graph.initializer = []
         var constants: [String: ONNXValue] = [:]
+        var constantBytes = 0
         for i in initializers.indices {
             let t = initializers[i]
             initializers[i] = Onnx_TensorProto()
             if t.name.isEmpty { throw ONNXImportError.invalidModel("initializer \(i) has no name") }
             if constants[t.name] != nil { throw ONNXImportError.invalidModel("two initializers are named '\(t.name)'") }
-            constants[t.name] = .constant(try ONNXTensorData.constant(t, name: t.name, directory: directory))
+            let k = try ONNXTensorData.constant(t, name: t.name, directory: directory)
+            constantBytes += k.bytes
+            if constantBytes > ONNXTensorData.byteLimit {
+                throw ONNXImportError.invalidTensor(name: t.name, reason: "the initializers need more than \(ONNXTensorData.byteLimit) bytes in all (half of memory)")
+            }
+            constants[t.name] = .constant(k)
         }
         initializers = []
 
@@ -90,6 +99,7 @@ struct ONNXGraphConverter {
                                        graphOutputs: Set(graph.output.map(\.name)), nodes: graph.node,
                                        directory: directory)
         c.values = constants
+        c.constantBytes = constantBytes
         c.values[input.name] = .activation(c.builder.input, dims: sample)
         let order = try c.order(defined: Set(c.values.keys))
         for (i, n) in c.nodes.enumerated() {
@@ -321,9 +331,20 @@ struct ONNXGraphConverter {
         }
     }
 
-    /// Defines `n`'s output 0 (and checks that no other output is read).
-    mutating func define(_ n: Onnx_NodeProto, _ v: ONNXValue, outputs: Int = 1) throws {
+    /// Counts `bytes` more of constants, refusing the import past the budget.
+    mutating func charge(_ bytes: Int, _ n: Onnx_NodeProto) throws {
+        let (total, o) = constantBytes.addingReportingOverflow(bytes)
+        if o || total > ONNXTensorData.byteLimit {
+            throw fail(n, "the model's constants would need more than \(ONNXTensorData.byteLimit) bytes (half of memory)")
+        }
+        constantBytes = total
+    }
+
+    /// Defines `n`'s output 0 (and checks that no other output is read). A constant computed
+    /// at import is charged to the budget.
+    mutating func define(_ n: Onnx_NodeProto, _ v: ONNXValue, outputs: Int = 1, charged: Bool = false) throws {
         guard let out = n.output.first, !out.isEmpty else { throw fail(n, "has no output") }
+        if !charged, case let .constant(k) = v { try charge(k.bytes, n) }
         for o in n.output.dropFirst(outputs) where !o.isEmpty && readers[o] != nil {
             throw fail(n, "its output '\(o)' is read, but ConvKit computes only output 0 of \(n.opType)")
         }

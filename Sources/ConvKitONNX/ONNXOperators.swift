@@ -71,13 +71,18 @@ enum ONNXOperators {
         case "VALID":
             return .zero
         case "SAME_UPPER", "SAME_LOWER":
-            func split(_ size: Int, _ k: Int, _ s: Int, _ d: Int) -> (Int, Int) {
+            func split(_ size: Int, _ k: Int, _ s: Int, _ d: Int) throws -> (Int, Int) {
                 let out = (size + s - 1) / s
-                let total = max((out - 1) * s + (k - 1) * d + 1 - size, 0)
+                let (span, o1) = (k - 1).multipliedReportingOverflow(by: d)
+                let (reach, o2) = (out - 1).multipliedReportingOverflow(by: s)
+                guard !o1, !o2, span < Int(Int32.max), reach < Int(Int32.max) else {
+                    throw c.fail(n, "kernel \(k), stride \(s) and dilation \(d) give a window too large to pad")
+                }
+                let total = max(reach + span + 1 - size, 0)
                 return auto == "SAME_UPPER" ? (total / 2, total - total / 2) : (total - total / 2, total / 2)
             }
-            let (t, b) = split(input.0, kernel.0, stride.0, dilation.0)
-            let (l, r) = split(input.1, kernel.1, stride.1, dilation.1)
+            let (t, b) = try split(input.0, kernel.0, stride.0, dilation.0)
+            let (l, r) = try split(input.1, kernel.1, stride.1, dilation.1)
             return Padding(top: t, left: l, bottom: b, right: r)
         default:
             throw c.fail(n, "auto_pad '\(auto)' is not NOTSET, SAME_UPPER, SAME_LOWER or VALID")
@@ -104,7 +109,7 @@ enum ONNXOperators {
         let s = try positive(c, n, "strides", a.ints("strides", count: 2, default: [1, 1]))
         let d = try positive(c, n, "dilations", a.ints("dilations", count: 2, default: [1, 1]))
         if group < 1 { throw c.fail(n, "group \(group) must be positive") }
-        if cg * group != x.channels {
+        if cg.multipliedReportingOverflow(by: group) != (x.channels, false) {
             throw c.fail(n, "weight '\(n.input[1])' \(w.dims) with group \(group) expects \(cg * group) input channels, the input has \(x.channels)")
         }
         let pad = try padding(c, n, a, input: (x.shape.h, x.shape.w), kernel: (kh, kw), stride: (s[0], s[1]), dilation: (d[0], d[1]))
@@ -185,6 +190,11 @@ enum ONNXOperators {
         default: break
         }
         guard case let .activation(x, xd) = a, case let .activation(y, yd) = b else { return }
+        // ONNX broadcasting aligns trailing axes; ConvKit's per-channel broadcast is the same
+        // only between tensors of one rank ([N, C, 1, 1] against [N, C, H, W]).
+        if xd.count != yd.count {
+            throw c.fail(n, "operands of rank \(xd.count + 1) and \(yd.count + 1): ConvKit broadcasts only between tensors of the same rank")
+        }
         let dims = x.shape.count >= y.shape.count ? xd : yd
         try c.addLayer(n, inputs: [x, y], dims: dims) { Elementwise(name: $0, operation: op) }
     }
@@ -214,6 +224,7 @@ enum ONNXOperators {
     }
 
     static func sum(_ c: inout C, _ n: Onnx_NodeProto, _: Int) throws {
+        guard !n.input.isEmpty else { throw c.fail(n, "has no inputs") }
         let inputs = try n.input.indices.map { try c.activation(n, $0) }
         if inputs.count == 1 { return try c.define(n, .activation(inputs[0].value, dims: inputs[0].dims)) }
         try c.addLayer(n, inputs: inputs.map(\.value), dims: inputs[0].dims) { Elementwise(name: $0, operation: .sum) }
@@ -234,6 +245,12 @@ enum ONNXOperators {
         if inputs.allSatisfy({ if case .constant = $0 { return true }; return false }) {
             // Shape arithmetic: 1-D integer (or float) constants joined end to end.
             var ints: [Dimension] = [], floats: [Float] = [], allInts = true
+            let total = try inputs.indices.reduce(0) { sum, k in
+                let (t, o) = sum.addingReportingOverflow(try c.constant(n, k).dims.reduce(1, *))
+                if o || t > ONNXTensorData.byteLimit / 16 { throw c.fail(n, "its constant inputs hold too many values") }
+                return t
+            }
+            try c.charge(total * MemoryLayout<Dimension>.stride, n)
             for k in inputs.indices {
                 let t = try c.constant(n, k)
                 guard t.dims.count <= 1 else { throw c.fail(n, "constant inputs of rank \(t.dims.count) are not supported (1-D only)") }
@@ -244,7 +261,8 @@ enum ONNXOperators {
                 case let .unsupported(_, type): throw c.fail(n, "input '\(n.input[k])' is \(type)")
                 }
             }
-            return try c.define(n, .constant(allInts ? .ints(dims: [ints.count], values: ints) : .floats(dims: [floats.count], values: floats)))
+            return try c.define(n, .constant(allInts ? .ints(dims: [ints.count], values: ints) : .floats(dims: [floats.count], values: floats)),
+                                charged: true)
         }
         let xs = try n.input.indices.map { try c.activation(n, $0) }
         let rank = xs[0].dims.count + 1
@@ -316,7 +334,10 @@ enum ONNXOperators {
         }
         let (x, dims) = try c.activation(n)
         let count = dims.reduce(1, *)
-        var out = try resolve(c, n, target, input: [.batch] + dims.map { .value($0) }, count: nil, allowZero: allowZero,
+        // A static-batch export writes the batch as a number ([1, -1]): it is the batch.
+        var shape = target
+        if let b = c.declaredBatch, shape.first == Dimension.value(b), !shape.contains(Dimension.batch) { shape[0] = .batch }
+        var out = try resolve(c, n, shape, input: [.batch] + dims.map { .value($0) }, count: nil, allowZero: allowZero,
                               sample: count)
         // The batch must stay the first dimension, alone.
         if out.first != .batch {
@@ -567,10 +588,14 @@ enum ONNXOperators {
             fill = .floats(dims: [1], values: [0])
         }
         let count = try ONNXTensorData.count(dims.map(Int64.init), name: n.output.first ?? C.label(n))
-        if count * 4 > ONNXTensorData.byteLimit { throw c.fail(n, "shape \(dims) holds more values than memory can") }
+        if case .ints = fill, count > ONNXTensorData.shapeConstantLimit {
+            throw c.fail(n, "an integer tensor of shape \(dims) is larger than shape arithmetic needs (\(ONNXTensorData.shapeConstantLimit) values)")
+        }
+        // Charged before anything is allocated.
+        try c.charge(count * (fill.bytes / max(fill.dims.reduce(1, *), 1)), n)
         switch fill {
-        case let .floats(_, v): try c.define(n, .constant(.floats(dims: dims, values: [Float](repeating: v[0], count: count))))
-        case let .ints(_, v): try c.define(n, .constant(.ints(dims: dims, values: [ONNXConstant.Dimension](repeating: v[0], count: count))))
+        case let .floats(_, v): try c.define(n, .constant(.floats(dims: dims, values: [Float](repeating: v[0], count: count))), charged: true)
+        case let .ints(_, v): try c.define(n, .constant(.ints(dims: dims, values: [ONNXConstant.Dimension](repeating: v[0], count: count))), charged: true)
         case let .unsupported(_, t): throw c.fail(n, "value of type \(t) is not supported")
         }
     }
@@ -623,6 +648,10 @@ enum ONNXOperators {
             try c.define(n, c.value(n, 0))
         case let .constant(k):
             switch (k, toFloat, toInt) {
+            case let (.floats(d, v), true, _) where to == T.float16.rawValue || to == T.bfloat16.rawValue:
+                // Round as the cast does (nearest, ties to even), so folded weights match.
+                let r = to == T.float16.rawValue ? v.map { Float(Float16($0)) } : v.map(ONNXTensorData.roundToBFloat16)
+                try c.define(n, .constant(.floats(dims: d, values: r)))
             case (.floats, true, _), (.ints, _, true): try c.define(n, .constant(k))
             case let (.floats(d, v), _, true):
                 let ints = try v.map { f -> Dimension in

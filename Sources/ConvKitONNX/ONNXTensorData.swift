@@ -29,6 +29,15 @@ enum ONNXConstant {
         case let .floats(d, _), let .ints(d, _), let .unsupported(d, _): return d
         }
     }
+
+    /// The memory its values take.
+    var bytes: Int {
+        switch self {
+        case let .floats(_, v): return v.count * MemoryLayout<Float>.stride
+        case let .ints(_, v): return v.count * MemoryLayout<Dimension>.stride
+        case .unsupported: return 0
+        }
+    }
 }
 
 /// Reads `TensorProto` data: float32 from `raw_data` or `float_data`; float16, bfloat16 and
@@ -38,8 +47,19 @@ enum ONNXConstant {
 /// Sizes are checked before anything is allocated: the element count (with overflow checks)
 /// must fit in half of the machine's memory and match the data the tensor holds.
 enum ONNXTensorData {
-    /// The largest tensor read, in bytes (half of physical memory).
+    /// The largest tensor read, in bytes (half of physical memory); also the budget for all the
+    /// constants of one import together (see ``ONNXGraphConverter/charge(_:_:)``).
     static let byteLimit = Int(clamping: ProcessInfo.processInfo.physicalMemory / 2)
+    /// The most values an integer constant may hold: integer tensors are shapes and indices.
+    static let shapeConstantLimit = 1 << 16
+
+    /// `v` rounded to bfloat16 (nearest, ties to even; NaN kept).
+    static func roundToBFloat16(_ v: Float) -> Float {
+        if v.isNaN { return v }
+        let bits = v.bitPattern
+        let rounded = bits &+ 0x7FFF &+ ((bits >> 16) & 1)
+        return Float(bitPattern: rounded & 0xFFFF_0000)
+    }
 
     static func typeName(_ t: Int32) -> String {
         Onnx_TensorProto.DataType(rawValue: Int(t)).map { "\($0)" } ?? "data type \(t)"
@@ -49,8 +69,12 @@ enum ONNXTensorData {
     static func count(_ dims: [Int64], name: String) throws -> Int {
         var n = 1
         for d in dims {
-            guard d >= 0, d <= Int64(Int.max) else {
+            guard d >= 0 else {
                 throw ONNXImportError.invalidTensor(name: name, reason: "dimension \(d) in dims \(dims) is negative")
+            }
+            // Each dimension alone must fit too (a 0 elsewhere would hide it from the product).
+            if d > Int64(byteLimit) {
+                throw ONNXImportError.invalidTensor(name: name, reason: "dimension \(d) in dims \(dims) is larger than memory can hold")
             }
             let (p, o) = n.multipliedReportingOverflow(by: Int(d))
             if o || p > byteLimit {
@@ -73,8 +97,12 @@ enum ONNXTensorData {
         case .float, .int32: elementBytes = 4
         case .float16, .bfloat16: elementBytes = 2
         case .double, .int64: elementBytes = 8
+        case .bool, .uint8, .int8: elementBytes = 1
         case .undefined: throw ONNXImportError.invalidTensor(name: name, reason: "data type is not set")
         default: return .unsupported(dims: dims, type: "\(type)")
+        }
+        if [.int32, .int64, .bool, .uint8, .int8].contains(type) && n > shapeConstantLimit {
+            return .unsupported(dims: dims, type: "\(type) tensor of \(n) values (integer tensors are read up to \(shapeConstantLimit) values, for shapes and indices)")
         }
         let (bytes, o) = n.multipliedReportingOverflow(by: elementBytes)
         if o || bytes > byteLimit {
@@ -98,6 +126,8 @@ enum ONNXTensorData {
                 case .bfloat16: return .floats(dims: dims, values: (0..<n).map { HalfPrecision.float(fromBFloat16Bits: UInt16(littleEndian: load(UInt16.self, $0))) })
                 case .double: return .floats(dims: dims, values: (0..<n).map { Float(Double(bitPattern: UInt64(littleEndian: load(UInt64.self, $0)))) })
                 case .int32: return .ints(dims: dims, values: (0..<n).map { .value(Int(Int32(littleEndian: load(Int32.self, $0)))) })
+                case .bool, .uint8: return .ints(dims: dims, values: (0..<n).map { .value(Int(load(UInt8.self, $0))) })
+                case .int8: return .ints(dims: dims, values: (0..<n).map { .value(Int(load(Int8.self, $0))) })
                 default: return .ints(dims: dims, values: (0..<n).map { .value(Int(Int64(littleEndian: load(Int64.self, $0)))) })
                 }
             }
@@ -121,7 +151,8 @@ enum ONNXTensorData {
         case .double:
             try check(t.doubleData.count, "double_data")
             return .floats(dims: dims, values: t.doubleData.map { Float($0) })
-        case .int32:
+        case .int32, .bool, .uint8, .int8:
+            // Narrow integers and booleans are stored one per int32_data element.
             try check(t.int32Data.count, "int32_data")
             return .ints(dims: dims, values: t.int32Data.map { .value(Int($0)) })
         default:
@@ -158,6 +189,11 @@ enum ONNXTensorData {
             throw ONNXImportError.invalidTensor(name: name, reason: "external data length \(length) bytes, dims \(t.dims) need \(bytes)")
         }
         let path = (directory as NSString).appendingPathComponent(location)
+        let root = URL(fileURLWithPath: directory).resolvingSymlinksInPath().standardizedFileURL.path
+        let resolved = URL(fileURLWithPath: path).resolvingSymlinksInPath().standardizedFileURL.path
+        if !(resolved == root || resolved.hasPrefix(root.hasSuffix("/") ? root : root + "/")) {
+            throw ONNXImportError.invalidTensor(name: name, reason: "external data location '\(location)' resolves to '\(resolved)', outside the model's folder")
+        }
         guard let handle = FileHandle(forReadingAtPath: path) else {
             throw ONNXImportError.invalidTensor(name: name, reason: "cannot open external data file '\(path)'")
         }

@@ -153,3 +153,104 @@ func smallModel(opset: Int = 13, edit: (inout ONNXGraphMaker) -> Void = { _ in }
         #expect(throws: ConvError.self) { try model.prepare(batch: 1, backend: "direct") }
     }
 }
+
+/// Cases from a review of the importer: each once crashed, allocated without bound or computed
+/// something else than ONNX Runtime.
+@Suite struct ONNXReviewCaseTests {
+    @Test func sumWithoutInputs() {
+        let e = importError(smallModel { g in g.node("Sum", [], name: "empty") })
+        #expect(e?.description.contains("'empty'") == true, "\(String(describing: e))")
+    }
+
+    @Test func zeroDimensionCannotHideAHugeOne() {
+        let e = importError(smallModel { g in
+            g.initializers[0].dims = [0, 1 << 62, 1, 1]
+            g.initializers[0].rawData = Data()
+            g.nodes[0].attribute = [ONNXGraphMaker.attribute("group", 2)]
+        })
+        guard case .invalidTensor? = e else { Issue.record("\(String(describing: e))"); return }
+    }
+
+    @Test func constantsAreBudgetedBeforeAllocation() {
+        // A float ConstantOfShape of more than half of memory: refused without allocating it.
+        let huge = importError(smallModel { g in
+            let shape = g.ints([1 << 40])
+            g.node("ConstantOfShape", [shape], name: "fill")
+        })
+        #expect(huge != nil, "accepted a 4 TB constant")
+        // An integer fill larger than shape arithmetic needs.
+        var t = Onnx_TensorProto(); t.dataType = Int32(Onnx_TensorProto.DataType.int64.rawValue); t.dims = [1]; t.int64Data = [7]
+        let ints = importError(smallModel { g in
+            let shape = g.ints([1 << 20])
+            g.node("ConstantOfShape", [shape], name: "ifill", ["value": t])
+        })
+        #expect(ints?.description.contains("'ifill'") == true, "\(String(describing: ints))")
+    }
+
+    @Test func elementwiseOperandsOfDifferentRanksAreRefused() {
+        var g = ONNXGraphMaker(opset: 13)
+        let x = g.conv("input", 3, 4, 1)
+        let v = g.node("Flatten", [g.node("GlobalAveragePool", [x])])     // [N, 4]
+        let y = g.node("Mul", [v, x], name: "mix")                         // [N, 4] * [N, 4, 8, 8]
+        let e = importError(g.model(input: [3, 8, 8], output: y))
+        #expect(e?.description.contains("same rank") == true, "\(String(describing: e))")
+    }
+
+    @Test func dropoutInTrainingModeIsRefused() {
+        var flag = Onnx_TensorProto()
+        flag.name = "training"; flag.dataType = Int32(Onnx_TensorProto.DataType.bool.rawValue); flag.rawData = Data([1])
+        let on = importError(smallModel(opset: 13) { g in
+            g.initializers.append(flag)
+            g.node("Dropout", [g.nodes[0].output[0], "", "training"], name: "drop")
+        })
+        #expect(on?.description.contains("training_mode") == true, "\(String(describing: on))")
+        flag.rawData = Data([0])
+        #expect(importError(smallModel(opset: 13) { g in
+            g.initializers.append(flag)
+            g.node("Dropout", [g.nodes[0].output[0], "", "training"], name: "drop")
+            g.nodes.swapAt(g.nodes.count - 1, g.nodes.count - 2)   // keep the head last
+        }) == nil)
+    }
+
+    @Test func reshapeWithALiteralBatchOfOne() throws {
+        var g = ONNXGraphMaker(opset: 13)
+        let p = g.node("GlobalAveragePool", [g.conv("input", 3, 4, 3)])
+        let y = g.node("Reshape", [p, g.ints([1, -1])])
+        var proto = g.model(input: [3, 8, 8], output: y, outputDims: [4])
+        proto.graph.input = [ONNXGraphMaker.valueInfo("input", [1, 3, 8, 8])]
+        proto.graph.output = [ONNXGraphMaker.valueInfo(y, [1, 4])]
+        let model = try ONNXImporter.model(from: proto)
+        #expect(model.outputSampleDimensions == [4])
+    }
+
+    @Test func castToFloat16RoundsTheValues() throws {
+        var g = ONNXGraphMaker(opset: 13)
+        let w: [Float] = [0.1, 1.0 / 3, 1000.7, -2.2]
+        let half = g.node("Cast", [g.constant(w, dims: [4, 1, 1, 1])], ["to": Int(Onnx_TensorProto.DataType.float16.rawValue)])
+        let back = g.node("Cast", [half], ["to": 1])
+        let y = g.node("Conv", ["input", back])
+        let out = try run(ONNXImporter.model(from: g.model(input: [1, 1, 1], output: y)), [1], batch: 1, backend: "reference")
+        #expect(out == w.map { Float(Float16($0)) })
+    }
+
+    @Test func externalDataThroughASymlinkOutsideIsRefused() throws {
+        let fm = FileManager.default
+        let base = fm.temporaryDirectory.appendingPathComponent("ck-onnx-link-\(UUID().uuidString)")
+        let model = base.appendingPathComponent("model"), outside = base.appendingPathComponent("outside")
+        try fm.createDirectory(at: model, withIntermediateDirectories: true)
+        try fm.createDirectory(at: outside, withIntermediateDirectories: true)
+        defer { try? fm.removeItem(at: base) }
+        try fm.createSymbolicLink(at: model.appendingPathComponent("link"), withDestinationURL: outside)
+        var proto = smallModel()
+        let raw = proto.graph.initializer[0].rawData
+        try raw.write(to: outside.appendingPathComponent("w.bin"))
+        var e = Onnx_StringStringEntryProto(); e.key = "location"; e.value = "link/w.bin"
+        proto.graph.initializer[0].clearRawData()
+        proto.graph.initializer[0].externalData = [e]
+        proto.graph.initializer[0].dataLocation = .external
+        let path = model.appendingPathComponent("m.onnx").path
+        try proto.serializedData().write(to: URL(fileURLWithPath: path))
+        let error = try #require(throws: ONNXImportError.self) { try ONNXImporter.load(path: path) }
+        #expect(error.description.contains("outside the model's folder"), "\(error)")
+    }
+}
