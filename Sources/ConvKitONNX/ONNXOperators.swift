@@ -48,6 +48,15 @@ enum ONNXOperators {
         "Gemm": gemm,
         "MatMul": matMul,
         "Softmax": softmax,
+        "LRN": { c, n, _ in
+            let a = ONNXAttributes(n)
+            guard a.has("size") else { throw c.fail(n, "attribute 'size' is required") }
+            let size = try a.int("size", default: 1)
+            let alpha = try a.float("alpha", default: 1e-4), beta = try a.float("beta", default: 0.75)
+            let bias = try a.float("bias", default: 1)
+            let x = try c.image(n)
+            try c.addLayer(n, inputs: [x]) { try LocalResponseNorm(name: $0, size: size, alpha: alpha, beta: beta, bias: bias) }
+        },
         "Dropout": dropout,
         "Identity": { c, n, _ in try c.define(n, c.value(n, 0)) },
         "Constant": constant,

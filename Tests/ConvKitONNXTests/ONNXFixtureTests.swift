@@ -8,7 +8,7 @@ import Testing
 /// ConvKit. See scripts/peers/make_onnx_fixtures.py.
 @Suite struct ONNXFixtureTests {
     static let names = ["resnet_basic_bn", "resnet_bottleneck_folded", "fire_concat", "mobilenet_clip_attrs",
-                        "mobilenet_clip_inputs", "se_dilated_grouped", "external_f16"]
+                        "mobilenet_clip_inputs", "se_dilated_grouped", "external_f16", "alexnet_lrn"]
 
     @Test(arguments: names)
     func matchesONNXRuntime(name: String) throws {
@@ -62,5 +62,28 @@ import Testing
         let attrs = try ONNXImporter.load(path: "\(fixtures)/mobilenet_clip_attrs.onnx")
         let conv = try attrs.plan(batch: 1, backend: "direct").filter { $0.typeName == "conv" }
         #expect(conv.prefix(2).allSatisfy { $0.fusedActivation == .clamp(min: 0, max: 6) }, "ReLU6 fused into the convs")
+    }
+}
+
+/// Local response normalisation against its definition in float64, odd and even window sizes
+/// (ONNX Runtime takes odd sizes only), and windows wider than the channels.
+@Suite struct LocalResponseNormTests {
+    @Test(arguments: [1, 2, 3, 4, 5, 9])
+    func matchesTheDefinition(size: Int) throws {
+        let (n, c, h, w) = (2, 7, 3, 5)
+        let x = randomValues(n * c * h * w, seed: UInt64(size)).map { $0 * 3 }
+        let lrn = try LocalResponseNorm(name: "lrn", size: size, alpha: 0.2, beta: 0.75, bias: 1.5)
+        let g = try GraphBuilder(input: [c, h, w])
+        let model = try g.build(output: g.add(lrn, inputs: [g.input]))
+        let y = try run(model, x, batch: n, backend: "direct")
+        var want = [Float](repeating: 0, count: x.count)
+        let before = (size - 1) / 2, after = size - 1 - before
+        for s in 0..<n { for ch in 0..<c { for p in 0..<(h * w) {
+            var sum = 0.0
+            for i in max(0, ch - before)...min(c - 1, ch + after) { let v = Double(x[(s * c + i) * h * w + p]); sum += v * v }
+            let v = Double(x[(s * c + ch) * h * w + p])
+            want[(s * c + ch) * h * w + p] = Float(v / pow(1.5 + 0.2 / Double(size) * sum, 0.75))
+        } } }
+        #expect(relativeError(y, want) <= 1e-6, "size \(size)")
     }
 }

@@ -189,8 +189,22 @@ def external_f16():
     return g.model([5, 17, 17], g.conv(x, 9, 4, 3, pads=[1, 1, 1, 1]), [4, 7, 7]), [5, 17, 17]
 
 
+def alexnet_lrn():
+    """AlexNet-style local response normalisation (LRN with sizes 5 and 3 (ONNX Runtime takes odd sizes
+    only; ConvKit also runs even ones), bias and alpha away from their defaults) between strided convs and max pooling; opset 9, IR 4, as
+    the model zoo's AlexNet, ZFNet and GoogLeNet files."""
+    g = G(9)
+    x = g.op("Relu", [g.conv("input", 3, 8, 5, strides=[2, 2], pads=[2, 2, 2, 2])])
+    x = g.op("LRN", [x], size=5, alpha=0.05, beta=0.75, bias=2.0)
+    x = g.op("MaxPool", [x], kernel_shape=[3, 3], strides=[2, 2])
+    x = g.op("Relu", [g.conv(x, 8, 12, 3, pads=[1, 1, 1, 1])])
+    x = g.op("LRN", [x], size=3, alpha=0.1, beta=0.6)
+    x = g.op("Flatten", [g.op("GlobalAveragePool", [x])])
+    return g.model([3, 23, 23], g.gemm_head(x, 12, 6), [6], ir=4), [3, 23, 23]
+
+
 FIXTURES = [resnet_basic_bn, resnet_bottleneck_folded, fire_concat, mobilenet_clip_attrs,
-            mobilenet_clip_inputs, se_dilated_grouped, external_f16]
+            mobilenet_clip_inputs, se_dilated_grouped, external_f16, alexnet_lrn]
 
 
 def main():
@@ -204,6 +218,9 @@ def main():
         model, shape = make()
         path = os.path.join(a.out, name + ".onnx")
         if name == "external_f16":
+            # onnx appends to an existing data file: start from none.
+            if os.path.exists(os.path.join(a.out, name + ".data")):
+                os.remove(os.path.join(a.out, name + ".data"))
             onnx.save_model(model, path, save_as_external_data=True, all_tensors_to_one_file=True,
                             location=name + ".data", size_threshold=0)
         else:

@@ -20,6 +20,8 @@ import Foundation
 ///   (0.2), `beta` (0.5).
 /// - `fc`: `units` (required), `bias` (true), `activation` (`none`, `relu`, `relu6`).
 /// - `reshape`: `shape` (required, `[C, H, W]` of one sample, same number of values).
+/// - `lrn`: `size` (required), `alpha` (1e-4), `beta` (0.75), `bias` (1): local response
+///   normalisation across channels.
 /// - `dropout`: `rate` (0.5; ignored at inference).
 /// - `batchnorm`: `eps` (1e-5); the channel count comes from the input. `affine` (false):
 ///   only `weight` and `bias`, `y = x * weight + bias`.
@@ -149,6 +151,11 @@ public final class LayerRegistry: @unchecked Sendable {
         ("globalavgpool", { c, _ in try c.checkKeys([]); return GlobalAvgPool(name: c.name) }),
         ("relu", { c, _ in try c.checkKeys([]); return ReLU(name: c.name) }),
         ("softmax", { c, _ in try c.checkKeys([]); return Softmax(name: c.name) }),
+        ("lrn", { c, _ in
+            try c.checkKeys(["size", "alpha", "beta", "bias"])
+            return try LocalResponseNorm(name: c.name, size: c.int("size"), alpha: Float(c.number("alpha", default: 1e-4)),
+                                         beta: Float(c.number("beta", default: 0.75)), bias: Float(c.number("bias", default: 1)))
+        }),
         ("flatten", { c, _ in try c.checkKeys([]); return Flatten(name: c.name) }),
         ("reshape", { c, _ in
             try c.checkKeys(["shape"])
