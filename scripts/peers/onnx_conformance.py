@@ -5,8 +5,9 @@
 
 Sources (all from site-packages/onnx/backend/test/data):
   * light/       model-zoo architectures (ResNet-50, SqueezeNet, VGG-19, DenseNet-121, Inception,
-                 ShuffleNet, AlexNet, ZFNet; IR 3, opset 9) with ConstantOfShape weights;
-                 expected output: onnxruntime on a seeded random input.
+                 ShuffleNet, AlexNet, ZFNet; IR 3, opset 9) whose ConstantOfShape weights are
+                 replaced by random initializers; expected output: onnxruntime on a seeded
+                 random input.
   * pytorch-converted/, pytorch-operator/  single modules exported by torch.onnx, with their
                  recorded input and output (test_data_set_0/*.pb).
 
@@ -35,10 +36,36 @@ def load_pb(path):
     return numpy_helper.to_array(t)
 
 
+def randomized(m, rng):
+    """The light models hold their weights as ConstantOfShape nodes (one value each), which
+    makes every output class equal. Replace each by a random initializer of that shape: He-scaled
+    normal for tensors of rank 2 and more, uniform in [0.5, 1.5] for vectors (BatchNorm scales
+    and variances stay positive), so that the comparison means something."""
+    inits = {i.name: i for i in m.graph.initializer}
+    keep = []
+    for n in m.graph.node:
+        if n.op_type == "ConstantOfShape" and n.input and n.input[0] in inits:
+            shape = [int(v) for v in numpy_helper.to_array(inits[n.input[0]]).reshape(-1)]
+            if len(shape) >= 2:
+                fan = int(np.prod(shape[1:])) or 1
+                v = rng.normal(0, (2.0 / fan) ** 0.5, shape)
+            else:
+                v = rng.uniform(0.5, 1.5, shape)
+            m.graph.initializer.append(numpy_helper.from_array(v.astype(np.float32), n.output[0]))
+        else:
+            keep.append(n)
+    del m.graph.node[:]
+    m.graph.node.extend(keep)
+    return m
+
+
 def cases():
     rng = np.random.default_rng(0)
+    tmp = tempfile.mkdtemp()
     for path in sorted(glob.glob(os.path.join(DATA, "light", "*.onnx"))):
-        m = onnx.load(path)
+        m = randomized(onnx.load(path), rng)
+        path = os.path.join(tmp, os.path.basename(path))
+        onnx.save_model(m, path)
         inits = {i.name for i in m.graph.initializer}
         inp = [i for i in m.graph.input if i.name not in inits][0]
         shape = [d.dim_value or 1 for d in inp.type.tensor_type.shape.dim]
