@@ -18,7 +18,7 @@ struct ONNXGraphConverter {
     /// The batch size the input declares (nil: symbolic).
     let declaredBatch: Int?
     var values: [String: ONNXValue] = [:]
-    /// How many node inputs (plus graph outputs) read each tensor.
+    /// The nodes (by index) that read each tensor; -1 stands for a graph output.
     var readers: [String: [Int]] = [:]
     let graphOutputs: Set<String>
     /// Nodes already converted as part of another (the Add after a MatMul).
@@ -66,46 +66,40 @@ struct ONNXGraphConverter {
         let unsupported = unsupportedNodes(proto)
         if !unsupported.isEmpty { throw ONNXImportError.unsupportedOperators(unsupported) }
 
-        // Take the initializers out of the proto so that each is released once converted.
-        var initializers = proto.graph.initializer
-        proto.graph.initializer = []
-        var constants: [String: ONNXValue] = [:]
-        var constantBytes = 0
-        for i in initializers.indices {
-            let t = initializers[i]
-            initializers[i] = Onnx_TensorProto()
-            if t.name.isEmpty { throw ONNXImportError.invalidModel("initializer \(i) has no name") }
-            if constants[t.name] != nil { throw ONNXImportError.invalidModel("two initializers are named '\(t.name)'") }
-            let k = try ONNXTensorData.constant(t, name: t.name, directory: directory)
-            constantBytes += k.bytes
-            if constantBytes > ONNXTensorData.byteLimit {
-                throw ONNXImportError.invalidTensor(name: t.name, reason: "the initializers need more than \(ONNXTensorData.byteLimit) bytes in all (half of memory)")
-            }
-            constants[t.name] = .constant(k)
-        }
-        initializers = []
-
-        let graph = proto.graph
-        let inputs = graph.input.filter { constants[$0.name] == nil }
+        // No copy of proto.graph is kept: it would hold every initializer alive.
+        let initializerNames = Set(proto.graph.initializer.map(\.name))
+        let graphInputs = proto.graph.input, graphOutputs = proto.graph.output
+        let inputs = graphInputs.filter { !initializerNames.contains($0.name) }
         guard inputs.count == 1 else {
             throw ONNXImportError.invalidModel(inputs.isEmpty ? "the graph has no input"
                 : "ConvKit models take one input; the graph has \(inputs.count): \(inputs.map(\.name).joined(separator: ", "))")
         }
         let input = inputs[0]
         let (sample, batch) = try inputShape(input, options: options)
-        guard let output = graph.output.first else { throw ONNXImportError.invalidModel("the graph has no output") }
+        guard let output = graphOutputs.first else { throw ONNXImportError.invalidModel("the graph has no output") }
 
         var c = try ONNXGraphConverter(opset: opset, builder: GraphBuilder(input: sample), declaredBatch: batch,
-                                       graphOutputs: Set(graph.output.map(\.name)), nodes: graph.node,
+                                       graphOutputs: Set(graphOutputs.map(\.name)), nodes: proto.graph.node,
                                        directory: directory)
-        c.values = constants
-        c.constantBytes = constantBytes
+        // Take the initializers out of the proto so that each is released once converted.
+        var initializers = proto.graph.initializer
+        proto.graph.initializer = []
+        for i in initializers.indices {
+            let t = initializers[i]
+            initializers[i] = Onnx_TensorProto()
+            if t.name.isEmpty { throw ONNXImportError.invalidModel("initializer \(i) has no name") }
+            if c.values[t.name] != nil { throw ONNXImportError.invalidModel("two initializers are named '\(t.name)'") }
+            let k = try ONNXTensorData.constant(t, name: t.name, directory: directory)
+            try c.charge(k.bytes, or: .invalidTensor(name: t.name, reason: "the initializers need more than \(ONNXTensorData.byteLimit) bytes in all (half of memory)"))
+            c.values[t.name] = .constant(k)
+        }
+        initializers = []
         c.values[input.name] = .activation(c.builder.input, dims: sample)
         let order = try c.order(defined: Set(c.values.keys))
         for (i, n) in c.nodes.enumerated() {
             for name in n.input where !name.isEmpty { c.readers[name, default: []].append(i) }
         }
-        for o in graph.output { c.readers[o.name, default: []].append(-1) }
+        for o in graphOutputs { c.readers[o.name, default: []].append(-1) }
 
         for i in order where !c.absorbed.contains(i) {
             let n = c.nodes[i]
@@ -203,28 +197,17 @@ struct ONNXGraphConverter {
             }
         }
         // Kahn's algorithm, always taking the lowest ready index (the file's order when valid).
-        var waiting = [Int](repeating: 0, count: nodes.count)
-        var dependents = [[Int]](repeating: [], count: nodes.count)
+        var pending = [Int](repeating: 0, count: nodes.count)
+        var readers = [[Int]](repeating: [], count: nodes.count)
         for (j, n) in nodes.enumerated() {
             for i in Set(n.input.filter { !$0.isEmpty && !defined.contains($0) }.compactMap({ producer[$0] })) {
-                waiting[j] += 1
-                dependents[i].append(j)
+                pending[j] += 1
+                readers[i].append(j)
             }
         }
-        var ready = Heap(nodes.indices.filter { waiting[$0] == 0 })
-        var done = [Bool](repeating: false, count: nodes.count)
-        var result: [Int] = []
-        result.reserveCapacity(nodes.count)
-        while let i = ready.popMin() {
-            done[i] = true
-            result.append(i)
-            for j in dependents[i] {
-                waiting[j] -= 1
-                if waiting[j] == 0 { ready.insert(j) }
-            }
-        }
-        if result.count < nodes.count {
-            let stuck = nodes.indices.filter { !done[$0] }.prefix(8).map { "'\(Self.label(nodes[$0]))'" }
+        let (result, unordered) = StableTopologicalOrder.order(readers: readers, pending: pending)
+        if !unordered.isEmpty {
+            let stuck = unordered.prefix(8).map { "'\(Self.label(nodes[$0]))'" }
             throw ONNXImportError.invalidModel("the graph has a cycle through nodes \(stuck.joined(separator: ", "))")
         }
         return result
@@ -331,13 +314,17 @@ struct ONNXGraphConverter {
         }
     }
 
-    /// Counts `bytes` more of constants, refusing the import past the budget.
-    mutating func charge(_ bytes: Int, _ n: Onnx_NodeProto) throws {
+    /// Counts `bytes` more of constants, refusing the import past the budget with `error`.
+    mutating func charge(_ bytes: Int, or error: @autoclosure () -> ONNXImportError) throws {
         let (total, o) = constantBytes.addingReportingOverflow(bytes)
-        if o || total > ONNXTensorData.byteLimit {
-            throw fail(n, "the model's constants would need more than \(ONNXTensorData.byteLimit) bytes (half of memory)")
-        }
+        if o || total > ONNXTensorData.byteLimit { throw error() }
         constantBytes = total
+    }
+
+    /// Counts `bytes` more of constants computed by node `n`.
+    mutating func charge(_ bytes: Int, _ n: Onnx_NodeProto) throws {
+        try charge(bytes, or: .invalidNode(node: Self.label(n), op: n.opType,
+                                           reason: "the model's constants would need more than \(ONNXTensorData.byteLimit) bytes (half of memory)"))
     }
 
     /// Defines `n`'s output 0 (and checks that no other output is read). A constant computed
@@ -372,34 +359,5 @@ struct ONNXGraphConverter {
         } else {
             try addLayer(n, inputs: [x], dims: dims) { try Reshape(name: $0, sampleShape: target) }
         }
-    }
-}
-
-/// A binary min-heap of node indices (for the stable topological order).
-struct Heap {
-    private var items: [Int]
-    init(_ values: [Int]) { items = []; for v in values { insert(v) } }
-    mutating func insert(_ v: Int) {
-        items.append(v)
-        var k = items.count - 1
-        while k > 0 && items[(k - 1) / 2] > items[k] { items.swapAt(k, (k - 1) / 2); k = (k - 1) / 2 }
-    }
-    mutating func popMin() -> Int? {
-        guard let top = items.first else { return nil }
-        let last = items.removeLast()
-        if !items.isEmpty {
-            items[0] = last
-            var k = 0
-            while true {
-                let l = 2 * k + 1, r = l + 1
-                var m = k
-                if l < items.count && items[l] < items[m] { m = l }
-                if r < items.count && items[r] < items[m] { m = r }
-                if m == k { break }
-                items.swapAt(k, m)
-                k = m
-            }
-        }
-        return top
     }
 }

@@ -63,20 +63,30 @@ public enum ONNXImporter {
     /// The operators of the default domain the importer converts.
     public static var supportedOperators: [String] { ONNXOperators.table.keys.sorted() }
 
-    /// Whether the file at `path` looks like an ONNX model rather than a JSON model file: its
-    /// first non-blank byte is not `{`, and it starts like a protobuf `ModelProto` (field 1 to 8,
-    /// 14, 20, 25 or 26). Reads only the first bytes.
+    /// Whether the file at `path` is to be read as an ONNX model rather than a JSON model file:
+    /// its content is not JSON text (the first non-blank byte is not `{` or `[`), and it starts
+    /// like a protobuf `ModelProto` (field 1 to 8, 14, or a two-byte tag) or its name ends in
+    /// `.onnx` (so that a damaged ONNX file gets the ONNX reader's error). Reads only the first
+    /// bytes.
     public static func looksLikeONNX(path: String) -> Bool {
         guard let h = FileHandle(forReadingAtPath: path) else { return false }
         defer { try? h.close() }
-        guard let head = try? h.read(upToCount: 64), let first = head.first(where: { ![0x20, 0x09, 0x0a, 0x0d].contains($0) }) else {
-            return false
-        }
-        if first == UInt8(ascii: "{") || first == UInt8(ascii: "[") { return false }
+        guard let head = try? h.read(upToCount: 64) else { return false }
+        if startsLikeJSON(head) { return false }
+        if path.lowercased().hasSuffix(".onnx") { return true }
+        guard let first = firstNonBlankByte(head) else { return false }
         let field = Int(first >> 3), wire = first & 7
         if (1...8).contains(field) || field == 14 { return wire == 0 || wire == 2 }
         // Fields 16 and above take a two-byte tag.
         return first & 0x80 != 0 && (wire == 2)
+    }
+
+    static func firstNonBlankByte(_ data: Data) -> UInt8? {
+        data.first { ![0x20, 0x09, 0x0a, 0x0d].contains($0) }
+    }
+
+    static func startsLikeJSON(_ data: Data) -> Bool {
+        firstNonBlankByte(data).map { $0 == UInt8(ascii: "{") || $0 == UInt8(ascii: "[") } ?? false
     }
 
     /// Imports the model at `path`, weights included; external data is read from its folder.
@@ -127,7 +137,7 @@ public enum ONNXImporter {
 
     static func decode(_ data: Data, path: String) throws -> Onnx_ModelProto {
         if data.isEmpty { throw ONNXImportError.unreadable(path: path, reason: "the file is empty") }
-        if let first = data.first(where: { ![0x20, 0x09, 0x0a, 0x0d].contains($0) }), first == UInt8(ascii: "{") {
+        if startsLikeJSON(data.prefix(64)) {
             throw ONNXImportError.unreadable(path: path, reason: "it is JSON text, not a protobuf ModelProto (a ConvKit model file?)")
         }
         var options = BinaryDecodingOptions()

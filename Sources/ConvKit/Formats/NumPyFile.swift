@@ -80,13 +80,15 @@ public struct NumPyArray: Hashable, Sendable, CustomStringConvertible {
     ///   trailing bytes), and ``ConvError/sizeOverflow(what:limit:)`` for a shape whose
     ///   element count overflows.
     public static func read(path: String) throws -> NumPyArray {
-        let data: Data
+        try read(data: contents(of: path), path: path)
+    }
+
+    private static func contents(of path: String) throws -> Data {
         do {
-            data = try Data(contentsOf: URL(fileURLWithPath: path))
+            return try Data(contentsOf: URL(fileURLWithPath: path))
         } catch {
             throw ConvError.invalidFile(path: path, reason: "cannot read file: " + describeIOError(error, path: path))
         }
-        return try read(data: data, path: path)
     }
 
     /// Parses the bytes of a `.npy` file. `path` is used only in error messages.
@@ -100,13 +102,7 @@ public struct NumPyArray: Hashable, Sendable, CustomStringConvertible {
     /// the dtype it was converted from (nil for float32), so that a program can say so.
     /// - Throws: as ``read(path:)``, for any other dtype.
     public static func readConverting(path: String) throws -> (array: NumPyArray, convertedFrom: String?) {
-        let data: Data
-        do {
-            data = try Data(contentsOf: URL(fileURLWithPath: path))
-        } catch {
-            throw ConvError.invalidFile(path: path, reason: "cannot read file: " + describeIOError(error, path: path))
-        }
-        return try data.withUnsafeBytes { try parse($0, path: path, converting: true) }
+        try contents(of: path).withUnsafeBytes { try parse($0, path: path, converting: true) }
     }
 
     private static func parse(_ bytes: UnsafeRawBufferPointer, path: String,

@@ -302,22 +302,62 @@ enum GraphOrder {
                 readers[j].append(i)
             }
         }
-        // A min-heap would be O(n log n); models have at most a few thousand nodes.
-        var ready = Set(pending.indices.filter { pending[$0] == 0 })
+        let (order, _) = StableTopologicalOrder.order(readers: readers, pending: pending)
+        if order.count < names.count {
+            let stuck = pending.indices.filter { pending[$0] > 0 }.map { "'\(names[$0])'" }
+            throw ConvError.invalidArgument("the model's graph has a cycle through node\(stuck.count == 1 ? "" : "s") \(stuck.prefix(8).joined(separator: ", "))\(stuck.count > 8 ? ", ..." : "")")
+        }
+        return order
+    }
+}
+
+/// Kahn's algorithm that always takes the lowest ready index, so that an order that is already
+/// topological is kept as it is. Shared by ``GraphModel`` and the ONNX importer.
+package enum StableTopologicalOrder {
+    /// The order of `pending.count` nodes, where node `i` waits for `pending[i]` of its
+    /// predecessors and `readers[j]` lists the nodes waiting for node `j` (once per edge), and
+    /// the nodes left unordered (those on or after a cycle; empty when the graph is acyclic).
+    package static func order(readers: [[Int]], pending: [Int]) -> (order: [Int], unordered: [Int]) {
+        var pending = pending
+        var ready = MinHeap(pending.indices.filter { pending[$0] == 0 })
         var order: [Int] = []
-        order.reserveCapacity(names.count)
-        while let i = ready.min() {
-            ready.remove(i)
+        order.reserveCapacity(pending.count)
+        while let i = ready.popMin() {
             order.append(i)
             for r in readers[i] {
                 pending[r] -= 1
                 if pending[r] == 0 { ready.insert(r) }
             }
         }
-        if order.count < names.count {
-            let stuck = pending.indices.filter { pending[$0] > 0 }.map { "'\(names[$0])'" }
-            throw ConvError.invalidArgument("the model's graph has a cycle through node\(stuck.count == 1 ? "" : "s") \(stuck.prefix(8).joined(separator: ", "))\(stuck.count > 8 ? ", ..." : "")")
+        return (order, pending.indices.filter { pending[$0] > 0 })
+    }
+}
+
+/// A binary min-heap of integers.
+struct MinHeap {
+    private var items: [Int] = []
+    init(_ values: [Int]) { for v in values { insert(v) } }
+    mutating func insert(_ v: Int) {
+        items.append(v)
+        var k = items.count - 1
+        while k > 0 && items[(k - 1) / 2] > items[k] { items.swapAt(k, (k - 1) / 2); k = (k - 1) / 2 }
+    }
+    mutating func popMin() -> Int? {
+        guard let top = items.first else { return nil }
+        let last = items.removeLast()
+        if !items.isEmpty {
+            items[0] = last
+            var k = 0
+            while true {
+                let l = 2 * k + 1, r = l + 1
+                var m = k
+                if l < items.count && items[l] < items[m] { m = l }
+                if r < items.count && items[r] < items[m] { m = r }
+                if m == k { break }
+                items.swapAt(k, m)
+                k = m
+            }
         }
-        return order
+        return top
     }
 }
