@@ -29,6 +29,37 @@ uint32_t ck_cpu_features(void);
 // Swift thread fan-out keep its task counter on the stack (no allocation per call).
 intptr_t ck_atomic_fetch_increment(intptr_t* counter);
 
+// ---- Worker team (ck_team.c): the synchronisation of one parallel region ----
+// The leader (the member that wins ck_team_take_lead) runs the region and publishes phases of
+// `tasks` tasks that members with index < `limit` may claim (the leader is index 0, helpers
+// get 1, 2, ... from ck_team_join). Members only ever wait for tasks already claimed by a
+// running member or for the leader, so members running one after another cannot deadlock.
+// Helpers spin for spin_ns after their last task, then block on a futex until woken.
+typedef struct ck_team ck_team;
+ck_team* ck_team_create(int64_t spin_ns);  // NULL when out of memory
+void ck_team_destroy(ck_team* team);
+void ck_team_reset(ck_team* team);         // before each region (no member may be inside)
+int ck_team_take_lead(ck_team* team);      // 1 for exactly one caller per region
+intptr_t ck_team_join(ck_team* team);      // a helper's index (1, 2, ...)
+// Helper, before joining: wait up to spin_ns for a leader; 1 when one is running, 0 when none
+// came or the region has ended (the helper then leaves).
+int ck_team_wait_leader(ck_team* team);
+intptr_t ck_team_max_tasks(void);          // the largest `tasks` a phase may have
+// Leader: start a phase (after the previous one is complete). body is opaque to C.
+void ck_team_publish(ck_team* team, intptr_t tasks, intptr_t limit, void* body);
+// Any member: claim the next task of the current phase (1, with *task and *body) or 0.
+int ck_team_claim(ck_team* team, intptr_t index, intptr_t* task, void** body);
+void ck_team_task_done(ck_team* team);
+// Leader: wait until the current phase's `tasks` tasks are done (all must be claimed).
+void ck_team_wait_phase(ck_team* team, intptr_t tasks);
+// Leader: end the region; helpers return from ck_team_wait_work with 0.
+void ck_team_finish(ck_team* team);
+// Helper: wait until a task is claimable by `index` (1) or the region has ended (0).
+int ck_team_wait_work(ck_team* team, intptr_t index);
+// The calling thread's current team marker (NULL outside any region); opaque to C.
+void* ck_thread_team(void);
+void ck_set_thread_team(void* team);
+
 // ---- Memory (ck_memory.c) ----
 // Asks the OS to back [p, p + bytes) with transparent huge pages (p and bytes multiples of
 // 2 MiB); best effort, a no-op where unsupported. Called before the memory is first touched.

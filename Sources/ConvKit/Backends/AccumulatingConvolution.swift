@@ -32,7 +32,7 @@ public final class AccumulatingConvolution: PreparedConvolution, @unchecked Send
         try pool.withBuffer(count: count) { scratch in
             try inner.execute(input: input, output: UnsafeMutableBufferPointer(start: scratch, count: count), threads: t)
             let y = output.baseAddress!
-            parallelChunks(count: count, threads: ParallelFor.useful(threads: t, flops: count * 8)) { range in
+            parallelChunks(count: count, threads: t) { range in
                 addActivated(UnsafePointer(scratch) + range.lowerBound, into: y + range.lowerBound,
                              count: range.count, act)
             }

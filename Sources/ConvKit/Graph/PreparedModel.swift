@@ -134,6 +134,19 @@ public final class PreparedModel: @unchecked Sendable {
             case let .arena(o): return base! + o + p.offset
             }
         }
+        // One fan-out for the whole run: every node's ParallelFor calls are phases of this team.
+        try WorkerTeam.region(threads: t) { () throws -> Void in
+            try runSteps(batch: n, threads: t, arena: arena, pointer: pointer, timings: timings)
+        }
+        if let (from, count) = memory.outputCopy {
+            let src = pointer(from)
+            for s in 0..<n { (y + s * count).update(from: src + s * from.sampleStride, count: count) }
+        }
+    }
+
+    private func runSteps(batch n: Int, threads t: Int, arena: Arena,
+                          pointer: (MemoryPlan.Placement) -> UnsafeMutablePointer<Float>,
+                          timings: UnsafeMutablePointer<UInt64>?) throws {
         var slot = 0
         for step in steps {
             let inputs = arena.pointers + slot
@@ -162,10 +175,6 @@ public final class PreparedModel: @unchecked Sendable {
             }
             if let timings { timings[step.index] &+= DispatchTime.now().uptimeNanoseconds - start }
             slot += 2 * step.inputs.count
-        }
-        if let (from, count) = memory.outputCopy {
-            let src = pointer(from)
-            for s in 0..<n { (y + s * count).update(from: src + s * from.sampleStride, count: count) }
         }
     }
 

@@ -118,7 +118,7 @@ final class PreparedBatchNorm2D: PreparedLayer {
         let plane = shape.h * shape.w, c = shape.c
         scale.withUnsafeBufferPointer { sc in
             shift.withUnsafeBufferPointer { sh in
-                ParallelFor.run(items: shape.n * c, threads: shape.count < 1 << 15 ? 1 : threads) { _, range in
+                ParallelFor.run(items: shape.n * c, threads: ThreadPolicy.threads(requested: threads, elements: 2 * shape.count)) { _, range in
                     for p in range {
                         let a = sc[p % c], b = sh[p % c]
                         let x = input + p * plane, y = output + p * plane

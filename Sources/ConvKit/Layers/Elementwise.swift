@@ -84,7 +84,7 @@ final class PreparedElementwise: MultiInputPreparedLayer {
         let plane = output.h * output.w, planes = shape.n * output.c
         let mul = operation == .mul
         let act = activation
-        let t = planes * plane < 1 << 16 ? 1 : threads
+        let t = ThreadPolicy.threads(requested: threads, elements: planes * plane * (inputs.count + 1))
         broadcast.withUnsafeBufferPointer { bc in
             ParallelFor.run(items: planes, threads: t) { _, range in
                 for p in range {

@@ -19,7 +19,7 @@ public final class GlobalAvgPool: Layer, PreparedLayer {
         let plane = shape.h * shape.w
         let planes = shape.n * shape.c
         let scale = 1 / Float(plane)
-        ParallelFor.run(items: planes, threads: shape.count < 1 << 15 ? 1 : threads) { _, range in
+        ParallelFor.run(items: planes, threads: ThreadPolicy.threads(requested: threads, elements: 2 * shape.count)) { _, range in
             for p in range {
                 let src = input + p * plane
                 var s: Float = 0

@@ -213,10 +213,10 @@ public struct LayerPreparationContext {
     }
 }
 
-/// Element-wise work split over ParallelFor: `count` items in chunks worth threading.
-func parallelChunks(count: Int, threads: Int, grain: Int = 1 << 14,
-                    _ body: (Range<Int>) -> Void) {
-    let chunks = Swift.max(1, Swift.min(threads, count / Swift.max(grain, 1)))
+/// Element-wise work split over ParallelFor: `count` floats read and written, in one chunk per
+/// thread the work is worth (``ThreadPolicy``).
+func parallelChunks(count: Int, threads: Int, _ body: (Range<Int>) -> Void) {
+    let chunks = ThreadPolicy.threads(requested: threads, elements: 2 * count)
     ParallelFor.run(items: chunks, threads: chunks) { _, tasks in
         for t in tasks { body(count * t / chunks ..< count * (t + 1) / chunks) }
     }

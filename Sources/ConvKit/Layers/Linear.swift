@@ -126,7 +126,7 @@ final class PreparedLinear: PreparedLayer {
         let b = bias.map { UnsafePointer($0.base) }
         let (lo, hi) = activation.bounds
         let work = n * fin * fout
-        let t = work < 1 << 16 ? 1 : threads
+        let t = ThreadPolicy.threads(requested: threads, flops: 2 * work)
         if isa == .avx2fma {
             // Tiles of 4 outputs x 3 samples, in the C kernel; outputs split over threads.
             let flags: UInt32 = activation != .none ? CK_GEMM_CLAMP : 0

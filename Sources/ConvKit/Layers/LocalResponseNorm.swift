@@ -42,7 +42,7 @@ public final class LocalResponseNorm: Layer, PreparedLayer {
         // One item per (sample, pixel row of 64 pixels): each walks the channels once.
         let chunk = 64
         let chunks = (plane + chunk - 1) / chunk
-        ParallelFor.run(items: shape.n * chunks, threads: shape.count < 1 << 15 ? 1 : threads) { _, range in
+        ParallelFor.run(items: shape.n * chunks, threads: ThreadPolicy.threads(requested: threads, elements: 2 * shape.count)) { _, range in
             var sums = [Double](repeating: 0, count: chunk)
             for item in range {
                 let s = item / chunks, p0 = (item % chunks) * chunk, count = Swift.min(chunk, plane - p0)

@@ -92,7 +92,7 @@ public final class GlobalMaxPool: Layer, PreparedLayer {
     public func forward(input: UnsafePointer<Float>, output: UnsafeMutablePointer<Float>,
                         shape: TensorShape, threads: Int) throws {
         let plane = shape.h * shape.w
-        ParallelFor.run(items: shape.n * shape.c, threads: shape.count < 1 << 15 ? 1 : threads) { _, range in
+        ParallelFor.run(items: shape.n * shape.c, threads: ThreadPolicy.threads(requested: threads, elements: 2 * shape.count)) { _, range in
             for p in range {
                 let src = input + p * plane
                 var m = -Float.infinity, nan = false

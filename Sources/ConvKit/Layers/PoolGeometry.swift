@@ -110,7 +110,7 @@ public struct PoolGeometry: Hashable, Sendable {
         let (h, w) = (shape.h, shape.w)
         let inPlane = h * w, outPlane = out.h * out.w
         let work = planes * outPlane * kernelHeight * kernelWidth
-        let t = work < 1 << 16 ? 1 : threads
+        let t = ThreadPolicy.threads(requested: threads, elements: work + planes * inPlane)
         let g = self
         let useC = KernelISA.selected == .avx2fma
         ParallelFor.run(items: planes, threads: t) { _, range in

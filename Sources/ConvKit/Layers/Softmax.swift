@@ -16,7 +16,7 @@ public final class Softmax: Layer, PreparedLayer {
     public func forward(input: UnsafePointer<Float>, output: UnsafeMutablePointer<Float>,
                         shape: TensorShape, threads: Int) throws {
         let size = shape.c * shape.h * shape.w
-        ParallelFor.run(items: shape.n, threads: shape.count < 1 << 15 ? 1 : threads) { _, range in
+        ParallelFor.run(items: shape.n, threads: ThreadPolicy.threads(requested: threads, elements: 2 * shape.count)) { _, range in
             for s in range {
                 let x = input + s * size, y = output + s * size
                 var m = -Float.infinity

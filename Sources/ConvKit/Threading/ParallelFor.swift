@@ -3,22 +3,17 @@ import Dispatch
 
 /// The one place where ConvKit fans work out to threads.
 ///
-/// `tasks` independent tasks are run by `min(threads, tasks)` workers with
-/// `DispatchQueue.concurrentPerform`; each worker takes the next task from a shared counter
-/// until none is left, so uneven tasks balance themselves. Tasks must write disjoint memory
+/// `tasks` independent tasks are run by `min(threads, tasks)` workers; each worker takes the
+/// next task from a shared counter until none is left, so uneven tasks balance themselves.
+/// Inside a ``WorkerTeam`` region (a model run, a convolution's execute) the workers are the
+/// team's members and the call is one phase of the region; elsewhere it is one
+/// `DispatchQueue.concurrentPerform` call. Tasks must write disjoint memory
 /// and each task's result must not depend on which worker runs it, so results never depend
 /// on the thread count or the schedule. With one worker the body runs inline, in task
 /// order, with no dispatch overhead.
 enum ParallelFor {
     /// The number of workers ``run(tasks:threads:_:)`` uses.
     static func workers(tasks: Int, threads: Int) -> Int { Swift.max(Swift.min(Swift.max(threads, 1), tasks), 1) }
-
-    /// The threads worth using for `flops` of work when `requested` are allowed: every worker
-    /// gets at least ``ConvKit/minimumFLOPsPerThread``. Never more than `requested`, never below 1.
-    static func useful(threads requested: Int, flops: Int) -> Int {
-        let grain = ConvKit.minimumFLOPsPerThread
-        return grain == 0 ? requested : Swift.max(1, Swift.min(requested, flops / grain))
-    }
 
     /// Runs `body(worker, task)` for every task in `0..<tasks`. `worker` (in
     /// `0..<workers(tasks:threads:)`) indexes per-worker scratch memory; a worker runs one task
@@ -29,6 +24,16 @@ enum ParallelFor {
         if workers == 1 {
             for task in 0..<tasks { body(0, task) }
             return
+        }
+        switch WorkerTeam.placement {
+        case .inline:
+            for task in 0..<tasks { body(0, task) }
+            return
+        case let .team(team) where tasks <= WorkerTeam.maximumTasks:
+            team.runPhase(tasks: tasks, workers: workers, body)
+            return
+        case .team, .outside:
+            break
         }
         withUnsafeTemporaryAllocation(of: Int.self, capacity: 1) { counter in
             counter[0] = 0

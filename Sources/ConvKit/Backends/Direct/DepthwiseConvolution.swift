@@ -47,8 +47,8 @@ final class DepthwiseConvolution: PreparedConvolution, @unchecked Sendable {
 
     func execute(input: UnsafeBufferPointer<Float>, output: UnsafeMutableBufferPointer<Float>,
                  threads: Int?) throws {
-        let threads = ParallelFor.useful(
-            threads: try checkedExecutionArguments(input: input, output: output, threads: threads),
+        let threads = ThreadPolicy.threads(
+            requested: try checkedExecutionArguments(input: input, output: output, threads: threads),
             flops: descriptor.flops * 4)  // memory-bound: count its work as 4x its FLOPs
         let d = descriptor
         let x = input.baseAddress!, y = output.baseAddress!

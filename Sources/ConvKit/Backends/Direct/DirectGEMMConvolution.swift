@@ -81,7 +81,7 @@ final class DirectGEMMConvolution: PreparedConvolution, @unchecked Sendable {
                  threads: Int?) throws {
         let requested = try checkedExecutionArguments(input: input, output: output, threads: threads)
         let d = descriptor
-        let threads = ParallelFor.useful(threads: requested, flops: d.flops)
+        let threads = ThreadPolicy.threads(requested: requested, flops: d.flops)
         // Split each image's pixels into more, smaller blocks (at least 16 pixels) when there are
         // too few for the threads; then, if still short, split the output channels too. The
         // results do not depend on the split: every output column is computed the same way.

@@ -118,40 +118,43 @@ final class DirectIndirectConvolution: PreparedConvolution, @unchecked Sendable 
                  threads: Int?) throws {
         let requested = try checkedExecutionArguments(input: input, output: output, threads: threads)
         let d = descriptor
-        let threads = ParallelFor.useful(threads: requested, flops: d.flops)
+        let threads = ThreadPolicy.threads(requested: requested, flops: d.flops)
         let pixels = d.outputHeight * d.outputWidth
         let tiles = (pixels + Self.pixelsPerTile - 1) / Self.pixelsPerTile
         let perBlock = imagesPerBlock
         let imageFloats = d.inputChannels * planeHeight * planeWidth
-        pool.withBuffer(count: padded ? perBlock * imageFloats : 1) { buffer in
-            taps.withUnsafeBufferPointer { taps in
-                // Blocks of images: padded into the workspace (when the descriptor pads), then
-                // computed; without padding, the whole batch is one block read in place.
-                var first = 0
-                while first < d.batch {
-                    let count = Swift.min(perBlock, d.batch - first)
-                    let x: UnsafePointer<Float>
-                    if padded {
-                        zeroPad(input.baseAddress! + first * d.inputCount / d.batch, images: count, into: buffer,
-                                threads: threads)
-                        x = UnsafePointer(buffer)
-                    } else {
-                        x = input.baseAddress!
+        // Padding and the convolution: one fan-out (two phases of one team).
+        WorkerTeam.region(threads: padded ? threads : 1) {
+            pool.withBuffer(count: padded ? perBlock * imageFloats : 1) { buffer in
+                taps.withUnsafeBufferPointer { taps in
+                    // Blocks of images: padded into the workspace (when the descriptor pads), then
+                    // computed; without padding, the whole batch is one block read in place.
+                    var first = 0
+                    while first < d.batch {
+                        let count = Swift.min(perBlock, d.batch - first)
+                        let x: UnsafePointer<Float>
+                        if padded {
+                            zeroPad(input.baseAddress! + first * d.inputCount / d.batch, images: count, into: buffer,
+                                    threads: threads)
+                            x = UnsafePointer(buffer)
+                        } else {
+                            x = input.baseAddress!
+                        }
+                        let y = output.baseAddress! + first * (d.outputCount / d.batch)
+                        let (chunks, panelBlocks) = split(tiles: tiles, images: count, threads: threads)
+                        let tasks = count * d.groups * chunks * panelBlocks
+                        ParallelFor.run(tasks: tasks, threads: threads) { _, task in
+                            var rest = task
+                            let block = rest % panelBlocks; rest /= panelBlocks
+                            let chunk = rest % chunks; rest /= chunks
+                            let g = rest % d.groups, n = rest / d.groups
+                            let firstTile = tiles * chunk / chunks, endTile = tiles * (chunk + 1) / chunks
+                            let firstPanel = kPanels * block / panelBlocks, endPanel = kPanels * (block + 1) / panelBlocks
+                            run(x: x, y: y, image: n, group: g, panels: firstPanel..<endPanel, tiles: firstTile..<endTile,
+                                taps: taps)
+                        }
+                        first += count
                     }
-                    let y = output.baseAddress! + first * (d.outputCount / d.batch)
-                    let (chunks, panelBlocks) = split(tiles: tiles, images: count, threads: threads)
-                    let tasks = count * d.groups * chunks * panelBlocks
-                    ParallelFor.run(tasks: tasks, threads: threads) { _, task in
-                        var rest = task
-                        let block = rest % panelBlocks; rest /= panelBlocks
-                        let chunk = rest % chunks; rest /= chunks
-                        let g = rest % d.groups, n = rest / d.groups
-                        let firstTile = tiles * chunk / chunks, endTile = tiles * (chunk + 1) / chunks
-                        let firstPanel = kPanels * block / panelBlocks, endPanel = kPanels * (block + 1) / panelBlocks
-                        run(x: x, y: y, image: n, group: g, panels: firstPanel..<endPanel, tiles: firstTile..<endTile,
-                            taps: taps)
-                    }
-                    first += count
                 }
             }
         }

@@ -77,7 +77,7 @@ final class DirectPointwiseConvolution: PreparedConvolution, @unchecked Sendable
                  threads: Int?) throws {
         let requested = try checkedExecutionArguments(input: input, output: output, threads: threads)
         let d = descriptor
-        let threads = ParallelFor.useful(threads: requested, flops: d.flops)
+        let threads = ThreadPolicy.threads(requested: requested, flops: d.flops)
         let pixels = d.inputHeight * d.inputWidth
         // Pixel blocks (multiples of 16) whose C/g input planes and K/g output planes fit in about
         // 256 KiB of L2 (the outputs are revisited once per depth block).

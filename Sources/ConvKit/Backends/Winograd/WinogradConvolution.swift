@@ -165,8 +165,8 @@ final class WinogradConvolution: PreparedConvolution, @unchecked Sendable {
 
     func execute(input: UnsafeBufferPointer<Float>, output: UnsafeMutableBufferPointer<Float>,
                  threads: Int?) throws {
-        let threads = ParallelFor.useful(
-            threads: try checkedExecutionArguments(input: input, output: output, threads: threads),
+        let threads = ThreadPolicy.threads(
+            requested: try checkedExecutionArguments(input: input, output: output, threads: threads),
             flops: descriptor.flops / 2)  // it does about a third of the direct work
         // With several threads and few blocks, use smaller blocks (at least 16 tiles) so that
         // every thread gets whole blocks. Many blocks: one task per block, each worker with its
@@ -194,40 +194,43 @@ final class WinogradConvolution: PreparedConvolution, @unchecked Sendable {
         let paddedCount = paddedFloats
         // 64 floats of slack before and after the padded input: the F(4x4) gather reads whole
         // vectors past the last tile of a row and before the first one.
-        pool.withBuffer(count: paddedCount + 128 + floats * workers + extra) { buffer in
-            let padded = buffer + 64, scratch = buffer + paddedCount + 128
-            padInput(x: x, into: padded, threads: threads)
-            if splitFrom > 0 {
-                ParallelFor.run(tasks: splitFrom, threads: threads) { worker, block in
-                    let v = scratch + worker * floats
-                    let m = v + positions * vStride(tb: tb)
-                    let temp = m + positions * mStride(tb: tb)
+        // One fan-out for the whole execute: padding and the phases are phases of one team.
+        WorkerTeam.region(threads: threads) {
+            pool.withBuffer(count: paddedCount + 128 + floats * workers + extra) { buffer in
+                let padded = buffer + 64, scratch = buffer + paddedCount + 128
+                padInput(x: x, into: padded, threads: threads)
+                if splitFrom > 0 {
+                    ParallelFor.run(tasks: splitFrom, threads: threads) { worker, block in
+                        let v = scratch + worker * floats
+                        let m = v + positions * vStride(tb: tb)
+                        let temp = m + positions * mStride(tb: tb)
+                        let t0 = block * tb
+                        let count = Swift.min(tb, totalTiles - t0)
+                        transformInput(padded: padded, firstTile: t0, count: count, tb: tb, channels: 0..<C, into: v, temp: temp)
+                        multiply(v: v, m: m, count: count, tb: tb, positions: 0..<positions, panels: 0..<mPanels)
+                        transformOutput(m: m, firstTile: t0, count: count, tb: tb, channels: 0..<K, into: y, temp: temp)
+                    }
+                }
+                let v = scratch, m = scratch + positions * vStride(tb: tb)
+                // Phase-split blocks: one temporary area per worker after the shared V and M.
+                let temps = scratch + floats, tempFloats = transformScratchFloats
+                let panelChunks = Swift.max(1, Swift.min(mPanels, 4 * threads / Swift.max(positions, 1)))
+                for block in splitFrom..<blocks {
                     let t0 = block * tb
                     let count = Swift.min(tb, totalTiles - t0)
-                    transformInput(padded: padded, firstTile: t0, count: count, tb: tb, channels: 0..<C, into: v, temp: temp)
-                    multiply(v: v, m: m, count: count, tb: tb, positions: 0..<positions, panels: 0..<mPanels)
-                    transformOutput(m: m, firstTile: t0, count: count, tb: tb, channels: 0..<K, into: y, temp: temp)
-                }
-            }
-            let v = scratch, m = scratch + positions * vStride(tb: tb)
-            // Phase-split blocks: one temporary area per worker after the shared V and M.
-            let temps = scratch + floats, tempFloats = transformScratchFloats
-            let panelChunks = Swift.max(1, Swift.min(mPanels, 4 * threads / Swift.max(positions, 1)))
-            for block in splitFrom..<blocks {
-                let t0 = block * tb
-                let count = Swift.min(tb, totalTiles - t0)
-                ParallelFor.run(items: C, threads: threads) { worker, channels in
-                    transformInput(padded: padded, firstTile: t0, count: count, tb: tb, channels: channels, into: v,
-                                   temp: temps + worker * tempFloats)
-                }
-                ParallelFor.run(tasks: positions * panelChunks, threads: threads) { _, task in
-                    let p = task / panelChunks, chunk = task % panelChunks
-                    multiply(v: v, m: m, count: count, tb: tb, positions: p..<(p + 1),
-                             panels: (mPanels * chunk / panelChunks)..<(mPanels * (chunk + 1) / panelChunks))
-                }
-                ParallelFor.run(items: K, threads: threads) { worker, channels in
-                    transformOutput(m: m, firstTile: t0, count: count, tb: tb, channels: channels, into: y,
-                                    temp: temps + worker * tempFloats)
+                    ParallelFor.run(items: C, threads: threads) { worker, channels in
+                        transformInput(padded: padded, firstTile: t0, count: count, tb: tb, channels: channels, into: v,
+                                       temp: temps + worker * tempFloats)
+                    }
+                    ParallelFor.run(tasks: positions * panelChunks, threads: threads) { _, task in
+                        let p = task / panelChunks, chunk = task % panelChunks
+                        multiply(v: v, m: m, count: count, tb: tb, positions: p..<(p + 1),
+                                 panels: (mPanels * chunk / panelChunks)..<(mPanels * (chunk + 1) / panelChunks))
+                    }
+                    ParallelFor.run(items: K, threads: threads) { worker, channels in
+                        transformOutput(m: m, firstTile: t0, count: count, tb: tb, channels: channels, into: y,
+                                        temp: temps + worker * tempFloats)
+                    }
                 }
             }
         }
