@@ -45,6 +45,9 @@ let benchmarks: @Sendable () -> Void = {
     // The reference backend (the test oracle, naive loops in Double) on the tiny layer
     // only: it tracks the oracle's own cost, which bounds how large the unit tests can go.
     register(Workload(backend: ReferenceBackend(), layer: Layers.cs231nFirst, threads: 1))
+
+    // The fan-out itself: a concurrentPerform call per fan-out vs a phase of one region.
+    registerFanOutBenchmarks()
 }
 
 /// The tolerances `baseline compare` and `baseline check` apply to `workload`: the median

@@ -35,7 +35,7 @@ final class WorkerTeam: @unchecked Sendable {
     /// How long an idle helper spins before it blocks (nanoseconds): long enough to bridge the
     /// serial code between the phases of a model run (a small node, the next node's set-up),
     /// short enough that an idle team gives its cores back quickly.
-    static let spinNanoseconds: Int64 = 50_000
+    static let spinNanoseconds: Int64 = 200_000
 
     /// False when the environment sets `CONVKIT_WORKER_TEAMS=0`: every ``ParallelFor`` call then
     /// fans out on its own, as before regions existed (a diagnostic switch; results are the same).
