@@ -234,47 +234,40 @@ public enum WorkerTeamTesting {
             try team.run(size: size, launch: { count, member in for i in 0..<count { member(i) } }, body)
         case .noneOnCaller:
             try team.run(size: size, launch: { count, member in
-                withoutActuallyEscaping(member) { member in
-                    var member = member
-                    withUnsafeMutablePointer(to: &member) { p in
-                        let shared = UncheckedSendable(UnsafeMutableRawPointer(p))
-                        let group = DispatchGroup()
-                        for i in 0..<count {
-                            group.enter()
-                            Thread {
-                                shared.value.assumingMemoryBound(to: ((Int) -> Void).self).pointee(i)
-                                group.leave()
-                            }.start()
-                        }
-                        group.wait()
-                    }
-                }
+                startOnThreads(count: count, callerRuns: false, delays: [], member)
             }, body)
         case let .threads(delays):
             try team.run(size: size, launch: { count, member in
-                // The threads get a pointer to `member` (never a copy of the closure, which
-                // they would release after the group is left).
-                withoutActuallyEscaping(member) { member in
-                var member = member
-                withUnsafeMutablePointer(to: &member) { p in
-                    let shared = UncheckedSendable(UnsafeMutableRawPointer(p))
-                    let group = DispatchGroup()
-                    for i in 1..<Swift.max(count, 1) {
-                        group.enter()
-                        let delay = i < delays.count ? delays[i] : 0
-                        let thread = Thread {
-                            if delay > 0 { Thread.sleep(forTimeInterval: delay) }
-                            shared.value.assumingMemoryBound(to: ((Int) -> Void).self).pointee(i)
-                            group.leave()
-                        }
-                        thread.start()
-                    }
+                startOnThreads(count: count, callerRuns: true, delays: delays, member)
+            }, body)
+        }
+    }
+
+    /// Runs `member(i)` for `i < count`, each on a thread of its own after `delays[i]` seconds,
+    /// except member 0 on the calling thread when `callerRuns`; returns when all have returned.
+    private static func startOnThreads(count: Int, callerRuns: Bool, delays: [Double], _ member: (Int) -> Void) {
+        // The threads get a pointer to `member`, never a copy of the closure (a thread would
+        // release its copy after the group is left, which withoutActuallyEscaping forbids).
+        withoutActuallyEscaping(member) { member in
+            var member = member
+            withUnsafeMutablePointer(to: &member) { p in
+                let shared = UncheckedSendable(UnsafeMutableRawPointer(p))
+                let group = DispatchGroup()
+                for i in (callerRuns ? 1 : 0)..<Swift.max(count, 1) {
+                    group.enter()
+                    let delay = i < delays.count ? delays[i] : 0
+                    Thread {
+                        if delay > 0 { Thread.sleep(forTimeInterval: delay) }
+                        shared.value.assumingMemoryBound(to: ((Int) -> Void).self).pointee(i)
+                        group.leave()
+                    }.start()
+                }
+                if callerRuns {
                     if let d = delays.first, d > 0 { Thread.sleep(forTimeInterval: d) }
                     p.pointee(0)
-                    group.wait()
                 }
-                }
-            }, body)
+                group.wait()
+            }
         }
     }
 

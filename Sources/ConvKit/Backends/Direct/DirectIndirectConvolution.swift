@@ -233,8 +233,8 @@ final class DirectIndirectConvolution: PreparedConvolution, @unchecked Sendable 
     private func zeroPad(_ x: UnsafePointer<Float>, images: Int, into dst: UnsafeMutablePointer<Float>, threads: Int) {
         let d = descriptor
         let H = d.inputHeight, W = d.inputWidth, Hp = planeHeight, Wp = planeWidth
-        // A small copy is not worth a parallel phase (a fan-out costs tens of microseconds).
-        let copyThreads = images * d.inputChannels * Hp * Wp < 1 << 18 ? 1 : threads
+        // A small copy is not worth a fan-out: the thread policy counts the floats it moves.
+        let copyThreads = ThreadPolicy.threads(requested: threads, elements: images * d.inputChannels * (H * W + Hp * Wp))
         ParallelFor.run(items: images * d.inputChannels, threads: copyThreads) { _, planes in
             for plane in planes {
                 copyZeroPadded(x + plane * H * W, height: H, width: W, into: dst + plane * Hp * Wp, paddedHeight: Hp,
