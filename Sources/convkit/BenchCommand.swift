@@ -40,7 +40,7 @@ struct BenchCommand: ParsableCommand {
     @Option(parsing: .unconditional, help: ArgumentHelp("Only these layers of the suite (comma-separated names).", valueName: "name,..."))
     var layers: String?
 
-    @Option(parsing: .unconditional, help: ArgumentHelp("Backends to compare, comma-separated (default: every registered backend except reference).",
+    @Option(parsing: .unconditional, help: ArgumentHelp("Backends to compare, comma-separated (default: every registered backend except reference); direct:ALGORITHM (automatic, implicit-gemm, indirect, pointwise, packed-pointwise) times one algorithm of direct.",
                                valueName: "name,..."))
     var backends: String?
 
@@ -187,7 +187,10 @@ struct BenchCommand: ParsableCommand {
 
         let chosen: [any ConvBackend]
         if let names = try list(backends, "--backends") {
-            chosen = try names.map { try registry.backend(named: $0) }
+            chosen = try names.map { name in
+                if let variant = try DirectAlgorithmVariant(name) { return variant }
+                return try registry.backend(named: name)
+            }
         } else {
             let all = registry.all.filter { $0.name != "reference" }
             chosen = all.isEmpty ? registry.all : all
@@ -241,4 +244,32 @@ struct BenchCommand: ParsableCommand {
 
 func writeToStandardError(_ s: String) {
     FileHandle.standardError.write(Data(s.utf8))
+}
+
+/// `direct:<algorithm>` in `--backends`: the `direct` backend forced to one of its algorithms
+/// (``DirectBackend/Algorithm``), timed as a backend of its own so that the algorithms can be
+/// compared in the same interleaved rounds.
+struct DirectAlgorithmVariant: ConvBackend {
+    let inner: DirectBackend
+
+    /// Nil for a name without the `direct:` prefix; throws for an unknown algorithm.
+    init?(_ name: String) throws {
+        guard name.hasPrefix("direct:") else { return nil }
+        let algorithm = String(name.dropFirst("direct:".count))
+        guard let a = DirectBackend.Algorithm(rawValue: algorithm) else {
+            throw CLIError.malformed("--backends", name,
+                                     expected: "direct:" + DirectBackend.Algorithm.allCases.map(\.rawValue).joined(separator: "|"))
+        }
+        inner = DirectBackend(algorithm: a)
+    }
+
+    var name: String { "direct:\(inner.algorithm.rawValue)" }
+    var summary: String { inner.summary }
+    var availability: BackendAvailability { inner.availability }
+    func support(for descriptor: Conv2DDescriptor) -> BackendSupport { inner.support(for: descriptor) }
+    func canAccumulate(_ descriptor: Conv2DDescriptor) -> Bool { inner.canAccumulate(descriptor) }
+    func prepare(_ descriptor: Conv2DDescriptor, weights: UnsafeBufferPointer<Float>,
+                 bias: UnsafeBufferPointer<Float>?) throws -> any PreparedConvolution {
+        try inner.prepare(descriptor, weights: weights, bias: bias)
+    }
 }

@@ -3,11 +3,12 @@ import Testing
 
 @Suite("direct backend against the float64 reference")
 struct DirectBackendTests {
-    /// Every kernel path: the indirect kernel, the implicit GEMM and the pointwise GEMM (for
-    /// every 1x1 stride-1 unpadded case) on AVX2+FMA, the implicit GEMM on the portable ISA.
+    /// Every kernel path: the indirect kernel, the implicit GEMM, the pointwise GEMM (for every
+    /// 1x1 stride-1 unpadded case) and the packed pointwise GEMM (every unpadded 1x1 case, any
+    /// stride) on AVX2+FMA, the implicit GEMM on the portable ISA.
     static let variants: [DirectBackend] = (KernelISA.best == .avx2fma
         ? [DirectBackend(isa: .avx2fma, algorithm: .indirect), DirectBackend(isa: .avx2fma, algorithm: .implicitGEMM),
-           DirectBackend(isa: .avx2fma, algorithm: .pointwise)]
+           DirectBackend(isa: .avx2fma, algorithm: .pointwise), DirectBackend(isa: .avx2fma, algorithm: .packedPointwise)]
         : []) + [DirectBackend(isa: .portable)]
 
     @Test("named edge cases", arguments: EdgeCases.all.map(\.0))

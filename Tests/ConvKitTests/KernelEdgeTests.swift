@@ -6,7 +6,8 @@ import ConvKit
 /// kernel: planes narrower than a vector, partial tiles, odd feature counts, accumulation.
 @Suite("Kernel edges: depthwise planes, pointwise tiles, fully connected tiles")
 struct KernelEdgeTests {
-    static func check(_ d: Conv2DDescriptor, seed: UInt64, tolerance: Double = 1e-5) throws {
+    static func check(_ d: Conv2DDescriptor, seed: UInt64, tolerance: Double = 1e-5,
+                      backend: DirectBackend = DirectBackend()) throws {
         var rng = TestRandom(seed: seed)
         let w = rng.uniform(d.weightCount), b = rng.uniform(d.outputChannels), x = rng.uniform(d.inputCount)
         let prior = rng.uniform(d.outputCount)
@@ -18,7 +19,7 @@ struct KernelEdgeTests {
             for threads in [1, 3] {
                 got = prior
                 try got.withUnsafeMutableBufferPointer {
-                    try DirectBackend().prepare(d, weights: w, bias: b).execute(input: xb, output: $0, threads: threads)
+                    try backend.prepare(d, weights: w, bias: b).execute(input: xb, output: $0, threads: threads)
                 }
                 #expect(normalizedMaxError(got, want) < tolerance, "\(d), \(threads) threads")
             }
@@ -53,6 +54,47 @@ struct KernelEdgeTests {
                 d.accumulate = accumulate
                 try Self.check(d, seed: seed)
                 seed += 1
+            }
+        }
+    }
+
+    @Test("packed pointwise layers: 6-pixel tile edges, strides, depth blocks, partial channel panels, groups, batch")
+    func packedPointwise() throws {
+        var seed: UInt64 = 200
+        // (C, K, H, W, stride, groups): planes of 1 to 14x14 pixels (P mod 6 from 0 to 5),
+        // strides 1-3, depths below, at and above the 256-channel depth block (two and three
+        // blocks), K not a multiple of 16.
+        for (c, k, h, w, s, g) in [(3, 5, 1, 1, 1, 1), (8, 16, 7, 7, 1, 1), (17, 33, 5, 3, 1, 1), (256, 20, 4, 4, 1, 1),
+                                   (257, 48, 7, 7, 1, 1), (520, 17, 3, 5, 1, 1), (784, 40, 14, 14, 1, 1),
+                                   (24, 31, 13, 13, 2, 1), (12, 18, 11, 9, 3, 3), (40, 64, 15, 14, 2, 2)] {
+            for accumulate in [false, true] {
+                var d = Conv2DDescriptor(batch: 3, channels: c, height: h, width: w, filters: k, size: 1, stride: s,
+                                         groups: g, activation: .clamp(min: -0.5, max: 0.7))
+                d.accumulate = accumulate
+                // As `direct` chooses (these layers all take the packed path) and forced. The
+                // error is normalized by the largest (clamped, so at most 0.7) output: float32
+                // sums of 784 products reach 1.3e-5 of it.
+                let tolerance = c > 600 ? 3e-5 : 1e-5
+                try Self.check(d, seed: seed, tolerance: tolerance)
+                try Self.check(d, seed: seed, tolerance: tolerance, backend: DirectBackend(algorithm: .packedPointwise))
+                seed += 1
+            }
+        }
+    }
+
+    @Test("depthwise 5x5 and 7x7 planes: every block shape (1-4 vectors wide, 1-4 rows), strides 1-3")
+    func depthwiseBlocks() throws {
+        var seed: UInt64 = 300
+        for (h, w) in [(1, 1), (3, 9), (4, 17), (6, 25), (9, 33), (2, 41), (11, 7)] {
+            for (k, stride, dil) in [(5, 1, 1), (7, 1, 1), (7, 2, 1), (5, 3, 1), (5, 1, 2)] {
+                for accumulate in [false, true] {
+                    var d = Conv2DDescriptor(batch: 2, channels: 3, height: h, width: w, filters: 3, size: k,
+                                             stride: stride, pad: (k - 1) * dil / 2, dilation: dil, groups: 3,
+                                             activation: .relu6)
+                    d.accumulate = accumulate
+                    try Self.check(d, seed: seed)
+                    seed += 1
+                }
             }
         }
     }

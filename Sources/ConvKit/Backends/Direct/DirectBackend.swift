@@ -3,8 +3,12 @@
 /// Runs every valid descriptor. The algorithm is chosen at prepare time (see ``Algorithm``):
 /// - depthwise (`groups == C == K`): on AVX2+FMA a whole-plane kernel over a zero-padded copy
 ///   of each channel (stride 2 de-interleaved), on the portable ISA a per-channel row kernel;
-/// - 1x1 stride-1 unpadded layers with large planes and few channels per group: a pointwise
-///   GEMM over the NCHW planes (``Algorithm/pointwise`` forces it);
+/// - strided 1x1 unpadded layers, and stride-1 ones on planes of at most 64 pixels (or below
+///   28x28 with 768 or more channels per group): a pointwise GEMM with the output channels as
+///   the vector over the input packed into 6-pixel panels, in depth blocks of up to 256
+///   (``Algorithm/packedPointwise`` forces it);
+/// - other 1x1 stride-1 unpadded layers: a pointwise GEMM over the NCHW planes, the pixels as
+///   the vector (``Algorithm/pointwise`` forces it);
 /// - everything else, on AVX2+FMA: an indirect direct convolution: a 6-pixel by
 ///   16-output-channel register tile (12 accumulators of 8 floats) whose inputs are broadcast
 ///   straight from the NCHW input through a tap-offset table (a padded layer first copies its
@@ -40,6 +44,10 @@ public struct DirectBackend: ConvBackend {
         /// layer whatever its size (automatic uses it for shallow layers of at least 28x28
         /// pixels); other layers as ``automatic``.
         case pointwise
+        /// The packed pointwise GEMM (output channels as the vector, input packed into 6-pixel
+        /// panels) for every unpadded 1x1 layer, strided or not (automatic uses it for planes
+        /// below 28x28 and for strided 1x1 layers); other layers as ``automatic``.
+        case packedPointwise = "packed-pointwise"
     }
 
     /// The micro-kernel instruction set.
@@ -75,7 +83,8 @@ public struct DirectBackend: ConvBackend {
         if d.isDepthwise && DepthwiseConvolution.paddedPlaneFloats(d) <= 1 << 24 {
             return d.strideHeight == d.strideWidth && d.dilationHeight == d.dilationWidth
         }
-        return algorithm != .implicitGEMM && (DirectPointwiseConvolution.supportsShape(d) || DirectIndirectConvolution.supports(d))
+        return algorithm != .implicitGEMM && (DirectPointwiseConvolution.supportsShape(d)
+            || DirectPackedPointwiseConvolution.supportsShape(d) || DirectIndirectConvolution.supports(d))
     }
 
     public func prepare(_ descriptor: Conv2DDescriptor, weights: UnsafeBufferPointer<Float>,
@@ -90,6 +99,10 @@ public struct DirectBackend: ConvBackend {
         // plane would be huge (see DirectIndirectConvolution.supports); those, and depthwise
         // layers whose zero-padded plane would exceed 64 MiB, run as an implicit GEMM, which
         // never materialises padding.
+        if isa == .avx2fma && (algorithm == .automatic && DirectPackedPointwiseConvolution.supports(descriptor)
+            || algorithm == .packedPointwise && DirectPackedPointwiseConvolution.supportsShape(descriptor)) {
+            return try DirectPackedPointwiseConvolution(descriptor: descriptor, weights: weights, bias: bias)
+        }
         if isa == .avx2fma && (algorithm == .automatic && DirectPointwiseConvolution.supports(descriptor)
             || algorithm == .pointwise && DirectPointwiseConvolution.supportsShape(descriptor)) {
             return try DirectPointwiseConvolution(descriptor: descriptor, weights: weights, bias: bias)

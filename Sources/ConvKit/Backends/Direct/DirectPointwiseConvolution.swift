@@ -28,15 +28,16 @@ final class DirectPointwiseConvolution: PreparedConvolution, @unchecked Sendable
     private let bias: AlignedBuffer
 
     /// Whether this path runs `d` (``DirectBackend/Algorithm/automatic``): a 1x1 kernel with
-    /// stride 1 and no padding (dilation is then irrelevant), any groups, with at least 28x28
-    /// pixels and at most 192 input channels per group. Measured against the indirect kernel on
-    /// MobileNetV2, SqueezeNet and ResNet-50 pointwise layers (1 thread): 1.2-2x faster on such
-    /// shallow, pixel-rich layers, where the indirect kernel's transposing store costs as much as
-    /// its products. On deeper layers from 13x13 up an interleaved bench run also showed it
-    /// 1.1x faster, but whole models did not measurably change (this VM's noise is 10-30%), so
-    /// they stay indirect until that is settled; ``DirectBackend/Algorithm/pointwise`` forces it.
+    /// stride 1 and no padding (dilation is then irrelevant), any groups, that the packed
+    /// pointwise GEMM does not take (``DirectPackedPointwiseConvolution/supports(_:)``: planes
+    /// of at most 64 pixels, and deep layers on planes below 28x28).
+    ///
+    /// Measured (1 thread, one interleaved bench run of 31 MobileNetV2, SqueezeNet and ResNet-50
+    /// 1x1 layers from 7x7 to 112x112): 0.82x oneDNN geomean against 0.66x for the indirect
+    /// kernel, which ran these layers below 28x28 pixels or above 192 channels before; the
+    /// indirect kernel's transposing store costs as much as a shallow layer's products.
     static func supports(_ d: Conv2DDescriptor) -> Bool {
-        supportsShape(d) && d.inputHeight * d.inputWidth >= 28 * 28 && d.inputChannelsPerGroup <= 192
+        supportsShape(d) && !DirectPackedPointwiseConvolution.supports(d)
     }
 
     /// Whether the kernel can run `d` at all: a 1x1 kernel, stride 1, no padding.
