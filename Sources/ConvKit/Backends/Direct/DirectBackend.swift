@@ -3,8 +3,7 @@
 /// Runs every valid descriptor. The algorithm is chosen at prepare time (see ``Algorithm``):
 /// - depthwise (`groups == C == K`): on AVX2+FMA a whole-plane kernel over a zero-padded copy
 ///   of each channel (stride 2 de-interleaved), on the portable ISA a per-channel row kernel;
-/// - strided 1x1 unpadded layers, and stride-1 ones on planes of at most 64 pixels (or below
-///   28x28 with 768 or more channels per group): a pointwise GEMM with the output channels as
+/// - strided 1x1 unpadded layers, and stride-1 ones on planes of at most 64 pixels: a pointwise GEMM with the output channels as
 ///   the vector over the input packed into 6-pixel panels, in depth blocks of up to 256
 ///   (``Algorithm/packedPointwise`` forces it);
 /// - other 1x1 stride-1 unpadded layers: a pointwise GEMM over the NCHW planes, the pixels as
@@ -46,7 +45,7 @@ public struct DirectBackend: ConvBackend {
         case pointwise
         /// The packed pointwise GEMM (output channels as the vector, input packed into 6-pixel
         /// panels) for every unpadded 1x1 layer, strided or not (automatic uses it for planes
-        /// below 28x28 and for strided 1x1 layers); other layers as ``automatic``.
+        /// of at most 64 pixels and for strided 1x1 layers); other layers as ``automatic``.
         case packedPointwise = "packed-pointwise"
     }
 

@@ -15,7 +15,9 @@ import CKernels
 ///
 /// Blocking: the channels are cut into depth blocks of at most 256 (balanced), so that a
 /// 16-channel weight panel's slice (at most 16 KiB) stays in L1 while all the tiles of a task go
-/// by; the first depth block starts from the bias (or from the prior output, for a fused
+/// by, and each panel runs all its depth blocks before the next (its output rows stay cached,
+/// which matters when the whole output exceeds L2, as SqueezeNet's 1000-channel classifier's
+/// does); the first depth block starts from the bias (or from the prior output, for a fused
 /// residual addition), later blocks add to the output, and the last one clamps. Pixels and
 /// output-channel panels are cut into tasks; the depth blocks of an output are always summed in
 /// the same order, so results are bit-identical for any thread count.
@@ -51,19 +53,16 @@ final class DirectPackedPointwiseConvolution: PreparedConvolution, @unchecked Se
     }
 
     /// Whether `direct` runs `d` on this path (``DirectBackend/Algorithm/automatic``): a strided
-    /// 1x1 layer without padding, or a stride-1 one whose plane has at most 64 pixels, or is
-    /// below 28x28 with at least 768 input channels per group.
+    /// 1x1 layer without padding, or a stride-1 one whose output plane has at most 64 pixels.
     ///
-    /// Measured (1 thread, one interleaved bench run of 31 MobileNetV2, SqueezeNet and ResNet-50
-    /// 1x1 layers) against the pixel-vector pointwise kernel and the indirect kernel: faster on
-    /// 7x7 planes (49 pixels are 4 tiles of 16 but 9 of 6) and on ResNet-50's 1024-channel
-    /// layers at 14x14 (one depth pass per 256 channels instead of per 64), and on strided 1x1
-    /// layers (1.2-1.4x the indirect kernel); slower on larger planes with few channels.
+    /// Measured (1 thread, interleaved bench rounds over 31 MobileNetV2, SqueezeNet and
+    /// ResNet-50 1x1 layers) against the pixel-vector pointwise kernel and the indirect kernel:
+    /// faster on 7x7 planes (49 pixels are 4 tiles of 16 but 9 of 6) and on strided layers
+    /// (1.2-1.4x the indirect kernel, which ran them before); slower on larger planes with few
+    /// channels, and even (within this VM's noise) on ResNet-50's deep 14x14 layers.
     static func supports(_ d: Conv2DDescriptor) -> Bool {
         guard supportsShape(d) else { return false }
-        if d.strideHeight > 1 || d.strideWidth > 1 { return true }
-        let plane = d.outputHeight * d.outputWidth
-        return plane <= 64 || plane < 28 * 28 && d.inputChannelsPerGroup >= 768
+        return d.strideHeight > 1 || d.strideWidth > 1 || d.outputHeight * d.outputWidth <= 64
     }
 
     init(descriptor d: Conv2DDescriptor, weights: UnsafeBufferPointer<Float>, bias: UnsafeBufferPointer<Float>?) throws {
@@ -166,8 +165,9 @@ final class DirectPackedPointwiseConvolution: PreparedConvolution, @unchecked Se
         return (chunks, panelBlocks)
     }
 
-    /// Tiles `tiles` of one image and group, channel panels `panels`: depth block by depth
-    /// block, panel by panel (the panel's weight slice stays in L1), tile by tile.
+    /// Tiles `tiles` of one image and group, channel panels `panels`: panel by panel, depth
+    /// block by depth block (the panel's weight slice stays in L1 while the tiles go by, and the
+    /// panel's output rows stay in L1/L2 across its depth blocks), tile by tile.
     @inline(__always)
     private func run(a: UnsafeMutablePointer<Float>, y: UnsafeMutablePointer<Float>, group g: Int,
                      panels: Range<Int>, tiles: Range<Int>, taps: UnsafeBufferPointer<Int32>) {
@@ -176,25 +176,28 @@ final class DirectPackedPointwiseConvolution: PreparedConvolution, @unchecked Se
         let (lo, hi) = d.activation.bounds
         let clamp: UInt32 = d.activation != .none ? CK_GEMM_CLAMP : 0
         let residual: UInt32 = d.accumulate ? CK_CONV_ACCUMULATE : 0
-        var c0 = 0
-        while c0 < cPerGroup {
-            let depth = Swift.min(depthBlock, cPerGroup - c0)
-            let last = c0 + depth == cPerGroup
-            let flags = (c0 == 0 ? residual : CK_CONV_ACCUMULATE) | (last ? clamp : 0)
-            for kPanel in panels {
-                let w = packedWeights.base + ((g * kPanels + kPanel) * cPerGroup + c0) * nr
+        for kPanel in panels {
+            let nk = Swift.min(nr, kPerGroup - kPanel * nr)
+            let out = y + kPanel * nr * pixels
+            let panelWeights = packedWeights.base + (g * kPanels + kPanel) * cPerGroup * nr
+            var c0 = 0
+            while c0 < cPerGroup {
+                let depth = Swift.min(depthBlock, cPerGroup - c0)
+                let last = c0 + depth == cPerGroup
+                // The first depth block starts from the bias (or adds to the prior output: a
+                // fused residual), later ones add to the output, the last one clamps.
+                let flags = (c0 == 0 ? residual : CK_CONV_ACCUMULATE) | (last ? clamp : 0)
+                let w = panelWeights + c0 * nr
                 let biasPtr: UnsafePointer<Float>? = d.hasBias && c0 == 0
                     ? UnsafePointer(bias.base + (g * kPanels + kPanel) * nr) : nil
-                let nk = Swift.min(nr, kPerGroup - kPanel * nr)
-                let out = y + kPanel * nr * pixels
                 for t in tiles {
                     let first = t * mr
                     ck_f32_conv_tiles_6x16__avx2_fma(depth, w, taps.baseAddress, a + (t * cPerGroup + c0) * mr,
                                                      0, 1, mr, 0, Swift.min(mr, pixels - first),
                                                      out + first, pixels, nk, biasPtr, flags, lo, hi, nil)
                 }
+                c0 += depth
             }
-            c0 += depth
         }
     }
 

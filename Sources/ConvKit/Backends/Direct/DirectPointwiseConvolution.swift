@@ -30,7 +30,7 @@ final class DirectPointwiseConvolution: PreparedConvolution, @unchecked Sendable
     /// Whether this path runs `d` (``DirectBackend/Algorithm/automatic``): a 1x1 kernel with
     /// stride 1 and no padding (dilation is then irrelevant), any groups, that the packed
     /// pointwise GEMM does not take (``DirectPackedPointwiseConvolution/supports(_:)``: planes
-    /// of at most 64 pixels, and deep layers on planes below 28x28).
+    /// of at most 64 pixels).
     ///
     /// Measured (1 thread, one interleaved bench run of 31 MobileNetV2, SqueezeNet and ResNet-50
     /// 1x1 layers from 7x7 to 112x112): 0.82x oneDNN geomean against 0.66x for the indirect
