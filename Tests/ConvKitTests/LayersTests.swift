@@ -67,6 +67,41 @@ struct LayersTests {
         }
     }
 
+    @Test("pooling on random plane sizes (1-45 wide: vector edges, overlapping last vectors), strides 1-3, asymmetric padding, NaN")
+    func poolingRandomPlanes() throws {
+        var rng = TestRandom(seed: 2026)
+        func pick(_ n: Int) -> Int { Int(rng.uniform(1)[0] * 1000 + 1000) % n }
+        var checked = 0
+        while checked < 150 {
+            let kh = 1 + pick(4), kw = 1 + pick(4), sh = 1 + pick(3), sw = 1 + pick(3)
+            let pad = Padding(top: pick(kh), left: pick(kw), bottom: pick(kh), right: pick(kw))
+            let s = TensorShape(n: 1, c: 2, h: 1 + pick(20), w: 1 + pick(45))
+            guard s.h + pad.top + pad.bottom >= kh, s.w + pad.left + pad.right >= kw,
+                  let g = try? PoolGeometry(kernelHeight: kh, kernelWidth: kw, strideHeight: sh, strideWidth: sw, padding: pad),
+                  (try? g.outputShape(for: s)) != nil else { continue }
+            var x = rng.uniform(s.count)
+            let nanAt = pick(s.count)
+            x[nanAt] = .nan
+            let what = "\(s) k\(kh)x\(kw) s\(sh)x\(sw) \(pad)"
+            let want = naivePool(x, s, kh: kh, kw: kw, sh: sh, sw: sw, pad: pad, max: true)
+            let got = try forward(MaxPool2D(name: "m", geometry: g), x, s)
+            // naivePool's Swift.max drops NaN; the layer propagates it: compare the other outputs
+            // exactly, and check NaN exactly where a window covers the NaN input.
+            let oh = (s.h + pad.top + pad.bottom - kh) / sh + 1, ow = (s.w + pad.left + pad.right - kw) / sw + 1
+            let (np, ny, nx) = (nanAt / (s.h * s.w), nanAt / s.w % s.h, nanAt % s.w)
+            for (i, v) in got.enumerated() {
+                let p = i / (oh * ow), oy = i / ow % oh, ox = i % ow
+                let covers = p == np && (oy * sh - pad.top...(oy * sh - pad.top + kh - 1)).contains(ny)
+                    && (ox * sw - pad.left...(ox * sw - pad.left + kw - 1)).contains(nx)
+                if covers { #expect(v.isNaN, "\(what): output \(i) covers the NaN") } else { #expect(v == want[i], "\(what): output \(i)") }
+            }
+            x[nanAt] = 0.5
+            let avg = try forward(AvgPool2D(name: "a", geometry: g), x, s)
+            #expect(normalizedMaxError(avg, naivePool(x, s, kh: kh, kw: kw, sh: sh, sw: sw, pad: pad, max: false)) < 1e-6, "\(what)")
+            checked += 1
+        }
+    }
+
     @Test("average pooling counts padding (PyTorch's count_include_pad=True)")
     func avgPoolCountsPadding() throws {
         let g = try PoolGeometry(size: 2, stride: 1, pad: 1)
