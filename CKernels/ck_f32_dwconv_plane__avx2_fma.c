@@ -168,17 +168,40 @@ CK_DW_PLANE_FUNCTION(ck_dw_plane_any, 0)
     }                                                                                                    \
   }
 
+// One out-of-line 3x3 instance per stride (1, 2, or any), so that the loads carry no stride
+// test.
+#define CK_DW_3X3_FUNCTION(NAME, S)                                                                       \
+  CK_TARGET __attribute__((noinline)) static void NAME(                                                   \
+      const float* x, size_t x_row_stride, size_t out_h, size_t out_w, size_t stride_arg, size_t dilation, \
+      const float* w, __m256 vb, int accumulate, int clamp, float lo, float hi, float* y) {               \
+    const size_t stride = S ? S : stride_arg;                                                             \
+    const __m256 vlo = _mm256_set1_ps(lo), vhi = _mm256_set1_ps(hi);                                      \
+    const __m256 w0 = _mm256_broadcast_ss(w + 0), w1 = _mm256_broadcast_ss(w + 1);                        \
+    const __m256 w2 = _mm256_broadcast_ss(w + 2), w3 = _mm256_broadcast_ss(w + 3);                        \
+    const __m256 w4 = _mm256_broadcast_ss(w + 4), w5 = _mm256_broadcast_ss(w + 5);                        \
+    const __m256 w6 = _mm256_broadcast_ss(w + 6), w7 = _mm256_broadcast_ss(w + 7);                        \
+    const __m256 w8 = _mm256_broadcast_ss(w + 8);                                                         \
+    CK_DW_BODY_3X3                                                                                        \
+  }
+CK_DW_3X3_FUNCTION(ck_dw_plane_3x3_s1, 1)
+CK_DW_3X3_FUNCTION(ck_dw_plane_3x3_s2, 2)
+CK_DW_3X3_FUNCTION(ck_dw_plane_3x3_any, 0)
+#undef CK_DW_3X3_FUNCTION
+
 CK_TARGET void ck_f32_dwconv_plane_ukernel__avx2_fma(
     const float* x, size_t x_row_stride, size_t out_h, size_t out_w, size_t kh, size_t kw, size_t stride,
     size_t dilation, const float* w, float bias, uint32_t flags, float lo, float hi, float* y) {
-  const __m256 vb = _mm256_set1_ps(bias), vlo = _mm256_set1_ps(lo), vhi = _mm256_set1_ps(hi);
+  const __m256 vb = _mm256_set1_ps(bias);
   const int clamp = (flags & CK_GEMM_CLAMP) != 0;
   const int accumulate = (flags & CK_CONV_ACCUMULATE) != 0;
   if (kh == 3 && kw == 3) {
-    const __m256 w0 = _mm256_broadcast_ss(w + 0), w1 = _mm256_broadcast_ss(w + 1), w2 = _mm256_broadcast_ss(w + 2);
-    const __m256 w3 = _mm256_broadcast_ss(w + 3), w4 = _mm256_broadcast_ss(w + 4), w5 = _mm256_broadcast_ss(w + 5);
-    const __m256 w6 = _mm256_broadcast_ss(w + 6), w7 = _mm256_broadcast_ss(w + 7), w8 = _mm256_broadcast_ss(w + 8);
-    CK_DW_BODY_3X3
+    if (stride == 1) {
+      ck_dw_plane_3x3_s1(x, x_row_stride, out_h, out_w, stride, dilation, w, vb, accumulate, clamp, lo, hi, y);
+    } else if (stride == 2) {
+      ck_dw_plane_3x3_s2(x, x_row_stride, out_h, out_w, stride, dilation, w, vb, accumulate, clamp, lo, hi, y);
+    } else {
+      ck_dw_plane_3x3_any(x, x_row_stride, out_h, out_w, stride, dilation, w, vb, accumulate, clamp, lo, hi, y);
+    }
   } else if (stride == 1) {
     ck_dw_plane_s1(x, x_row_stride, out_h, out_w, kh, kw, stride, dilation, w, vb, accumulate, clamp, lo, hi, y);
   } else if (stride == 2) {
