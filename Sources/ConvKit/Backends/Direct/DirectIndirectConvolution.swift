@@ -74,12 +74,7 @@ final class DirectIndirectConvolution: PreparedConvolution, @unchecked Sendable 
                 }
             }
         }
-        self.bias = AlignedBuffer(count: d.groups * kPanels * nr)
-        if let bias, d.hasBias {
-            for g in 0..<d.groups {
-                (self.bias.base + g * kPanels * nr).update(from: bias.baseAddress! + g * kPerGroup, count: kPerGroup)
-            }
-        }
+        self.bias = ChannelPanels.packBias(bias, hasBias: d.hasBias, groups: d.groups, kPerGroup: kPerGroup, width: nr)
         let plane = planeHeight * planeWidth
         var taps: [Int32] = []
         taps.reserveCapacity(depth + 16)
@@ -182,17 +177,8 @@ final class DirectIndirectConvolution: PreparedConvolution, @unchecked Sendable 
             let tilesPerChunk = Swift.max(outputRows * d.outputWidth / Self.pixelsPerTile, 1)
             chunks = (tiles + tilesPerChunk - 1) / tilesPerChunk
         }
-        let images = images * d.groups
-        while threads > 1 && images * chunks * panelBlocks < 4 * threads {
-            if panelBlocks < kPanels {
-                panelBlocks = Swift.min(kPanels, 2 * panelBlocks)
-            } else if chunks < tiles {
-                chunks = Swift.min(tiles, 2 * chunks)
-            } else {
-                break
-            }
-        }
-        return (chunks, panelBlocks)
+        return ChannelPanels.refine(chunks: chunks, panelBlocks: panelBlocks, pieces: images * d.groups, tiles: tiles,
+                                    panels: kPanels, threads: threads)
     }
 
     /// Output pixels of tiles `tiles` (6 pixels each, in row-major order) for one image, group

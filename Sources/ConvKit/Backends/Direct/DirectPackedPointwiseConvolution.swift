@@ -75,23 +75,9 @@ final class DirectPackedPointwiseConvolution: PreparedConvolution, @unchecked Se
         tiles = (pixels + Self.pixelsPerTile - 1) / Self.pixelsPerTile
         let blocks = (cPerGroup + Self.maxDepthBlock - 1) / Self.maxDepthBlock
         depthBlock = (cPerGroup + blocks - 1) / blocks
-        let panelFloats = try checkedMul(cPerGroup, nr, "packed weights")
-        packedWeights = AlignedBuffer(count: try checkedMul(try checkedMul(d.groups, kPanels, "packed weights"),
-                                                            panelFloats, "packed weights"))
-        let pw = packedWeights.base
-        for g in 0..<d.groups {
-            for k in 0..<kPerGroup {
-                let panel = pw + (g * kPanels + k / nr) * panelFloats + k % nr
-                let src = weights.baseAddress! + (g * kPerGroup + k) * cPerGroup
-                for c in 0..<cPerGroup { panel[c * nr] = src[c] }
-            }
-        }
-        self.bias = AlignedBuffer(count: d.groups * kPanels * nr)
-        if let bias, d.hasBias {
-            for g in 0..<d.groups {
-                (self.bias.base + g * kPanels * nr).update(from: bias.baseAddress! + g * kPerGroup, count: kPerGroup)
-            }
-        }
+        packedWeights = try ChannelPanels.packPointwiseWeights(weights, groups: d.groups, kPerGroup: kPerGroup,
+                                                               cPerGroup: cPerGroup, width: nr)
+        self.bias = ChannelPanels.packBias(bias, hasBias: d.hasBias, groups: d.groups, kPerGroup: kPerGroup, width: nr)
         var taps = (0..<cPerGroup).map { Int32($0 * Self.pixelsPerTile) }
         taps.append(contentsOf: repeatElement(taps.last ?? 0, count: 16))
         self.taps = taps
@@ -151,18 +137,8 @@ final class DirectPackedPointwiseConvolution: PreparedConvolution, @unchecked Se
     /// is enough other parallelism, else panels first (each task packs nothing, so splitting
     /// the channels costs no extra traffic), then pixels, until there are 4 tasks per thread.
     func split(images: Int, threads: Int) -> (chunks: Int, panelBlocks: Int) {
-        var chunks = 1, panelBlocks = 1
-        let images = images * descriptor.groups
-        while threads > 1 && images * chunks * panelBlocks < 4 * threads {
-            if panelBlocks < kPanels {
-                panelBlocks = Swift.min(kPanels, 2 * panelBlocks)
-            } else if chunks < tiles {
-                chunks = Swift.min(tiles, 2 * chunks)
-            } else {
-                break
-            }
-        }
-        return (chunks, panelBlocks)
+        ChannelPanels.refine(chunks: 1, panelBlocks: 1, pieces: images * descriptor.groups, tiles: tiles,
+                             panels: kPanels, threads: threads)
     }
 
     /// Tiles `tiles` of one image and group, channel panels `panels`: panel by panel, depth

@@ -51,23 +51,9 @@ final class DirectPointwiseConvolution: PreparedConvolution, @unchecked Sendable
         cPerGroup = d.inputChannelsPerGroup
         let mr = Self.channelsPerPanel
         kPanels = (kPerGroup + mr - 1) / mr
-        let panelFloats = try checkedMul(cPerGroup, mr, "packed weights")
-        packedWeights = AlignedBuffer(count: try checkedMul(try checkedMul(d.groups, kPanels, "packed weights"),
-                                                            panelFloats, "packed weights"))
-        let pw = packedWeights.base
-        for g in 0..<d.groups {
-            for k in 0..<kPerGroup {
-                let panel = pw + (g * kPanels + k / mr) * panelFloats + k % mr
-                let src = weights.baseAddress! + (g * kPerGroup + k) * cPerGroup
-                for c in 0..<cPerGroup { panel[c * mr] = src[c] }
-            }
-        }
-        self.bias = AlignedBuffer(count: d.groups * kPanels * mr)
-        if let bias, d.hasBias {
-            for g in 0..<d.groups {
-                (self.bias.base + g * kPanels * mr).update(from: bias.baseAddress! + g * kPerGroup, count: kPerGroup)
-            }
-        }
+        packedWeights = try ChannelPanels.packPointwiseWeights(weights, groups: d.groups, kPerGroup: kPerGroup,
+                                                               cPerGroup: cPerGroup, width: mr)
+        self.bias = ChannelPanels.packBias(bias, hasBias: d.hasBias, groups: d.groups, kPerGroup: kPerGroup, width: mr)
     }
 
     var backendName: String { "direct" }
