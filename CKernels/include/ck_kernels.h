@@ -227,6 +227,19 @@ void ck_f32_conv_tiles_6x16__avx2_fma(
     size_t output_width, size_t first_pixel, size_t pixel_count, float* out, size_t channel_stride, size_t nk,
     const float* bias, uint32_t flags, float lo, float hi, const ck_conv_rows* rows);
 
+// ---- Few-output-channel direct convolution kernel (ck_f32_conv_fewk_8px__avx2_fma.c) ----
+// Stride 1, nk (1..12) output channels, the weights of the indirect kernel's single panel
+// (w[d * 16 + i]): for output pixels p in [first_pixel, first_pixel + pixel_count) of one image
+// (row-major, output_width per row; pixel (oy, ox) reads its taps at image + oy * row_step + ox):
+//   out[i * channel_stride + p] = clamp(bias[i] + sum_{d < depth} w[d * 16 + i] * pixel[taps[d]])
+// 8 pixels of a row per step (masked at a row's end: nothing is read or written past it).
+// bias may be NULL; CK_CONV_ACCUMULATE adds the prior output before the clamp; CK_GEMM_CLAMP
+// clamps to [lo, hi] (NaN propagates).
+void ck_f32_conv_fewk_8px__avx2_fma(
+    size_t depth, const float* w, const int32_t* taps, const float* image, size_t row_step, size_t output_width,
+    size_t first_pixel, size_t pixel_count, float* out, size_t channel_stride, size_t nk, const float* bias,
+    uint32_t flags, float lo, float hi);
+
 #ifdef __cplusplus
 }
 #endif
