@@ -13,6 +13,9 @@
 ///   straight from the NCHW input through a tap-offset table (a padded layer first copies its
 ///   input into a zero-padded buffer), so strides and dilation cost nothing extra; weights
 ///   packed once at prepare time; bias, activation and a residual addition fused into the store;
+///   layers with at most 12 output channels per group and stride 1 along rows run a
+///   few-channel kernel over the same taps instead (8 pixels of a row as the vector, one
+///   accumulator per output channel);
 /// - everything else on the portable ISA (or when asked for): an implicit GEMM per group,
 ///   `Y[K/g x OH*OW] = W[K/g x (C/g)RS] * X̂`, where `X̂` (im2col) is never materialised:
 ///   cache-sized blocks of it are packed into 16-pixel panels and fed to a 6x16 micro-kernel.
