@@ -82,13 +82,14 @@ struct KernelEdgeTests {
         }
     }
 
-    @Test("few output channels (1-13 per group): rows not a multiple of 8, padding, dilation, groups, row stride 2")
+    @Test("few output channels (1-13 per group, or a last panel of 8 or 6): rows not a multiple of 8, padding, dilation, groups, row stride 2")
     func fewChannels() throws {
         var seed: UInt64 = 400
         for (c, k, h, w, r, pad, dil, g, sh) in [(3, 10, 32, 32, 5, 2, 1, 1, 1), (1, 1, 5, 3, 3, 1, 1, 1, 1),
                                                  (7, 5, 9, 13, 3, 0, 1, 1, 1), (16, 12, 11, 17, 3, 2, 2, 1, 1),
                                                  (8, 8, 6, 9, 1, 0, 1, 2, 1), (12, 9, 7, 7, 7, 3, 1, 3, 1),
-                                                 (5, 13, 10, 10, 3, 1, 1, 1, 1), (6, 4, 13, 15, 3, 1, 1, 1, 2)] {
+                                                 (5, 13, 10, 10, 3, 1, 1, 1, 1), (6, 4, 13, 15, 3, 1, 1, 1, 2),
+                                                 (9, 24, 9, 11, 3, 1, 1, 1, 1), (4, 44, 7, 10, 3, 1, 2, 2, 1)] {
             for accumulate in [false, true] {
                 var d = Conv2DDescriptor(batch: 2, inputChannels: c, inputHeight: h, inputWidth: w, outputChannels: k,
                                          kernelHeight: r, kernelWidth: r, strideHeight: sh, strideWidth: 1,

@@ -91,15 +91,20 @@ final class DirectIndirectConvolution: PreparedConvolution, @unchecked Sendable 
         try checkWorkspace(workspaceBytes, backend: "direct")
     }
 
-    /// At most 12 output channels per group and stride 1 along rows: the few-channel kernel
-    /// `ck_f32_conv_fewk_8px__avx2_fma` (8 pixels of a row as the vector, one accumulator per
-    /// channel) replaces the 6x16 tile, which would leave most of its 16 channel lanes empty.
-    var fewChannels: Bool { kPerGroup <= 12 && descriptor.strideWidth == 1 }
+    /// Channel panels of at most this many channels (a layer with few output channels per group,
+    /// or the last panel of one with 16n + 1 to 16n + 12), with stride 1 along rows, run the
+    /// few-channel kernel `ck_f32_conv_fewk_8px__avx2_fma` (8 pixels of a row as the vector,
+    /// one accumulator per channel) instead of the 6x16 tile, which would leave most of its 16
+    /// channel lanes empty.
+    static let fewChannelsMax = 12
+    var fewChannels: Bool { (kPerGroup - 1) % Self.channelsPerPanel + 1 <= Self.fewChannelsMax && descriptor.strideWidth == 1 }
 
     var backendName: String { "direct" }
     var implementation: String {
-        (fewChannels ? "indirect direct convolution, few-channel kernel ck_f32_conv_fewk_8px (avx2+fma)"
-            : "indirect direct convolution, ck_f32_conv_tiles_6x16 (avx2+fma)") + (padded ? ", zero-padded input copy" : "")
+        "indirect direct convolution, "
+            + (kPerGroup <= Self.fewChannelsMax && descriptor.strideWidth == 1 ? "few-channel kernel ck_f32_conv_fewk_8px"
+                : fewChannels ? "ck_f32_conv_tiles_6x16 + ck_f32_conv_fewk_8px (last panel)" : "ck_f32_conv_tiles_6x16")
+            + " (avx2+fma)" + (padded ? ", zero-padded input copy" : "")
     }
     /// Images per zero-padded block: as many as fit in 16 MiB (at least one), so that the copy
     /// does not grow with the batch.
@@ -212,20 +217,20 @@ final class DirectIndirectConvolution: PreparedConvolution, @unchecked Sendable 
                                 input_height: d.inputHeight, pad_top: d.padding.top, stride: d.strideHeight,
                                 dilation: d.dilationHeight,
                                 skip: d.padding.top > 0 || d.padding.bottom > 0 ? 1 : 0)
-        if fewChannels {
-            // One panel of at most 12 channels, stride 1 along rows: 8 pixels of a row as the
-            // vector, one accumulator per output channel.
-            ck_f32_conv_fewk_8px__avx2_fma(depth, packedWeights.base + g * depth * nr, taps.baseAddress, image, rowStep,
-                                           OW, first, count, out, pixels, kPerGroup,
-                                           d.hasBias ? UnsafePointer(bias.base + g * nr) : nil, flags, lo, hi)
-            return
-        }
         for kPanel in panels {
             let w = packedWeights.base + (g * kPanels + kPanel) * depth * nr
             let biasPtr: UnsafePointer<Float>? = d.hasBias ? UnsafePointer(bias.base + (g * kPanels + kPanel) * nr) : nil
+            let nk = Swift.min(nr, kPerGroup - kPanel * nr)
+            if nk <= Self.fewChannelsMax && d.strideWidth == 1 {
+                // A panel of at most 12 channels (a layer's only or last one), stride 1 along
+                // rows: 8 pixels of a row as the vector, one accumulator per output channel.
+                ck_f32_conv_fewk_8px__avx2_fma(depth, w, taps.baseAddress, image, rowStep, OW, first, count,
+                                               out + kPanel * nr * pixels, pixels, nk, biasPtr, flags, lo, hi)
+                continue
+            }
             ck_f32_conv_tiles_6x16__avx2_fma(depth, w, taps.baseAddress, image, rowStep, colStep, OW, first, count,
                                              out + kPanel * nr * pixels, pixels,
-                                             Swift.min(nr, kPerGroup - kPanel * nr), biasPtr, flags, lo, hi, &rows)
+                                             nk, biasPtr, flags, lo, hi, &rows)
         }
     }
 
