@@ -7,12 +7,9 @@
 #if defined(__x86_64__)
 #include <immintrin.h>
 
-#define CK_TARGET __attribute__((target("avx2,fma")))
+#include "ck_avx2_mask.h"
 
-CK_TARGET static inline __m256i ck_mask8(size_t n) {
-  const __m256i idx = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
-  return _mm256_cmpgt_epi32(_mm256_set1_epi32((int)n), idx);
-}
+#define CK_TARGET __attribute__((target("avx2,fma")))
 
 CK_TARGET __attribute__((always_inline)) static inline void ck_pw_tile(
     size_t channels, const float* w, const float* x, size_t xs, size_t np, float* y, size_t ys, size_t mr,
@@ -20,7 +17,7 @@ CK_TARGET __attribute__((always_inline)) static inline void ck_pw_tile(
   __m256 c00, c01, c10, c11, c20, c21, c30, c31, c40, c41, c50, c51;
   c00 = c01 = c10 = c11 = c20 = c21 = c30 = c31 = c40 = c41 = c50 = c51 = _mm256_setzero_ps();
   const int full = np == 16;
-  const __m256i m0 = ck_mask8(np < 8 ? np : 8), m1 = ck_mask8(np > 8 ? np - 8 : 0);
+  const __m256i m0 = ck_lane_mask8(np < 8 ? np : 8), m1 = ck_lane_mask8(np > 8 ? np - 8 : 0);
   for (size_t c = 0; c < channels; c++) {
     const float* xc = x + c * xs;
     __m256 b0, b1;

@@ -9,12 +9,9 @@
 #if defined(__x86_64__)
 #include <immintrin.h>
 
-#define CK_TARGET __attribute__((target("avx2,fma")))
+#include "ck_avx2_mask.h"
 
-CK_TARGET static inline __m256i ck_fewk_mask(size_t n) {
-  const __m256i idx = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
-  return _mm256_cmpgt_epi32(_mm256_set1_epi32((int)n), idx);
-}
+#define CK_TARGET __attribute__((target("avx2,fma")))
 
 // One step: np (1..8) pixels from p (the first pixel's taps base), KN accumulators. KN and
 // full (np == 8: no masks, which would take the registers of 3 accumulators) are compile-time
@@ -23,7 +20,7 @@ CK_TARGET __attribute__((always_inline)) static inline void ck_fewk_step(
     const size_t KN, const int full, size_t depth, const float* w, const int32_t* taps, const float* p, size_t np, float* out,
     size_t channel_stride, size_t nk, const float* bias, int accumulate, int clamp, __m256 vlo, __m256 vhi) {
   __m256 acc[12];
-  const __m256i m = ck_fewk_mask(np);
+  const __m256i m = ck_lane_mask8(np);
 #pragma clang loop unroll(full)
   for (size_t k = 0; k < KN; k++) acc[k] = bias != NULL && k < nk ? _mm256_broadcast_ss(bias + k) : _mm256_setzero_ps();
   for (size_t d = 0; d < depth; d++) {

@@ -5,13 +5,9 @@
 #if defined(__x86_64__)
 #include <immintrin.h>
 
-#define CK_TARGET __attribute__((target("avx2,fma")))
+#include "ck_avx2_mask.h"
 
-CK_TARGET static inline __m256i ck_lane_mask(size_t n) {
-  // Lanes [0, n) set, n in [0, 8].
-  const __m256i idx = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
-  return _mm256_cmpgt_epi32(_mm256_set1_epi32((int)n), idx);
-}
+#define CK_TARGET __attribute__((target("avx2,fma")))
 
 CK_TARGET void ck_f32_gemm_ukernel_6x16__avx2_fma(
     size_t kc, const float* a, const float* b, float* c, size_t ldc,
@@ -76,8 +72,8 @@ CK_TARGET void ck_f32_gemm_ukernel_6x16__avx2_fma(
   const __m256 vlo = _mm256_set1_ps(lo);
   const __m256 vhi = _mm256_set1_ps(hi);
   const int full = nr == CK_GEMM_NR;
-  const __m256i m0 = ck_lane_mask(nr < 8 ? nr : 8);
-  const __m256i m1 = ck_lane_mask(nr > 8 ? nr - 8 : 0);
+  const __m256i m0 = ck_lane_mask8(nr < 8 ? nr : 8);
+  const __m256i m1 = ck_lane_mask8(nr > 8 ? nr - 8 : 0);
   for (size_t i = 0; i < mr; i++) {
     float* row = c + i * ldc;
     __m256 v0 = acc[i][0], v1 = acc[i][1];
