@@ -28,6 +28,12 @@ struct BenchCommandTests {
         #expect(full.layers.map(\.name) == ["alexnet-conv1", "vgg-conv1_2"] && full.rounds == 3 && full.minTime == 0.25)
     }
 
+    @Test func directAlgorithmVariantsAreBackendsOfTheirOwn() throws {
+        let config = try BenchCommand.parse(["--backends", "direct:pointwise,direct:packed-pointwise,reference"])
+            .makeConfiguration(registry: BackendRegistry(backends: [ReferenceBackend()]))
+        #expect(config.backends.map(\.name) == ["direct:pointwise", "direct:packed-pointwise", "reference"])
+    }
+
     @Test func badOptionsAreTypedErrors() throws {
         let registry = BackendRegistry(backends: [ReferenceBackend()])
         #expect(throws: ConvError.unknownBackend(name: "nope", known: ["reference", "auto"])) {
@@ -35,7 +41,8 @@ struct BenchCommandTests {
         }
         // Malformed values are usage errors (exit 64), naming the option and the value.
         for (args, fragment) in [(["--threads", "1,0"], "'0' for --threads"), (["--threads", "two"], "'two' for --threads"),
-                                 (["--layers", "alexnet-conv1,"], "--layers"), (["--rounds", "0"], "'0' for --rounds")] {
+                                 (["--layers", "alexnet-conv1,"], "--layers"), (["--rounds", "0"], "'0' for --rounds"),
+                                 (["--backends", "direct:fastest"], "'direct:fastest' for --backends")] {
             do {
                 _ = try BenchCommand.parse(args).makeConfiguration(registry: registry)
                 Issue.record("\(args) was accepted")

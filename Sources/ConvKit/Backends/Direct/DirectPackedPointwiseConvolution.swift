@@ -166,12 +166,11 @@ final class DirectPackedPointwiseConvolution: PreparedConvolution, @unchecked Se
                 let w = panelWeights + c0 * nr
                 let biasPtr: UnsafePointer<Float>? = d.hasBias && c0 == 0
                     ? UnsafePointer(bias.base + (g * kPanels + kPanel) * nr) : nil
-                for t in tiles {
-                    let first = t * mr
-                    ck_f32_conv_tiles_6x16__avx2_fma(depth, w, taps.baseAddress, a + (t * cPerGroup + c0) * mr,
-                                                     0, 1, mr, 0, Swift.min(mr, pixels - first),
-                                                     out + first, pixels, nk, biasPtr, flags, lo, hi, nil)
-                }
+                // The kernel walks the tiles itself: pixel p's panel row starts at
+                // a + (p / 6) * (C/g) * 6 + p % 6 (a "row" of 6 pixels per tile, rowStep C/g * 6).
+                let first = tiles.lowerBound * mr, count = Swift.min(tiles.upperBound * mr, pixels) - first
+                ck_f32_conv_tiles_6x16__avx2_fma(depth, w, taps.baseAddress, a + c0 * mr, cPerGroup * mr, 1, mr,
+                                                 first, count, out, pixels, nk, biasPtr, flags, lo, hi, nil)
                 c0 += depth
             }
         }
