@@ -121,6 +121,13 @@ void ck_f32_conv1x1_tiles_6x16__avx2_fma(
     size_t channels, const float* w, const float* x, size_t x_channel_stride, size_t pixel_count, float* y,
     size_t y_channel_stride, size_t mr, const float* bias, uint32_t flags, float lo, float hi);
 
+// The same contract for AVX-512F (ck_f32_conv1x1_6xN__avx512f.c): 64 pixels per step, a last
+// partial step in whole 16-pixel vectors, the last one masked. Call only when the CPU has
+// AVX-512F (ck_cpu_features() & CK_CPU_AVX512F).
+void ck_f32_conv1x1_tiles_6x64__avx512f(
+    size_t channels, const float* w, const float* x, size_t x_channel_stride, size_t pixel_count, float* y,
+    size_t y_channel_stride, size_t mr, const float* bias, uint32_t flags, float lo, float hi);
+
 // ---- Fully connected kernel (ck_f32_fc_4x3__avx2_fma.c) ----
 // For outputs o < nw (1..4) and samples n < nx (1..3):
 //   y[n * ldy + o] = clamp(bias[o] + sum_{i < k} w[o * ldw + i] * x[n * ldx + i])

@@ -5,11 +5,13 @@ import Testing
 struct DirectBackendTests {
     /// Every kernel path: the indirect kernel, the implicit GEMM, the pointwise GEMM (for every
     /// 1x1 stride-1 unpadded case) and the packed pointwise GEMM (every unpadded 1x1 case, any
-    /// stride) on AVX2+FMA, the implicit GEMM on the portable ISA.
-    static let variants: [DirectBackend] = (KernelISA.best == .avx2fma
+    /// stride) on AVX2+FMA, the pointwise GEMM's AVX-512F kernel where the CPU has it, the
+    /// implicit GEMM on the portable ISA.
+    static let variants: [DirectBackend] = (KernelISA.best.hasAVX2FMA
         ? [DirectBackend(isa: .avx2fma, algorithm: .indirect), DirectBackend(isa: .avx2fma, algorithm: .implicitGEMM),
            DirectBackend(isa: .avx2fma, algorithm: .pointwise), DirectBackend(isa: .avx2fma, algorithm: .packedPointwise)]
-        : []) + [DirectBackend(isa: .portable)]
+        : []) + (KernelISA.isSupported(.avx512f) ? [DirectBackend(isa: .avx512f, algorithm: .pointwise)] : [])
+        + [DirectBackend(isa: .portable)]
 
     @Test("named edge cases", arguments: EdgeCases.all.map(\.0))
     func edgeCase(_ name: String) throws {
@@ -58,7 +60,7 @@ struct DirectBackendTests {
         }
     }
 
-    @Test("portable and AVX2 paths agree", .enabled(if: KernelISA.best == .avx2fma, "CPU lacks AVX2+FMA"))
+    @Test("portable and AVX2 paths agree", .enabled(if: KernelISA.best.hasAVX2FMA, "CPU lacks AVX2+FMA"))
     func portableMatchesAVX2() throws {
         let c = ConvCase(.init(batch: 2, channels: 13, height: 29, width: 29, filters: 24, size: 3, pad: 1), seed: 5)
         let p = try c.run(DirectBackend(isa: .portable))
@@ -69,7 +71,7 @@ struct DirectBackendTests {
     }
 
     @Test("indirect path: images padded block by block; huge padding takes the implicit GEMM",
-          .enabled(if: KernelISA.best == .avx2fma, "CPU lacks AVX2+FMA"))
+          .enabled(if: KernelISA.best.hasAVX2FMA, "CPU lacks AVX2+FMA"))
     func indirectBlocksAndFallback() throws {
         // 8 x 514 x 514 floats (8.5 MB) per padded image: one image per 16 MiB block, 3 blocks.
         let big = Conv2DDescriptor(batch: 3, channels: 8, height: 512, width: 512, filters: 2, size: 3, pad: 1,

@@ -46,13 +46,19 @@ struct KernelEdgeTests {
     @Test("pointwise layers: partial pixel and channel tiles, groups, batch, clamp and accumulation")
     func pointwise() throws {
         var seed: UInt64 = 100
+        // Pixel counts whose last AVX-512 step (64 pixels) has 1, 2, 3 or 4 vectors, whole or masked,
+        // and whose last AVX2 step (16 pixels) is whole or masked.
+        let isas = [KernelISA.avx2fma, .avx512f].filter(KernelISA.isSupported)
         for (c, k, h, w, g) in [(3, 7, 28, 29, 1), (16, 13, 31, 30, 1), (24, 6, 28, 28, 1), (64, 17, 33, 29, 1),
-                                (12, 18, 28, 30, 3), (192, 5, 29, 28, 1)] {
+                                (12, 18, 28, 30, 3), (192, 5, 29, 28, 1), (8, 9, 5, 5, 1), (20, 8, 7, 9, 2),
+                                (5, 3, 1, 1, 1), (7, 6, 4, 8, 1)] {
             for accumulate in [false, true] {
                 var d = Conv2DDescriptor(batch: 2, channels: c, height: h, width: w, filters: k, size: 1, groups: g,
                                          activation: .clamp(min: -0.5, max: 0.7))
                 d.accumulate = accumulate
-                try Self.check(d, seed: seed)
+                for isa in isas {
+                    try Self.check(d, seed: seed, backend: DirectBackend(isa: isa, algorithm: .pointwise))
+                }
                 seed += 1
             }
         }

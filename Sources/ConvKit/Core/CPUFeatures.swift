@@ -29,27 +29,53 @@ public struct CPUFeatures: Sendable, CustomStringConvertible {
 }
 
 /// The instruction set the native backends' micro-kernels use.
+///
+/// The ISAs form a ladder: `avx512f` runs the AVX-512 micro-kernels where ConvKit has them and
+/// the AVX2+FMA ones everywhere else (an AVX-512F CPU has AVX2 and FMA), `avx2fma` runs only
+/// AVX2+FMA kernels, `portable` only Swift SIMD code. A backend built for an ISA the CPU
+/// lacks reports itself unavailable.
 public enum KernelISA: String, Sendable, CaseIterable {
+    /// AVX-512F micro-kernels (`target("avx512f")`, chosen at run time) where they exist,
+    /// AVX2+FMA kernels for the rest. Today: the pointwise (1x1, stride 1) GEMM.
+    case avx512f = "avx512f"
     /// C micro-kernels compiled with `target("avx2,fma")`.
     case avx2fma = "avx2+fma"
     /// Portable Swift SIMD code that runs on any CPU.
     case portable
 
-    /// The ISA chosen once per process: AVX2+FMA when the CPU has both, else portable.
-    /// Setting the environment variable `CONVKIT_ISA=portable` forces the portable path
-    /// (`CONVKIT_ISA=avx2` asks for the default; other values are reported by
-    /// ``ConvKit/environmentProblems`` and ignored).
+    /// Whether this ISA runs the AVX2+FMA C kernels (true for `avx2fma` and `avx512f`).
+    public var hasAVX2FMA: Bool { self != .portable }
+
+    /// The ISA chosen once per process: the best this CPU supports. The environment variable
+    /// `CONVKIT_ISA` forces a lower one: `avx2` (AVX2+FMA kernels only) or `portable`
+    /// (`avx512` asks for the default; other values are reported by
+    /// ``ConvKit/environmentProblems`` and ignored). A value above what the CPU has runs the best
+    /// it has.
     public static let selected: KernelISA = {
-        if ProcessInfo.processInfo.environment["CONVKIT_ISA"] == "portable" { return .portable }
-        return best
+        switch ProcessInfo.processInfo.environment["CONVKIT_ISA"] {
+        case "portable": return .portable
+        case "avx2": return best == .portable ? .portable : .avx2fma
+        default: return best
+        }
     }()
 
     /// The values `CONVKIT_ISA` accepts.
-    public static let environmentValues = ["avx2", "portable"]
+    public static let environmentValues = ["avx512", "avx2", "portable"]
 
     /// The best ISA this CPU supports.
     public static var best: KernelISA {
-        CPUFeatures.current.avx2 && CPUFeatures.current.fma ? .avx2fma : .portable
+        let f = CPUFeatures.current
+        guard f.avx2 && f.fma else { return .portable }
+        return f.avx512f ? .avx512f : .avx2fma
+    }
+
+    /// Whether this CPU can run kernels of `isa`.
+    public static func isSupported(_ isa: KernelISA) -> Bool {
+        switch isa {
+        case .portable: return true
+        case .avx2fma: return best != .portable
+        case .avx512f: return best == .avx512f
+        }
     }
 }
 

@@ -101,7 +101,7 @@ final class PreparedLinear: PreparedLayer {
     let isa = KernelISA.selected
 
     var implementation: String? {
-        isa == .avx2fma ? "ck_f32_fc_ukernel_4x3 (avx2+fma), weights read in place" : "Swift SIMD dot products (portable)"
+        isa.hasAVX2FMA ? "ck_f32_fc_ukernel_4x3 (avx2+fma), weights read in place" : "Swift SIMD dot products (portable)"
     }
 
     init(name: String, inputFeatures: Int, outputFeatures: Int, maxBatch: Int, weights: [Float], bias: [Float]?,
@@ -127,7 +127,7 @@ final class PreparedLinear: PreparedLayer {
         let (lo, hi) = activation.bounds
         let work = n * fin * fout
         let t = ThreadPolicy.threads(requested: threads, flops: 2 * work)
-        if isa == .avx2fma {
+        if isa.hasAVX2FMA {
             // Tiles of 4 outputs x 3 samples, in the C kernel; outputs split over threads.
             let flags: UInt32 = activation != .none ? CK_GEMM_CLAMP : 0
             let rowBlocks = (fout + 3) / 4

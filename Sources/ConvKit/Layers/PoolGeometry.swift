@@ -112,7 +112,7 @@ public struct PoolGeometry: Hashable, Sendable {
         let work = planes * outPlane * kernelHeight * kernelWidth
         let t = ThreadPolicy.threads(requested: threads, elements: work + planes * inPlane)
         let g = self
-        let useC = KernelISA.selected == .avx2fma
+        let useC = KernelISA.selected.hasAVX2FMA
         ParallelFor.run(items: planes, threads: t) { _, range in
             // Room past the row for the 16-float loads of stride-2 windows (their extra lanes are
             // never used).

@@ -25,7 +25,7 @@ final class DepthwiseConvolution: PreparedConvolution, @unchecked Sendable {
 
     var backendName: String { "direct" }
     var implementation: String {
-        isa == .avx2fma ? "depthwise plane kernel ck_f32_dwconv_plane (avx2+fma)" : "depthwise row kernel (portable)"
+        isa.hasAVX2FMA ? "depthwise plane kernel ck_f32_dwconv_plane (avx2+fma)" : "depthwise row kernel (portable)"
     }
     /// One zero-padded input plane per worker thread (default thread count).
     var workspaceBytes: Int { planeFloats * 4 * ConvKit.defaultThreadCount }
@@ -109,7 +109,7 @@ final class DepthwiseConvolution: PreparedConvolution, @unchecked Sendable {
         let Wp = paddedWidth, OH = d.outputHeight, OW = d.outputWidth
         let R = d.kernelHeight, S = d.kernelWidth
         let sh = d.strideHeight, sw = d.strideWidth, dh = d.dilationHeight, dw = d.dilationWidth
-        if isa == .avx2fma && sh == sw {
+        if isa.hasAVX2FMA && sh == sw {
             var flags: UInt32 = d.activation != .none ? CK_GEMM_CLAMP : 0
             if d.accumulate { flags |= CK_CONV_ACCUMULATE }
             let (lo, hi) = d.activation.bounds
@@ -124,7 +124,7 @@ final class DepthwiseConvolution: PreparedConvolution, @unchecked Sendable {
             row.update(repeating: bias, count: OW)
             let src = x + oh * sh * Wp
             switch isa {
-            case .avx2fma:
+            case .avx2fma, .avx512f:
                 ck_f32_dwconv_row_ukernel__avx2_fma(OW, R, S, src, dh * Wp, sw, dw, w, row)
             case .portable:
                 portableDepthwiseRow(count: OW, kh: R, kw: S, x: src, xRowStride: dh * Wp, stride: sw,

@@ -66,12 +66,12 @@ public struct DirectBackend: ConvBackend {
 
     public var name: String { "direct" }
     public var summary: String {
-        isa == .avx2fma && algorithm != .implicitGEMM
+        isa.hasAVX2FMA && algorithm != .implicitGEMM
             ? "direct convolution, indirect 6x16 \(isa.rawValue) micro-kernel"
             : "implicit-GEMM direct convolution, 6x16 \(isa.rawValue) micro-kernel"
     }
     public var availability: BackendAvailability {
-        if isa == .avx2fma && KernelISA.best != .avx2fma {
+        if !KernelISA.isSupported(isa) {
             return .unavailable(reason: "this CPU lacks AVX2+FMA; use isa: .portable")
         }
         return .available
@@ -81,7 +81,7 @@ public struct DirectBackend: ConvBackend {
     /// The indirect and depthwise kernels add into the output in their store (a fused residual
     /// addition) on AVX2+FMA; the implicit-GEMM and portable paths do not.
     public func canAccumulate(_ d: Conv2DDescriptor) -> Bool {
-        guard isa == .avx2fma else { return false }
+        guard isa.hasAVX2FMA else { return false }
         if d.isDepthwise && DepthwiseConvolution.paddedPlaneFloats(d) <= 1 << 24 {
             return d.strideHeight == d.strideWidth && d.dilationHeight == d.dilationWidth
         }
@@ -101,15 +101,15 @@ public struct DirectBackend: ConvBackend {
         // plane would be huge (see DirectIndirectConvolution.supports); those, and depthwise
         // layers whose zero-padded plane would exceed 64 MiB, run as an implicit GEMM, which
         // never materialises padding.
-        if isa == .avx2fma && (algorithm == .automatic && DirectPackedPointwiseConvolution.supports(descriptor)
+        if isa.hasAVX2FMA && (algorithm == .automatic && DirectPackedPointwiseConvolution.supports(descriptor)
             || algorithm == .packedPointwise && DirectPackedPointwiseConvolution.supportsShape(descriptor)) {
             return try DirectPackedPointwiseConvolution(descriptor: descriptor, weights: weights, bias: bias)
         }
-        if isa == .avx2fma && (algorithm == .automatic && DirectPointwiseConvolution.supports(descriptor)
+        if isa.hasAVX2FMA && (algorithm == .automatic && DirectPointwiseConvolution.supports(descriptor)
             || algorithm == .pointwise && DirectPointwiseConvolution.supportsShape(descriptor)) {
-            return try DirectPointwiseConvolution(descriptor: descriptor, weights: weights, bias: bias)
+            return try DirectPointwiseConvolution(descriptor: descriptor, weights: weights, bias: bias, isa: isa)
         }
-        if isa == .avx2fma && algorithm != .implicitGEMM && DirectIndirectConvolution.supports(descriptor) {
+        if isa.hasAVX2FMA && algorithm != .implicitGEMM && DirectIndirectConvolution.supports(descriptor) {
             return try DirectIndirectConvolution(descriptor: descriptor, weights: weights, bias: bias)
         }
         return try DirectGEMMConvolution(descriptor: descriptor, weights: weights, bias: bias, isa: isa)

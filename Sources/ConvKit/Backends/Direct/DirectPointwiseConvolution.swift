@@ -10,6 +10,10 @@ import CKernels
 /// (no transposes, unlike the indirect kernel, whose store costs as much as a shallow layer's
 /// products). Weights are packed once into `[group][6-channel panel][C/g][6]`.
 ///
+/// On ``KernelISA/avx512f`` the same loop runs `ck_f32_conv1x1_tiles_6x64__avx512f`: 6
+/// channels by 64 pixels in 24 zmm accumulators, same packing, same order of additions per
+/// output (so both ISAs give the same sums up to the FMA rounding, which is the same per lane).
+///
 /// Blocking: the pixels are cut into blocks whose input and output planes fit in about 256 KiB
 /// of L2, and each task runs all its channel panels over its block, so the input streams from
 /// memory once; layers deeper than 96 channels are cut into depth blocks of 64 (the later blocks
@@ -45,8 +49,19 @@ final class DirectPointwiseConvolution: PreparedConvolution, @unchecked Sendable
         d.kernelHeight == 1 && d.kernelWidth == 1 && d.strideHeight == 1 && d.strideWidth == 1 && d.padding == .zero
     }
 
-    init(descriptor d: Conv2DDescriptor, weights: UnsafeBufferPointer<Float>, bias: UnsafeBufferPointer<Float>?) throws {
+    /// The pointwise tile kernel of the ISA in use (same contract for both).
+    typealias TileKernel = @convention(c) (Int, UnsafePointer<Float>?, UnsafePointer<Float>?, Int, Int,
+                                           UnsafeMutablePointer<Float>?, Int, Int, UnsafePointer<Float>?,
+                                           UInt32, Float, Float) -> Void
+    private let tileKernel: TileKernel
+    let isa: KernelISA
+
+    init(descriptor d: Conv2DDescriptor, weights: UnsafeBufferPointer<Float>, bias: UnsafeBufferPointer<Float>?,
+         isa: KernelISA = .avx2fma) throws {
+        precondition(isa.hasAVX2FMA, "the pointwise GEMM has AVX2+FMA and AVX-512F kernels only")
         descriptor = d
+        self.isa = isa
+        tileKernel = isa == .avx512f ? ck_f32_conv1x1_tiles_6x64__avx512f : ck_f32_conv1x1_tiles_6x16__avx2_fma
         kPerGroup = d.outputChannelsPerGroup
         cPerGroup = d.inputChannelsPerGroup
         let mr = Self.channelsPerPanel
@@ -57,7 +72,10 @@ final class DirectPointwiseConvolution: PreparedConvolution, @unchecked Sendable
     }
 
     var backendName: String { "direct" }
-    var implementation: String { "pointwise GEMM on NCHW, ck_f32_conv1x1_tiles_6x16 (avx2+fma)" }
+    var implementation: String {
+        isa == .avx512f ? "pointwise GEMM on NCHW, ck_f32_conv1x1_tiles_6x64 (avx512f)"
+            : "pointwise GEMM on NCHW, ck_f32_conv1x1_tiles_6x16 (avx2+fma)"
+    }
     var workspaceBytes: Int { 0 }
 
     func execute(input: UnsafeBufferPointer<Float>, output: UnsafeMutableBufferPointer<Float>,
@@ -67,8 +85,10 @@ final class DirectPointwiseConvolution: PreparedConvolution, @unchecked Sendable
         let threads = ThreadPolicy.threads(requested: requested, flops: d.flops)
         let pixels = d.inputHeight * d.inputWidth
         // Pixel blocks (multiples of 16) whose C/g input planes and K/g output planes fit in about
-        // 256 KiB of L2 (the outputs are revisited once per depth block).
-        var block = Swift.max(16, (256 * 1024 / 4 / Swift.max(cPerGroup + kPerGroup, 1)) / 16 * 16)
+        // 256 KiB of L2 (the outputs are revisited once per depth block), whole 64-pixel steps on
+        // AVX-512F where the block holds at least one.
+        let unit = isa == .avx512f && 256 * 1024 / 4 / Swift.max(cPerGroup + kPerGroup, 1) >= 64 ? 64 : 16
+        var block = Swift.max(16, (256 * 1024 / 4 / Swift.max(cPerGroup + kPerGroup, 1)) / unit * unit)
         var panelBlocks = 1
         let images = d.batch * d.groups
         while threads > 1 && images * ((pixels + block - 1) / block) * panelBlocks < 4 * threads {
@@ -82,7 +102,7 @@ final class DirectPointwiseConvolution: PreparedConvolution, @unchecked Sendable
         if d.accumulate { flags |= CK_CONV_ACCUMULATE }
         let mr = Self.channelsPerPanel
         let panelFloats = cPerGroup * mr
-        let w = packedWeights.base, b = bias.base
+        let w = packedWeights.base, b = bias.base, tileKernel = tileKernel
         let (kPerGroup, cPerGroup, kPanels, hasBias) = (kPerGroup, cPerGroup, kPanels, d.hasBias)
         ParallelFor.run(tasks: images * blocks * panelBlocks, threads: threads) { _, task in
             var rest = task
@@ -103,7 +123,7 @@ final class DirectPointwiseConvolution: PreparedConvolution, @unchecked Sendable
                 if last { f |= flags & CK_GEMM_CLAMP }
                 for panel in (kPanels * pb / panelBlocks)..<(kPanels * (pb + 1) / panelBlocks) {
                     let rows = Swift.min(mr, kPerGroup - panel * mr)
-                    ck_f32_conv1x1_tiles_6x16__avx2_fma(depth, w + (g * kPanels + panel) * panelFloats + c0 * mr,
+                    tileKernel(depth, w + (g * kPanels + panel) * panelFloats + c0 * mr,
                                                         xImage + c0 * pixels, pixels, count,
                                                         yImage + panel * mr * pixels, pixels, rows,
                                                         hasBias && c0 == 0 ? UnsafePointer(b + (g * kPanels + panel) * mr) : nil,

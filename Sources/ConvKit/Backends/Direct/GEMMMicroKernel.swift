@@ -26,7 +26,7 @@ struct GEMMMicroKernel: Sendable {
                         ldc: Int, mr: Int, nr: Int, flags: Flags, bias: UnsafePointer<Float>?,
                         lo: Float, hi: Float) {
         switch isa {
-        case .avx2fma:
+        case .avx2fma, .avx512f:
             ck_f32_gemm_ukernel_6x16__avx2_fma(kc, a, b, c, ldc, mr, nr, flags.rawValue, bias, lo, hi)
         case .portable:
             portableGEMM6x16(kc: kc, a: a, b: b, c: c, ldc: ldc, mr: mr, nr: nr, flags: flags, bias: bias,

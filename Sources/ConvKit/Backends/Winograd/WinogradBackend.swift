@@ -31,7 +31,7 @@ public struct WinogradBackend: ConvBackend, AutoSelectable {
         "Winograd \(tile.map(\.description) ?? "F(2|4|6,3x3) chosen per layer"), 6x16 \(isa.rawValue) GEMM"
     }
     public var availability: BackendAvailability {
-        if isa == .avx2fma && KernelISA.best != .avx2fma {
+        if !KernelISA.isSupported(isa) {
             return .unavailable(reason: "this CPU lacks AVX2+FMA; use isa: .portable")
         }
         return .available

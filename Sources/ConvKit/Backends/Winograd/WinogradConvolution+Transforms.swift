@@ -42,7 +42,7 @@ extension WinogradConvolution {
         let isF4 = tile == .f4x3
         // The C kernel's scattered gather takes 32-bit offsets (the tiles of one block lie in
         // at most a few images; fall back to Swift when an offset would not fit).
-        let useC = kernel.isa == .avx2fma && (totalTiles / tilesPerImage + 1) * C * planeSize < Int(Int32.max)
+        let useC = kernel.isa.hasAVX2FMA && (totalTiles / tilesPerImage + 1) * C * planeSize < Int(Int32.max)
         do {
             // `temp` (transformScratchFloats, 32-byte aligned) holds alpha^2 SIMD8 rows.
             let t = UnsafeMutableRawPointer(temp).bindMemory(to: V8.self, capacity: positions)
@@ -210,7 +210,7 @@ extension WinogradConvolution {
         let groups = (count + 7) / 8
         let at = outputTerms
         let isF4 = tile == .f4x3
-        if kernel.isa == .avx2fma {
+        if kernel.isa.hasAVX2FMA {
             // AVX2+FMA kernels (specialised F(4x4), generic F(2x2) and F(6x6)): all channels of a
             // group of 8 tiles in one call, each tile stored (clipped to the output) at its own
             // place, or, for 8 whole F(4x4) tiles side by side, as 4 rows of 32 contiguous floats.
