@@ -9,65 +9,9 @@
 #if defined(__x86_64__)
 #include <immintrin.h>
 
-#include "ck_avx2_transpose.h"
+#include "ck_conv_tile6.h"
 
 #define CK_TARGET __attribute__((target("avx2,fma")))
-
-// Transposes rows r_j (pixel j, 8 channels) into col[i] (channel i, lanes 0..5 = pixels).
-CK_TARGET __attribute__((always_inline)) static inline void ck_transpose_6x8(
-    __m256 r0, __m256 r1, __m256 r2, __m256 r3, __m256 r4, __m256 r5, __m256 col[8]) {
-  __m256 u[8];
-  ck_transpose6_halves(r0, r1, r2, r3, r4, r5, u);
-  for (int i = 0; i < 4; i++) {
-    col[i] = _mm256_permute2f128_ps(u[i], u[i + 4], 0x20);
-    col[i + 4] = _mm256_permute2f128_ps(u[i], u[i + 4], 0x31);
-  }
-}
-
-// 8 channels of 6 consecutive pixels, all stored: rows r_j (pixel j, 8 channels) transposed
-// and stored as 4 + 2 floats per channel (fewer shuffles than ck_transpose_6x8: channels 0-3
-// come straight from the low halves).
-CK_TARGET __attribute__((always_inline)) static inline void ck_store_6x8(
-    __m256 r0, __m256 r1, __m256 r2, __m256 r3, __m256 r4, __m256 r5, float* out, size_t stride) {
-  __m256 u[8];
-  ck_transpose6_halves(r0, r1, r2, r3, r4, r5, u);
-  for (int i = 0; i < 4; i++) {
-    float* lo = out + (size_t)i * stride;        // channel i: low halves
-    float* hi = out + (size_t)(i + 4) * stride;  // channel i + 4: high halves
-    _mm_storeu_ps(lo, _mm256_castps256_ps128(u[i]));
-    _mm_storel_pi((__m64*)(lo + 4), _mm256_castps256_ps128(u[i + 4]));
-    _mm_storeu_ps(hi, _mm256_extractf128_ps(u[i], 1));
-    _mm_storel_pi((__m64*)(hi + 4), _mm256_extractf128_ps(u[i + 4], 1));
-  }
-}
-
-// Stores lanes 0 .. n-1 (n in 1..6) of v at p with plain stores (AMD runs vmaskmovps stores
-// slowly).
-CK_TARGET __attribute__((always_inline)) static inline void ck_store_n(float* p, __m256 v, size_t n) {
-  const __m128 lo = _mm256_castps256_ps128(v);
-  switch (n) {
-    case 1: _mm_store_ss(p, lo); break;
-    case 2: _mm_storel_pi((__m64*)p, lo); break;
-    case 3: _mm_storel_pi((__m64*)p, lo); _mm_store_ss(p + 2, _mm_movehl_ps(lo, lo)); break;
-    case 4: _mm_storeu_ps(p, lo); break;
-    case 5: _mm_storeu_ps(p, lo); _mm_store_ss(p + 4, _mm256_extractf128_ps(v, 1)); break;
-    default: _mm_storeu_ps(p, lo); _mm_storel_pi((__m64*)(p + 4), _mm256_extractf128_ps(v, 1)); break;
-  }
-}
-
-// Loads lanes 0 .. n-1 (n in 1..6) from p (lanes past n are zero), without reading past p + n.
-CK_TARGET __attribute__((always_inline)) static inline __m256 ck_load_n(const float* p, size_t n) {
-  __m128 lo = _mm_setzero_ps(), hi = _mm_setzero_ps();
-  switch (n) {
-    case 1: lo = _mm_load_ss(p); break;
-    case 2: lo = _mm_loadl_pi(lo, (const __m64*)p); break;
-    case 3: lo = _mm_movelh_ps(_mm_loadl_pi(lo, (const __m64*)p), _mm_load_ss(p + 2)); break;
-    case 4: lo = _mm_loadu_ps(p); break;
-    case 5: lo = _mm_loadu_ps(p); hi = _mm_load_ss(p + 4); break;
-    default: lo = _mm_loadu_ps(p); hi = _mm_loadl_pi(hi, (const __m64*)(p + 4)); break;
-  }
-  return _mm256_insertf128_ps(_mm256_castps128_ps256(lo), hi, 1);
-}
 
 CK_TARGET __attribute__((always_inline)) static inline void ck_conv_6x16(
     size_t depth, const float* w, const int32_t* taps, const float* const* pixels, size_t np,
@@ -173,24 +117,7 @@ CK_TARGET void ck_f32_conv_tiles_6x16__avx2_fma(
     }
     const size_t last_row = ox == 0 ? oy - 1 : oy;
     size_t d0 = 0, d1 = depth;
-    if (rows != NULL && rows->skip) {
-      // Kernel rows r with an input row inside the image for some pixel of the tile:
-      // r >= (pad_top - last_row * stride) / dilation and
-      // r <= (input_height - 1 + pad_top - first_row * stride) / dilation.
-      const ptrdiff_t top = (ptrdiff_t)rows->pad_top - (ptrdiff_t)(last_row * rows->stride);
-      const ptrdiff_t bottom = (ptrdiff_t)rows->input_height - 1 + (ptrdiff_t)rows->pad_top -
-                               (ptrdiff_t)(first_row * rows->stride);
-      const ptrdiff_t dil = (ptrdiff_t)rows->dilation;
-      ptrdiff_t r_lo = top <= 0 ? 0 : (top + dil - 1) / dil;
-      ptrdiff_t r_hi = bottom < 0 ? -1 : bottom / dil;
-      if (r_hi > (ptrdiff_t)rows->kernel_rows - 1) r_hi = (ptrdiff_t)rows->kernel_rows - 1;
-      if (r_lo > r_hi) {
-        d0 = d1 = 0;  // every tap reads padding: the outputs are the bias alone
-      } else {
-        d0 = (size_t)r_lo * rows->taps_per_row;
-        d1 = (size_t)(r_hi + 1) * rows->taps_per_row;
-      }
-    }
+    ck_conv_tile_taps(rows, first_row, last_row, depth, &d0, &d1);
     const float* wt = w + d0 * 16;
     const int32_t* tp = taps + d0;
     if (flags & CK_CONV_PREFETCH_INPUT) {

@@ -234,6 +234,15 @@ void ck_f32_conv_tiles_6x16__avx2_fma(
     size_t output_width, size_t first_pixel, size_t pixel_count, float* out, size_t channel_stride, size_t nk,
     const float* bias, uint32_t flags, float lo, float hi, const ck_conv_rows* rows);
 
+// The same tile loop for AVX-512F (ck_f32_conv_6x32__avx512f.c): 6 pixels x 32 output channels,
+// channels 0-15 from the panel at w and 16-31 from the panel at w + w_panel_stride (two
+// consecutive panels of the packing above), 17 <= nk <= 32, bias 32 values (or NULL). Each
+// output's sum is the AVX2 kernel's, in the same order. Call only when the CPU has AVX-512F.
+void ck_f32_conv_tiles_6x32__avx512f(
+    size_t depth, const float* w, size_t w_panel_stride, const int32_t* taps, const float* image, size_t row_step,
+    size_t col_step, size_t output_width, size_t first_pixel, size_t pixel_count, float* out, size_t channel_stride,
+    size_t nk, const float* bias, uint32_t flags, float lo, float hi, const ck_conv_rows* rows);
+
 // ---- Few-output-channel direct convolution kernel (ck_f32_conv_fewk_8px__avx2_fma.c) ----
 // Stride 1, nk (1..12) output channels, the weights of the indirect kernel's single panel
 // (w[d * 16 + i]): for output pixels p in [first_pixel, first_pixel + pixel_count) of one image

@@ -5,12 +5,14 @@ import Testing
 struct DirectBackendTests {
     /// Every kernel path: the indirect kernel, the implicit GEMM, the pointwise GEMM (for every
     /// 1x1 stride-1 unpadded case) and the packed pointwise GEMM (every unpadded 1x1 case, any
-    /// stride) on AVX2+FMA, the pointwise GEMM's AVX-512F kernel where the CPU has it, the
+    /// stride) on AVX2+FMA, the same three with their AVX-512F kernels where the CPU has them, the
     /// implicit GEMM on the portable ISA.
     static let variants: [DirectBackend] = (KernelISA.best.hasAVX2FMA
         ? [DirectBackend(isa: .avx2fma, algorithm: .indirect), DirectBackend(isa: .avx2fma, algorithm: .implicitGEMM),
            DirectBackend(isa: .avx2fma, algorithm: .pointwise), DirectBackend(isa: .avx2fma, algorithm: .packedPointwise)]
-        : []) + (KernelISA.isSupported(.avx512f) ? [DirectBackend(isa: .avx512f, algorithm: .pointwise)] : [])
+        : []) + (KernelISA.isSupported(.avx512f)
+            ? [DirectBackend(isa: .avx512f, algorithm: .indirect), DirectBackend(isa: .avx512f, algorithm: .pointwise),
+               DirectBackend(isa: .avx512f, algorithm: .packedPointwise)] : [])
         + [DirectBackend(isa: .portable)]
 
     @Test("named edge cases", arguments: EdgeCases.all.map(\.0))

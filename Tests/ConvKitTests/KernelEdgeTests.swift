@@ -82,7 +82,10 @@ struct KernelEdgeTests {
                 // sums of 784 products reach 1.3e-5 of it.
                 let tolerance = c > 600 ? 3e-5 : 1e-5
                 try Self.check(d, seed: seed, tolerance: tolerance)
-                try Self.check(d, seed: seed, tolerance: tolerance, backend: DirectBackend(algorithm: .packedPointwise))
+                for isa in [KernelISA.avx2fma, .avx512f].filter(KernelISA.isSupported) {
+                    try Self.check(d, seed: seed, tolerance: tolerance,
+                                   backend: DirectBackend(isa: isa, algorithm: .packedPointwise))
+                }
                 seed += 1
             }
         }
@@ -102,7 +105,9 @@ struct KernelEdgeTests {
                                          padding: Padding(pad), dilationHeight: dil, dilationWidth: dil, groups: g,
                                          activation: .clamp(min: -0.5, max: 0.7))
                 d.accumulate = accumulate
-                try Self.check(d, seed: seed)
+                for isa in [KernelISA.avx2fma, .avx512f].filter(KernelISA.isSupported) {
+                    try Self.check(d, seed: seed, backend: DirectBackend(isa: isa))
+                }
                 seed += 1
             }
         }

@@ -103,14 +103,14 @@ public struct DirectBackend: ConvBackend {
         // never materialises padding.
         if isa.hasAVX2FMA && (algorithm == .automatic && DirectPackedPointwiseConvolution.supports(descriptor)
             || algorithm == .packedPointwise && DirectPackedPointwiseConvolution.supportsShape(descriptor)) {
-            return try DirectPackedPointwiseConvolution(descriptor: descriptor, weights: weights, bias: bias)
+            return try DirectPackedPointwiseConvolution(descriptor: descriptor, weights: weights, bias: bias, isa: isa)
         }
         if isa.hasAVX2FMA && (algorithm == .automatic && DirectPointwiseConvolution.supports(descriptor)
             || algorithm == .pointwise && DirectPointwiseConvolution.supportsShape(descriptor)) {
             return try DirectPointwiseConvolution(descriptor: descriptor, weights: weights, bias: bias, isa: isa)
         }
         if isa.hasAVX2FMA && algorithm != .implicitGEMM && DirectIndirectConvolution.supports(descriptor) {
-            return try DirectIndirectConvolution(descriptor: descriptor, weights: weights, bias: bias)
+            return try DirectIndirectConvolution(descriptor: descriptor, weights: weights, bias: bias, isa: isa)
         }
         return try DirectGEMMConvolution(descriptor: descriptor, weights: weights, bias: bias, isa: isa)
     }

@@ -71,7 +71,7 @@ final class DirectGEMMConvolution: PreparedConvolution, @unchecked Sendable {
 
     var backendName: String { "direct" }
     var implementation: String {
-        "implicit GEMM, ck_f32_gemm_ukernel_6x16 (\(kernel.isa.rawValue)), kc \(kc), nc \(nc)"
+        "implicit GEMM, ck_f32_gemm_ukernel_6x16 (\(kernel.isa.hasAVX2FMA ? "avx2+fma" : "portable")), kc \(kc), nc \(nc)"
     }
     /// One packed B block per worker thread (for the default thread count), plus the
     /// deinterleaved input copy when the horizontal stride is above 1.

@@ -5,7 +5,8 @@ import CKernels
 ///
 /// For image `n` and group `g`, each output pixel is `y[k] = bias[k] + sum_d W[k][d] x[p + tap(d)]`
 /// over the `D = (C/g) * R * S` taps `d = (r, c, s)` (kernel row outermost). The kernel
-/// `ck_f32_conv_tiles_6x16__avx2_fma` computes 6 pixels by 16 output channels: each tap's
+/// `ck_f32_conv_tiles_6x16__avx2_fma` (on AVX-512F, `ck_f32_conv_tiles_6x32__avx512f` for two
+/// panels at a time) computes 6 pixels by 16 output channels: each tap's
 /// 16 weights are one packed row (two vectors), each pixel's input value is broadcast from the
 /// input in place (`pixel base + tap offset`), so nothing is packed at execute time and any
 /// stride or dilation costs the same. Zero padding comes from a padded copy of the input
@@ -45,8 +46,13 @@ final class DirectIndirectConvolution: PreparedConvolution, @unchecked Sendable 
             && plane <= Swift.max(4 * inputPlane, 65536)
     }
 
-    init(descriptor d: Conv2DDescriptor, weights: UnsafeBufferPointer<Float>, bias: UnsafeBufferPointer<Float>?) throws {
+    /// ``KernelISA/avx512f``: pairs of panels run the 6x32 AVX-512 kernel (the same sums).
+    let isa: KernelISA
+
+    init(descriptor d: Conv2DDescriptor, weights: UnsafeBufferPointer<Float>, bias: UnsafeBufferPointer<Float>?,
+         isa: KernelISA = .avx2fma) throws {
         descriptor = d
+        self.isa = isa
         kPerGroup = d.outputChannelsPerGroup
         cPerGroup = d.inputChannelsPerGroup
         depth = cPerGroup * d.kernelHeight * d.kernelWidth
@@ -104,7 +110,9 @@ final class DirectIndirectConvolution: PreparedConvolution, @unchecked Sendable 
         "indirect direct convolution, "
             + (kPerGroup <= Self.fewChannelsMax && descriptor.strideWidth == 1 ? "few-channel kernel ck_f32_conv_fewk_8px"
                 : fewChannels ? "ck_f32_conv_tiles_6x16 + ck_f32_conv_fewk_8px (last panel)" : "ck_f32_conv_tiles_6x16")
-            + " (avx2+fma)" + (padded ? ", zero-padded input copy" : "")
+            + " (avx2+fma)" + (isa == .avx512f && kPerGroup > Self.channelsPerPanel
+                ? ", pairs of panels ck_f32_conv_tiles_6x32 (avx512f)" : "")
+            + (padded ? ", zero-padded input copy" : "")
     }
     /// Images per zero-padded block: as many as fit in 16 MiB (at least one), so that the copy
     /// does not grow with the batch.
@@ -217,9 +225,21 @@ final class DirectIndirectConvolution: PreparedConvolution, @unchecked Sendable 
                                 input_height: d.inputHeight, pad_top: d.padding.top, stride: d.strideHeight,
                                 dilation: d.dilationHeight,
                                 skip: d.padding.top > 0 || d.padding.bottom > 0 ? 1 : 0)
-        for kPanel in panels {
+        let wide = isa == .avx512f
+        var kPanel = panels.lowerBound
+        while kPanel < panels.upperBound {
+            defer { kPanel += 1 }
             let w = packedWeights.base + (g * kPanels + kPanel) * depth * nr
             let biasPtr: UnsafePointer<Float>? = d.hasBias ? UnsafePointer(bias.base + (g * kPanels + kPanel) * nr) : nil
+            if wide && kPanel + 1 < panels.upperBound {
+                // AVX-512: this panel and the next in one pass (6 pixels x 32 channels).
+                ck_f32_conv_tiles_6x32__avx512f(depth, w, depth * nr, taps.baseAddress, image, rowStep, colStep, OW,
+                                                first, count, out + kPanel * nr * pixels, pixels,
+                                                Swift.min(2 * nr, kPerGroup - kPanel * nr), biasPtr, flags, lo, hi,
+                                                &rows)
+                kPanel += 1
+                continue
+            }
             let nk = Swift.min(nr, kPerGroup - kPanel * nr)
             if nk <= Self.fewChannelsMax && d.strideWidth == 1 {
                 // A panel of at most 12 channels (a layer's only or last one), stride 1 along

@@ -65,8 +65,13 @@ final class DirectPackedPointwiseConvolution: PreparedConvolution, @unchecked Se
         return d.strideHeight > 1 || d.strideWidth > 1 || d.outputHeight * d.outputWidth <= 64
     }
 
-    init(descriptor d: Conv2DDescriptor, weights: UnsafeBufferPointer<Float>, bias: UnsafeBufferPointer<Float>?) throws {
+    /// ``KernelISA/avx512f``: pairs of panels run the 6x32 AVX-512 kernel (the same sums).
+    let isa: KernelISA
+
+    init(descriptor d: Conv2DDescriptor, weights: UnsafeBufferPointer<Float>, bias: UnsafeBufferPointer<Float>?,
+         isa: KernelISA = .avx2fma) throws {
         descriptor = d
+        self.isa = isa
         kPerGroup = d.outputChannelsPerGroup
         cPerGroup = d.inputChannelsPerGroup
         let nr = Self.channelsPerPanel
@@ -86,7 +91,9 @@ final class DirectPackedPointwiseConvolution: PreparedConvolution, @unchecked Se
 
     var backendName: String { "direct" }
     var implementation: String {
-        "pointwise GEMM on packed 6-pixel panels, ck_f32_conv_tiles_6x16 (avx2+fma), depth blocks of \(depthBlock)"
+        "pointwise GEMM on packed 6-pixel panels, "
+            + (isa == .avx512f && kPerGroup > Self.channelsPerPanel ? "ck_f32_conv_tiles_6x32 (avx512f)"
+                : "ck_f32_conv_tiles_6x16 (avx2+fma)") + ", depth blocks of \(depthBlock)"
     }
     /// Floats of one image's packed input, all groups: `[group][tile][C/g][6]`.
     var packedImageFloats: Int { descriptor.groups * tiles * Self.pixelsPerTile * cPerGroup }
@@ -152,8 +159,12 @@ final class DirectPackedPointwiseConvolution: PreparedConvolution, @unchecked Se
         let (lo, hi) = d.activation.bounds
         let clamp: UInt32 = d.activation != .none ? CK_GEMM_CLAMP : 0
         let residual: UInt32 = d.accumulate ? CK_CONV_ACCUMULATE : 0
-        for kPanel in panels {
-            let nk = Swift.min(nr, kPerGroup - kPanel * nr)
+        var kPanel = panels.lowerBound
+        while kPanel < panels.upperBound {
+            // AVX-512: this panel and the next in one pass (6 pixels x 32 channels).
+            let pair = isa == .avx512f && kPanel + 1 < panels.upperBound
+            defer { kPanel += pair ? 2 : 1 }
+            let nk = Swift.min(pair ? 2 * nr : nr, kPerGroup - kPanel * nr)
             let out = y + kPanel * nr * pixels
             let panelWeights = packedWeights.base + (g * kPanels + kPanel) * cPerGroup * nr
             var c0 = 0
@@ -169,8 +180,14 @@ final class DirectPackedPointwiseConvolution: PreparedConvolution, @unchecked Se
                 // The kernel walks the tiles itself: pixel p's panel row starts at
                 // a + (p / 6) * (C/g) * 6 + p % 6 (a "row" of 6 pixels per tile, rowStep C/g * 6).
                 let first = tiles.lowerBound * mr, count = Swift.min(tiles.upperBound * mr, pixels) - first
-                ck_f32_conv_tiles_6x16__avx2_fma(depth, w, taps.baseAddress, a + c0 * mr, cPerGroup * mr, 1, mr,
-                                                 first, count, out, pixels, nk, biasPtr, flags, lo, hi, nil)
+                if pair {
+                    ck_f32_conv_tiles_6x32__avx512f(depth, w, cPerGroup * nr, taps.baseAddress, a + c0 * mr,
+                                                    cPerGroup * mr, 1, mr, first, count, out, pixels, nk, biasPtr,
+                                                    flags, lo, hi, nil)
+                } else {
+                    ck_f32_conv_tiles_6x16__avx2_fma(depth, w, taps.baseAddress, a + c0 * mr, cPerGroup * mr, 1, mr,
+                                                     first, count, out, pixels, nk, biasPtr, flags, lo, hi, nil)
+                }
                 c0 += depth
             }
         }

@@ -122,7 +122,7 @@ final class WinogradConvolution: PreparedConvolution, @unchecked Sendable {
 
     var backendName: String { "winograd" }
     var implementation: String {
-        "Winograd \(tile), tiles/block \(tb), GEMM ck_f32_gemm_ukernel_6x16 (\(kernel.isa.rawValue))"
+        "Winograd \(tile), tiles/block \(tb), GEMM ck_f32_gemm_ukernel_6x16 (\(kernel.isa.hasAVX2FMA ? "avx2+fma" : "portable"))"
     }
     /// ``workspaceBytes`` with overflow checks.
     func workspaceBytesChecked() throws -> Int {

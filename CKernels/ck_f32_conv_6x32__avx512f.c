@@ -1,0 +1,145 @@
+// Indirect direct-convolution micro-kernel for AVX-512F: 6 output pixels x 32 output channels
+// (two of the AVX2 kernel's 16-channel weight panels side by side), 12 zmm accumulators. Same
+// input addressing, taps, row skipping and stores as ck_f32_conv_6x16__avx2_fma.c: the pixel is
+// broadcast, the output channels are the vector, and each output gets the same sum in the same
+// order as in the AVX2 kernel.
+#include "ck_kernels.h"
+
+#if defined(__x86_64__)
+#include <immintrin.h>
+
+#include "ck_conv_tile6.h"
+
+#define CK_TARGET __attribute__((target("avx512f")))
+
+#define CK_LO(v) _mm512_castps512_ps256(v)
+#define CK_HI(v) _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(v), 1))
+
+CK_TARGET __attribute__((always_inline)) static inline void ck_conv_6x32(
+    size_t depth, const float* w0, const float* w1, const int32_t* taps, const float* const* pixels, size_t np,
+    float* out, size_t channel_stride, size_t nk, const float* bias, uint32_t flags, float lo, float hi,
+    const int prefetch_input) {
+  const float* p0 = pixels[0];
+  const float* p1 = pixels[np > 1 ? 1 : 0];
+  const float* p2 = pixels[np > 2 ? 2 : 0];
+  const float* p3 = pixels[np > 3 ? 3 : 0];
+  const float* p4 = pixels[np > 4 ? 4 : 0];
+  const float* p5 = pixels[np > 5 ? 5 : 0];
+  __m512 c00, c01, c10, c11, c20, c21, c30, c31, c40, c41, c50, c51;
+  if (bias != NULL) {
+    c00 = c10 = c20 = c30 = c40 = c50 = _mm512_loadu_ps(bias);
+    c01 = c11 = c21 = c31 = c41 = c51 = _mm512_loadu_ps(bias + 16);
+  } else {
+    c00 = c01 = c10 = c11 = c20 = c21 = c30 = c31 = c40 = c41 = c50 = c51 = _mm512_setzero_ps();
+  }
+  for (size_t d = 0; d < depth; d++) {
+    _mm_prefetch((const char*)(w0 + 384), _MM_HINT_T0);
+    _mm_prefetch((const char*)(w1 + 384), _MM_HINT_T0);
+    if (prefetch_input) {
+      _mm_prefetch((const char*)(p0 + taps[d + 16]), _MM_HINT_T0);
+      _mm_prefetch((const char*)(p5 + taps[d + 16]), _MM_HINT_T0);
+    }
+    const ptrdiff_t off = taps[d];
+    const __m512 b0 = _mm512_loadu_ps(w0);
+    const __m512 b1 = _mm512_loadu_ps(w1);
+    __m512 a;
+    a = _mm512_set1_ps(p0[off]); c00 = _mm512_fmadd_ps(a, b0, c00); c01 = _mm512_fmadd_ps(a, b1, c01);
+    a = _mm512_set1_ps(p1[off]); c10 = _mm512_fmadd_ps(a, b0, c10); c11 = _mm512_fmadd_ps(a, b1, c11);
+    a = _mm512_set1_ps(p2[off]); c20 = _mm512_fmadd_ps(a, b0, c20); c21 = _mm512_fmadd_ps(a, b1, c21);
+    a = _mm512_set1_ps(p3[off]); c30 = _mm512_fmadd_ps(a, b0, c30); c31 = _mm512_fmadd_ps(a, b1, c31);
+    a = _mm512_set1_ps(p4[off]); c40 = _mm512_fmadd_ps(a, b0, c40); c41 = _mm512_fmadd_ps(a, b1, c41);
+    a = _mm512_set1_ps(p5[off]); c50 = _mm512_fmadd_ps(a, b0, c50); c51 = _mm512_fmadd_ps(a, b1, c51);
+    w0 += 16;
+    w1 += 16;
+  }
+  if (flags & CK_GEMM_CLAMP && !(flags & CK_CONV_ACCUMULATE)) {
+    // max(lo, x) and min(hi, x) return x when x is NaN (the second operand wins).
+    const __m512 vlo = _mm512_set1_ps(lo), vhi = _mm512_set1_ps(hi);
+#define CK_CLAMP(v) v = _mm512_min_ps(vhi, _mm512_max_ps(vlo, v))
+    CK_CLAMP(c00); CK_CLAMP(c01); CK_CLAMP(c10); CK_CLAMP(c11); CK_CLAMP(c20); CK_CLAMP(c21);
+    CK_CLAMP(c30); CK_CLAMP(c31); CK_CLAMP(c40); CK_CLAMP(c41); CK_CLAMP(c50); CK_CLAMP(c51);
+#undef CK_CLAMP
+  }
+  if (np == 6 && nk == 32 && !(flags & CK_CONV_ACCUMULATE)) {
+    ck_store_6x8(CK_LO(c00), CK_LO(c10), CK_LO(c20), CK_LO(c30), CK_LO(c40), CK_LO(c50), out, channel_stride);
+    ck_store_6x8(CK_HI(c00), CK_HI(c10), CK_HI(c20), CK_HI(c30), CK_HI(c40), CK_HI(c50), out + 8 * channel_stride,
+                 channel_stride);
+    ck_store_6x8(CK_LO(c01), CK_LO(c11), CK_LO(c21), CK_LO(c31), CK_LO(c41), CK_LO(c51), out + 16 * channel_stride,
+                 channel_stride);
+    ck_store_6x8(CK_HI(c01), CK_HI(c11), CK_HI(c21), CK_HI(c31), CK_HI(c41), CK_HI(c51), out + 24 * channel_stride,
+                 channel_stride);
+    return;
+  }
+  __m256 col[32];
+  ck_transpose_6x8(CK_LO(c00), CK_LO(c10), CK_LO(c20), CK_LO(c30), CK_LO(c40), CK_LO(c50), col);
+  ck_transpose_6x8(CK_HI(c00), CK_HI(c10), CK_HI(c20), CK_HI(c30), CK_HI(c40), CK_HI(c50), col + 8);
+  ck_transpose_6x8(CK_LO(c01), CK_LO(c11), CK_LO(c21), CK_LO(c31), CK_LO(c41), CK_LO(c51), col + 16);
+  ck_transpose_6x8(CK_HI(c01), CK_HI(c11), CK_HI(c21), CK_HI(c31), CK_HI(c41), CK_HI(c51), col + 24);
+  if (flags & CK_CONV_ACCUMULATE) {
+    // out = clamp(out + acc)
+    const __m256 vlo = _mm256_set1_ps(lo), vhi = _mm256_set1_ps(hi);
+    for (size_t i = 0; i < nk; i++) {
+      float* o = out + i * channel_stride;
+      __m256 v = _mm256_add_ps(col[i], ck_load_n(o, np));
+      if (flags & CK_GEMM_CLAMP) v = _mm256_min_ps(vhi, _mm256_max_ps(vlo, v));
+      ck_store_n(o, v, np);
+    }
+    return;
+  }
+  for (size_t i = 0; i < nk; i++) ck_store_n(out + i * channel_stride, col[i], np);
+}
+
+#undef CK_LO
+#undef CK_HI
+
+CK_TARGET __attribute__((noinline)) static void ck_conv_6x32_plain(
+    size_t depth, const float* w0, const float* w1, const int32_t* taps, const float* const* pixels, size_t np,
+    float* out, size_t channel_stride, size_t nk, const float* bias, uint32_t flags, float lo, float hi) {
+  ck_conv_6x32(depth, w0, w1, taps, pixels, np, out, channel_stride, nk, bias, flags, lo, hi, 0);
+}
+
+CK_TARGET __attribute__((noinline)) static void ck_conv_6x32_prefetch(
+    size_t depth, const float* w0, const float* w1, const int32_t* taps, const float* const* pixels, size_t np,
+    float* out, size_t channel_stride, size_t nk, const float* bias, uint32_t flags, float lo, float hi) {
+  ck_conv_6x32(depth, w0, w1, taps, pixels, np, out, channel_stride, nk, bias, flags, lo, hi, 1);
+}
+
+CK_TARGET void ck_f32_conv_tiles_6x32__avx512f(
+    size_t depth, const float* w, size_t w_panel_stride, const int32_t* taps, const float* image, size_t row_step,
+    size_t col_step, size_t output_width, size_t first_pixel, size_t pixel_count, float* out, size_t channel_stride,
+    size_t nk, const float* bias, uint32_t flags, float lo, float hi, const ck_conv_rows* rows) {
+  size_t oy = first_pixel / output_width, ox = first_pixel % output_width;
+  const float* pixels[6];
+  for (size_t p = 0; p < pixel_count; p += 6) {
+    const size_t np = pixel_count - p < 6 ? pixel_count - p : 6;
+    const size_t first_row = oy;
+    for (size_t j = 0; j < np; j++) {
+      pixels[j] = image + oy * row_step + ox * col_step;
+      if (++ox == output_width) { ox = 0; oy++; }
+    }
+    const size_t last_row = ox == 0 ? oy - 1 : oy;
+    size_t d0, d1;
+    ck_conv_tile_taps(rows, first_row, last_row, depth, &d0, &d1);
+    const float* w0 = w + d0 * 16;
+    const float* w1 = w0 + w_panel_stride;
+    const int32_t* tp = taps + d0;
+    if (flags & CK_CONV_PREFETCH_INPUT) {
+      ck_conv_6x32_prefetch(d1 - d0, w0, w1, tp, pixels, np, out + first_pixel + p, channel_stride, nk, bias, flags,
+                            lo, hi);
+    } else {
+      ck_conv_6x32_plain(d1 - d0, w0, w1, tp, pixels, np, out + first_pixel + p, channel_stride, nk, bias, flags,
+                         lo, hi);
+    }
+  }
+}
+
+#else
+void ck_f32_conv_tiles_6x32__avx512f(
+    size_t depth, const float* w, size_t w_panel_stride, const int32_t* taps, const float* image, size_t row_step,
+    size_t col_step, size_t output_width, size_t first_pixel, size_t pixel_count, float* out, size_t channel_stride,
+    size_t nk, const float* bias, uint32_t flags, float lo, float hi, const ck_conv_rows* rows) {
+  (void)depth; (void)w; (void)w_panel_stride; (void)taps; (void)image; (void)row_step; (void)col_step;
+  (void)output_width; (void)first_pixel; (void)pixel_count; (void)out; (void)channel_stride; (void)nk; (void)bias;
+  (void)flags; (void)lo; (void)hi; (void)rows;
+}
+#endif
