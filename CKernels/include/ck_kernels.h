@@ -90,6 +90,14 @@ void ck_f32_gemm_ukernel_6x16__avx2_fma(
     size_t kc, const float* a, const float* b, float* c, size_t ldc,
     size_t mr, size_t nr, uint32_t flags, const float* bias, float lo, float hi);
 
+// The same contract for AVX-512F with 32 columns (ck_f32_gemm_6x32__avx512f.c): columns 0-15
+// from the packed B micro-panel at b, columns 16-31 from the one at b + b_panel_stride (read
+// only when nr > 16), 1 <= nr <= 32. Each output's sum equals the 6x16 kernel's bit for bit.
+// Call only when the CPU has AVX-512F.
+void ck_f32_gemm_ukernel_6x32__avx512f(
+    size_t kc, const float* a, const float* b, size_t b_panel_stride, float* c, size_t ldc,
+    size_t mr, size_t nr, uint32_t flags, const float* bias, float lo, float hi);
+
 // ---- f32 depthwise kernel (ck_f32_dwconv_*.c) ----
 // One channel, one output row segment whose taps are all in bounds:
 //   y[j] += sum_{r < kh, s < kw} w[r * kw + s] * x[r * x_row_stride + j * stride + s * dilation]

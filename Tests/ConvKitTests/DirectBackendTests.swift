@@ -11,7 +11,8 @@ struct DirectBackendTests {
         ? [DirectBackend(isa: .avx2fma, algorithm: .indirect), DirectBackend(isa: .avx2fma, algorithm: .implicitGEMM),
            DirectBackend(isa: .avx2fma, algorithm: .pointwise), DirectBackend(isa: .avx2fma, algorithm: .packedPointwise)]
         : []) + (KernelISA.isSupported(.avx512f)
-            ? [DirectBackend(isa: .avx512f, algorithm: .indirect), DirectBackend(isa: .avx512f, algorithm: .pointwise),
+            ? [DirectBackend(isa: .avx512f, algorithm: .indirect), DirectBackend(isa: .avx512f, algorithm: .implicitGEMM),
+               DirectBackend(isa: .avx512f, algorithm: .pointwise),
                DirectBackend(isa: .avx512f, algorithm: .packedPointwise)] : [])
         + [DirectBackend(isa: .portable)]
 

@@ -3,7 +3,7 @@ import Testing
 
 @Suite("winograd backend against the float64 reference")
 struct WinogradBackendTests {
-    static let isas: [KernelISA] = KernelISA.best.hasAVX2FMA ? [.avx2fma, .portable] : [.portable]
+    static let isas: [KernelISA] = [KernelISA.avx512f, .avx2fma, .portable].filter(KernelISA.isSupported)
     static func bound(_ tile: WinogradTile) -> Double {
         switch tile {
         case .f2x3: return 1e-5

@@ -71,7 +71,7 @@ final class DirectGEMMConvolution: PreparedConvolution, @unchecked Sendable {
 
     var backendName: String { "direct" }
     var implementation: String {
-        "implicit GEMM, ck_f32_gemm_ukernel_6x16 (\(kernel.isa.hasAVX2FMA ? "avx2+fma" : "portable")), kc \(kc), nc \(nc)"
+        "implicit GEMM, ck_f32_gemm_ukernel_6x16 (\(kernel.isa.hasAVX2FMA ? "avx2+fma" : "portable"))\(kernel.hasPairKernel ? " + 6x32 (avx512f)" : ""), kc \(kc), nc \(nc)"
     }
     /// One packed B block per worker thread (for the default thread count), plus the
     /// deinterleaved input copy when the horizontal stride is above 1.
@@ -184,10 +184,21 @@ final class DirectGEMMConvolution: PreparedConvolution, @unchecked Sendable {
                 let rows = Swift.min(mr, m - row)
                 let a = packedWeights.base + ((g * mPanels + panel) * depth + k0) * mr
                 let biasPtr = k0 == 0 ? UnsafePointer(bias.base + g * m + row) : nil
-                for j in 0..<nPanels {
+                var j = 0
+                if kernel.hasPairKernel {
+                    // Two pixel panels per call (6 x 32 on AVX-512F).
+                    while j + 1 < nPanels {
+                        kernel.pair(kc: kcb, a: a, b: packed + j * kcb * nr, bPanelStride: kcb * nr,
+                                    c: out + row * pixels + p0 + j * nr, ldc: pixels, mr: rows,
+                                    nr: Swift.min(2 * nr, count - j * nr), flags: flags, bias: biasPtr, lo: lo, hi: hi)
+                        j += 2
+                    }
+                }
+                while j < nPanels {
                     let cols = Swift.min(nr, count - j * nr)
                     kernel(kc: kcb, a: a, b: packed + j * kcb * nr, c: out + row * pixels + p0 + j * nr,
                            ldc: pixels, mr: rows, nr: cols, flags: flags, bias: biasPtr, lo: lo, hi: hi)
+                    j += 1
                 }
             }
             k0 += kcb

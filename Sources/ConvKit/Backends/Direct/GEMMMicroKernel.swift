@@ -4,7 +4,8 @@ import CKernels
 ///
 /// Computes one `MR x NR` (6 x 16) tile of `C (+)= A * B` from packed panels; see
 /// `ck_kernels.h` for the exact contract. ``KernelISA/avx2fma`` calls the C kernel
-/// `ck_f32_gemm_ukernel_6x16__avx2_fma`; ``KernelISA/portable`` runs the same
+/// `ck_f32_gemm_ukernel_6x16__avx2_fma` (also on ``KernelISA/avx512f``, whose 6x32 kernel
+/// runs pairs of tiles through `pair`); ``KernelISA/portable`` runs the same
 /// computation with Swift SIMD types (multiply then add, no FMA).
 struct GEMMMicroKernel: Sendable {
     static let mr = Int(CK_GEMM_MR)
@@ -31,6 +32,31 @@ struct GEMMMicroKernel: Sendable {
         case .portable:
             portableGEMM6x16(kc: kc, a: a, b: b, c: c, ldc: ldc, mr: mr, nr: nr, flags: flags, bias: bias,
                              lo: lo, hi: hi)
+        }
+    }
+}
+
+extension GEMMMicroKernel {
+    /// Whether ``pair(kc:a:b:bPanelStride:c:ldc:mr:nr:flags:bias:lo:hi)`` runs a 6x32 kernel
+    /// (``KernelISA/avx512f``); otherwise it is two 6x16 calls.
+    var hasPairKernel: Bool { isa == .avx512f }
+
+    /// Two neighbouring 6x16 tiles in one call: columns `0 ..< min(nr, 16)` from the B panel at
+    /// `b`, columns `16 ..< nr` from the one at `b + bPanelStride` (`1 <= nr <= 32`), stored to
+    /// `c[0 ..< nr]` per row. The sums are the 6x16 kernel's, bit for bit.
+    @inline(__always)
+    func pair(kc: Int, a: UnsafePointer<Float>, b: UnsafePointer<Float>, bPanelStride: Int,
+              c: UnsafeMutablePointer<Float>, ldc: Int, mr: Int, nr: Int, flags: Flags, bias: UnsafePointer<Float>?,
+              lo: Float, hi: Float) {
+        if isa == .avx512f {
+            ck_f32_gemm_ukernel_6x32__avx512f(kc, a, b, bPanelStride, c, ldc, mr, nr, flags.rawValue, bias, lo, hi)
+            return
+        }
+        let n0 = Swift.min(nr, Self.nr)
+        self(kc: kc, a: a, b: b, c: c, ldc: ldc, mr: mr, nr: n0, flags: flags, bias: bias, lo: lo, hi: hi)
+        if nr > Self.nr {
+            self(kc: kc, a: a, b: b + bPanelStride, c: c + Self.nr, ldc: ldc, mr: mr, nr: nr - Self.nr, flags: flags,
+                 bias: bias, lo: lo, hi: hi)
         }
     }
 }
