@@ -19,7 +19,8 @@ public enum ConvKit {
     /// valid or unset). An invalid value is ignored by the library (the default applies); a
     /// program should report these messages rather than run silently on the default:
     /// - `CONVKIT_NUM_THREADS` must be a positive integer;
-    /// - `CONVKIT_ISA` must be `avx2` (the default on a CPU with AVX2 and FMA) or `portable`.
+    /// - `CONVKIT_ISA` must be `avx512` (the default on a CPU with AVX-512F), `avx2` (the AVX2+FMA
+    ///   kernels only; the default on a CPU with AVX2 and FMA but no AVX-512F) or `portable`.
     public static var environmentProblems: [String] {
         let env = ProcessInfo.processInfo.environment
         var problems: [String] = []
@@ -31,6 +32,8 @@ public enum ConvKit {
                 problems.append("CONVKIT_ISA='\(s)' is not one of \(KernelISA.environmentValues.joined(separator: ", "))")
             } else if s != "portable" && KernelISA.best == .portable {
                 problems.append("CONVKIT_ISA='\(s)': this CPU lacks AVX2+FMA; the portable path runs")
+            } else if s == "avx512" && KernelISA.best != .avx512f {
+                problems.append("CONVKIT_ISA='avx512': this CPU lacks AVX-512F; the AVX2+FMA kernels run")
             }
         }
         return problems
