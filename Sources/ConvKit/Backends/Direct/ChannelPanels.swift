@@ -35,6 +35,17 @@ enum ChannelPanels {
         return packed
     }
 
+    /// The units a task split cuts the channel panels into: single panels, or pairs of panels
+    /// (the last one may be single) when the kernel runs two panels per pass (AVX-512F).
+    static func panelUnits(panels: Int, pairs: Bool) -> Int { pairs ? (panels + 1) / 2 : panels }
+
+    /// Panels of block `block` of `blocks` (the blocks cut `panelUnits(panels:pairs:)` units
+    /// evenly; a block is never empty when `blocks` is at most the number of units).
+    static func panelRange(block: Int, of blocks: Int, panels: Int, pairs: Bool) -> Range<Int> {
+        let units = panelUnits(panels: panels, pairs: pairs), width = pairs ? 2 : 1
+        return Swift.min(panels, width * (units * block / blocks))..<Swift.min(panels, width * (units * (block + 1) / blocks))
+    }
+
     /// Cuts `pieces` (images times groups, each in `chunks` pixel chunks of at most `tiles`
     /// tiles, times `panelBlocks` blocks of at most `panels` channel panels) finer until there are
     /// at least 4 tasks per thread: channel panels first, then pixels.

@@ -67,7 +67,7 @@ public struct DirectBackend: ConvBackend {
     public var name: String { "direct" }
     public var summary: String {
         isa.hasAVX2FMA && algorithm != .implicitGEMM
-            ? "direct convolution, indirect 6x16 \(isa.rawValue) micro-kernel"
+            ? "direct convolution, indirect " + (isa == .avx512f ? "6x32 avx512f" : "6x16 avx2+fma") + " micro-kernel"
             : "implicit-GEMM direct convolution, 6x16 \(isa.rawValue) micro-kernel"
     }
     public var availability: BackendAvailability {

@@ -163,9 +163,9 @@ final class DirectIndirectConvolution: PreparedConvolution, @unchecked Sendable 
                             let chunk = rest % chunks; rest /= chunks
                             let g = rest % d.groups, n = rest / d.groups
                             let firstTile = tiles * chunk / chunks, endTile = tiles * (chunk + 1) / chunks
-                            let firstPanel = kPanels * block / panelBlocks, endPanel = kPanels * (block + 1) / panelBlocks
-                            run(x: x, y: y, image: n, group: g, panels: firstPanel..<endPanel, tiles: firstTile..<endTile,
-                                taps: taps)
+                            let panels = ChannelPanels.panelRange(block: block, of: panelBlocks, panels: kPanels,
+                                                                  pairs: isa == .avx512f)
+                            run(x: x, y: y, image: n, group: g, panels: panels, tiles: firstTile..<endTile, taps: taps)
                         }
                         first += count
                     }
@@ -183,11 +183,13 @@ final class DirectIndirectConvolution: PreparedConvolution, @unchecked Sendable 
     /// 256 KiB and every task runs all panels: the input streams from memory once. Otherwise
     /// each task runs one panel over all pixels: the weights stream once and the input once per
     /// panel (it is the smaller of the two then). Either way the pieces are then cut finer until
-    /// there are at least 4 tasks per thread.
+    /// there are at least 4 tasks per thread. On AVX-512F the panels are split in pairs.
     func split(tiles: Int, images: Int, threads: Int) -> (chunks: Int, panelBlocks: Int) {
         let d = descriptor
         let weightBytes = kPanels * depth * Self.channelsPerPanel * 4
-        var chunks = 1, panelBlocks = kPanels
+        // Panels go in pairs on AVX-512F (one 6x32 pass): the split never separates a pair.
+        let units = ChannelPanels.panelUnits(panels: kPanels, pairs: isa == .avx512f)
+        var chunks = 1, panelBlocks = units
         if weightBytes <= 512 * 1024 {
             panelBlocks = 1
             let rowBytes = Swift.max(cPerGroup * planeWidth * 4, 1)
@@ -197,7 +199,7 @@ final class DirectIndirectConvolution: PreparedConvolution, @unchecked Sendable 
             chunks = (tiles + tilesPerChunk - 1) / tilesPerChunk
         }
         return ChannelPanels.refine(chunks: chunks, panelBlocks: panelBlocks, pieces: images * d.groups, tiles: tiles,
-                                    panels: kPanels, threads: threads)
+                                    panels: units, threads: threads)
     }
 
     /// Output pixels of tiles `tiles` (6 pixels each, in row-major order) for one image, group

@@ -130,7 +130,8 @@ final class DirectPackedPointwiseConvolution: PreparedConvolution, @unchecked Se
                             let g = image % d.groups, n = image / d.groups
                             run(a: packed + image * tiles * Self.pixelsPerTile * cPerGroup,
                                 y: y + (n * d.outputChannels + g * kPerGroup) * pixels, group: g,
-                                panels: (kPanels * block / panelBlocks)..<(kPanels * (block + 1) / panelBlocks),
+                                panels: ChannelPanels.panelRange(block: block, of: panelBlocks, panels: kPanels,
+                                                                 pairs: isa == .avx512f),
                                 tiles: (tiles * chunk / chunks)..<(tiles * (chunk + 1) / chunks), taps: taps)
                         }
                         first += count
@@ -145,7 +146,7 @@ final class DirectPackedPointwiseConvolution: PreparedConvolution, @unchecked Se
     /// the channels costs no extra traffic), then pixels, until there are 4 tasks per thread.
     func split(images: Int, threads: Int) -> (chunks: Int, panelBlocks: Int) {
         ChannelPanels.refine(chunks: 1, panelBlocks: 1, pieces: images * descriptor.groups, tiles: tiles,
-                             panels: kPanels, threads: threads)
+                             panels: ChannelPanels.panelUnits(panels: kPanels, pairs: isa == .avx512f), threads: threads)
     }
 
     /// Tiles `tiles` of one image and group, channel panels `panels`: panel by panel, depth

@@ -28,7 +28,7 @@ public struct WinogradBackend: ConvBackend, AutoSelectable {
 
     public var name: String { "winograd" }
     public var summary: String {
-        "Winograd \(tile.map(\.description) ?? "F(2|4|6,3x3) chosen per layer"), 6x16 \(isa.rawValue) GEMM"
+        "Winograd \(tile.map(\.description) ?? "F(2|4|6,3x3) chosen per layer"), 6x16 \(isa.hasAVX2FMA ? "avx2+fma" : "portable") GEMM"
     }
     public var availability: BackendAvailability {
         if !KernelISA.isSupported(isa) {
