@@ -65,11 +65,60 @@ CK_TARGET void ck_f32_fc_ukernel_4x3__avx2_fma(
   }
 }
 
+// One sample, 8 outputs: the batch-1 GEMV. Eight weight rows stream at once (twice the
+// 4x3 tile's), which keeps more cache-line fills in flight when the weights come from DRAM, and
+// no sample is computed twice. Each sum's operations are the 4x3 kernel's (8 lanes accumulated
+// in order of i, the same masked tail, the same horizontal sum), so a sample's outputs do not
+// depend on the kernel that computed them.
+CK_TARGET void ck_f32_fc_ukernel_8x1__avx2_fma(
+    size_t k, const float* w, size_t ldw, size_t nw, const float* x, float* y,
+    const float* bias, uint32_t flags, float lo, float hi) {
+  const float* r[8];
+  for (size_t o = 0; o < 8; o++) r[o] = w + (o < nw ? o : nw - 1) * ldw;
+  __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0, a4 = a0, a5 = a0, a6 = a0, a7 = a0;
+  size_t i = 0;
+#define CK_GEMV_STEP(LOAD)                                                                          \
+  {                                                                                               \
+    const __m256 v = LOAD(x + i);                                                                 \
+    a0 = _mm256_fmadd_ps(LOAD(r[0] + i), v, a0); a1 = _mm256_fmadd_ps(LOAD(r[1] + i), v, a1);     \
+    a2 = _mm256_fmadd_ps(LOAD(r[2] + i), v, a2); a3 = _mm256_fmadd_ps(LOAD(r[3] + i), v, a3);     \
+    a4 = _mm256_fmadd_ps(LOAD(r[4] + i), v, a4); a5 = _mm256_fmadd_ps(LOAD(r[5] + i), v, a5);     \
+    a6 = _mm256_fmadd_ps(LOAD(r[6] + i), v, a6); a7 = _mm256_fmadd_ps(LOAD(r[7] + i), v, a7);     \
+  }
+  for (; i + 8 <= k; i += 8) {
+    if ((i & 15) == 0) {
+#pragma clang loop unroll(full)
+      for (size_t o = 0; o < 8; o++) _mm_prefetch((const char*)(r[o] + i + 256), _MM_HINT_T0);
+    }
+    CK_GEMV_STEP(_mm256_loadu_ps)
+  }
+  if (i < k) {
+    const __m256i m = _mm256_cmpgt_epi32(_mm256_set1_epi32((int)(k - i)), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+#define CK_MASKED(p) _mm256_maskload_ps((p), m)
+    CK_GEMV_STEP(CK_MASKED)
+#undef CK_MASKED
+  }
+#undef CK_GEMV_STEP
+  const float s[8] = {ck_hsum(a0), ck_hsum(a1), ck_hsum(a2), ck_hsum(a3),
+                      ck_hsum(a4), ck_hsum(a5), ck_hsum(a6), ck_hsum(a7)};
+  for (size_t o = 0; o < nw; o++) {
+    float v = s[o] + (bias != NULL ? bias[o] : 0.0f);
+    // v < lo and v > hi are false for NaN: NaN propagates.
+    if (flags & CK_GEMM_CLAMP) { v = v < lo ? lo : v; v = v > hi ? hi : v; }
+    y[o] = v;
+  }
+}
+
 #else
 void ck_f32_fc_ukernel_4x3__avx2_fma(
     size_t k, const float* w, size_t ldw, size_t nw, const float* x, size_t ldx, size_t nx, float* y, size_t ldy,
     const float* bias, uint32_t flags, float lo, float hi) {
   (void)k; (void)w; (void)ldw; (void)nw; (void)x; (void)ldx; (void)nx; (void)y; (void)ldy; (void)bias; (void)flags;
   (void)lo; (void)hi;
+}
+void ck_f32_fc_ukernel_8x1__avx2_fma(
+    size_t k, const float* w, size_t ldw, size_t nw, const float* x, float* y,
+    const float* bias, uint32_t flags, float lo, float hi) {
+  (void)k; (void)w; (void)ldw; (void)nw; (void)x; (void)y; (void)bias; (void)flags; (void)lo; (void)hi;
 }
 #endif

@@ -145,6 +145,11 @@ void ck_f32_conv1x1_tiles_6x64__avx512f(
 void ck_f32_fc_ukernel_4x3__avx2_fma(
     size_t k, const float* w, size_t ldw, size_t nw, const float* x, size_t ldx, size_t nx, float* y, size_t ldy,
     const float* bias, uint32_t flags, float lo, float hi);
+// One sample, outputs o < nw (1..8): y[o] = clamp(bias[o] + sum_{i < k} w[o * ldw + i] * x[i]),
+// each sum by the same operations as in ck_f32_fc_ukernel_4x3__avx2_fma (bit-identical).
+void ck_f32_fc_ukernel_8x1__avx2_fma(
+    size_t k, const float* w, size_t ldw, size_t nw, const float* x, float* y,
+    const float* bias, uint32_t flags, float lo, float hi);
 
 // ---- Pooling (ck_f32_pool2d__avx2.c) ----
 // Max (is_max) or average pooling of one h x w plane into out_h x out_w (windows kh x kw,

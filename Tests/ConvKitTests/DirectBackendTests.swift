@@ -93,6 +93,22 @@ struct DirectBackendTests {
         #expect(normalizedMaxError(try q.run(b), try q.reference()) <= 1e-5)
     }
 
+
+    @Test("automatic 1x1 choice: deep layers run the indirect kernel on AVX-512F, the NCHW pointwise GEMM on AVX2",
+          .enabled(if: KernelISA.isSupported(.avx512f), "CPU lacks AVX-512F"))
+    func automaticPointwiseChoice() throws {
+        let deep = Conv2DDescriptor(channels: 512, height: 13, width: 13, filters: 129, size: 1, pad: 0)
+        let shallow = Conv2DDescriptor(channels: 192, height: 28, width: 28, filters: 32, size: 1, pad: 0)
+        for (d, avx512Path) in [(deep, "indirect"), (shallow, "on NCHW")] {
+            let c = ConvCase(d, seed: 23)
+            for (isa, path) in [(KernelISA.avx512f, avx512Path), (.avx2fma, "on NCHW")] {
+                let b = DirectBackend(isa: isa, algorithm: .automatic)
+                let p = try b.prepare(d, weights: c.weights, bias: c.bias)
+                #expect(p.implementation.contains(path), "\(d) on \(isa): \(p.implementation)")
+                #expect(normalizedMaxError(try c.run(b, threads: 2), try c.reference()) <= 1e-5)
+            }
+        }
+    }
     @Test("NaN and infinity propagate")
     func nonFinitePropagates() throws {
         let d = Conv2DDescriptor(channels: 2, height: 6, width: 6, filters: 3, size: 3, pad: 1, activation: .relu)

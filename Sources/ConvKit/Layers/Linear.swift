@@ -8,7 +8,8 @@ import CKernels
 ///
 /// Computation: on AVX2+FMA, the C kernel `ck_f32_fc_ukernel_4x3__avx2_fma` (tiles of 4 outputs
 /// x 3 samples of dot products vectorised along the features, 12 accumulators, weights read in
-/// place, so a batch-1 layer runs at memory speed); on the portable ISA, Swift SIMD8 dot products
+/// place), and for a batch of one `ck_f32_fc_ukernel_8x1__avx2_fma` (8 weight rows streamed at
+/// once, each sum by the same operations, so a sample's outputs do not depend on the batch); on the portable ISA, Swift SIMD8 dot products
 /// four samples at a time. Output neurons are split over threads; every output is computed by
 /// the same operations whatever the thread count or batch, so results are bit-identical for
 /// any `threads` and batch.
@@ -101,7 +102,7 @@ final class PreparedLinear: PreparedLayer {
     let isa = KernelISA.selected
 
     var implementation: String? {
-        isa.hasAVX2FMA ? "ck_f32_fc_ukernel_4x3 (avx2+fma), weights read in place" : "Swift SIMD dot products (portable)"
+        isa.hasAVX2FMA ? "ck_f32_fc_ukernel_4x3 (avx2+fma; batch 1: ck_f32_fc_ukernel_8x1), weights read in place" : "Swift SIMD dot products (portable)"
     }
 
     init(name: String, inputFeatures: Int, outputFeatures: Int, maxBatch: Int, weights: [Float], bias: [Float]?,
@@ -130,6 +131,17 @@ final class PreparedLinear: PreparedLayer {
         if isa.hasAVX2FMA {
             // Tiles of 4 outputs x 3 samples, in the C kernel; outputs split over threads.
             let flags: UInt32 = activation != .none ? CK_GEMM_CLAMP : 0
+            if n == 1 {
+                // Batch 1: the GEMV kernel, 8 outputs per call (the same sums as the 4x3 tile).
+                ParallelFor.run(items: (fout + 7) / 8, threads: t) { _, range in
+                    for rb in range {
+                        let o = rb * 8
+                        ck_f32_fc_ukernel_8x1__avx2_fma(fin, w + o * fin, fin, Swift.min(8, fout - o), input,
+                                                        output + o, b.map { $0 + o }, flags, lo, hi)
+                    }
+                }
+                return
+            }
             let rowBlocks = (fout + 3) / 4
             ParallelFor.run(items: rowBlocks, threads: t) { _, range in
                 for rb in range {

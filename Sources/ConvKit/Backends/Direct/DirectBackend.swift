@@ -7,7 +7,8 @@
 ///   the vector over the input packed into 6-pixel panels, in depth blocks of up to 256
 ///   (``Algorithm/packedPointwise`` forces it);
 /// - other 1x1 stride-1 unpadded layers: a pointwise GEMM over the NCHW planes, the pixels as
-///   the vector (``Algorithm/pointwise`` forces it);
+///   the vector (``Algorithm/pointwise`` forces it), except deep ones on AVX-512F (at least 256
+///   input channels per group), which run the indirect kernel below;
 /// - everything else, on AVX2+FMA: an indirect direct convolution: a 6-pixel by
 ///   16-output-channel register tile (12 accumulators of 8 floats) whose inputs are broadcast
 ///   straight from the NCHW input through a tap-offset table (a padded layer first copies its
@@ -105,7 +106,7 @@ public struct DirectBackend: ConvBackend {
             || algorithm == .packedPointwise && DirectPackedPointwiseConvolution.supportsShape(descriptor)) {
             return try DirectPackedPointwiseConvolution(descriptor: descriptor, weights: weights, bias: bias, isa: isa)
         }
-        if isa.hasAVX2FMA && (algorithm == .automatic && DirectPointwiseConvolution.supports(descriptor)
+        if isa.hasAVX2FMA && (algorithm == .automatic && DirectPointwiseConvolution.supports(descriptor, isa: isa)
             || algorithm == .pointwise && DirectPointwiseConvolution.supportsShape(descriptor)) {
             return try DirectPointwiseConvolution(descriptor: descriptor, weights: weights, bias: bias, isa: isa)
         }
