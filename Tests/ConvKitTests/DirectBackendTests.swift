@@ -94,14 +94,17 @@ struct DirectBackendTests {
     }
 
 
-    @Test("automatic 1x1 choice: deep layers run the indirect kernel on AVX-512F, the NCHW pointwise GEMM on AVX2",
+    @Test("automatic 1x1 choice: deep, 7x7 and strided layers run the indirect kernel on AVX-512F",
           .enabled(if: KernelISA.isSupported(.avx512f), "CPU lacks AVX-512F"))
     func automaticPointwiseChoice() throws {
         let deep = Conv2DDescriptor(channels: 512, height: 13, width: 13, filters: 129, size: 1, pad: 0)
         let shallow = Conv2DDescriptor(channels: 192, height: 28, width: 28, filters: 32, size: 1, pad: 0)
-        for (d, avx512Path) in [(deep, "indirect"), (shallow, "on NCHW")] {
+        let small = Conv2DDescriptor(channels: 96, height: 7, width: 7, filters: 40, size: 1, pad: 0)
+        let strided = Conv2DDescriptor(channels: 64, height: 15, width: 15, filters: 24, size: 1, stride: 2, pad: 0)
+        for (d, avx512Path, avx2Path) in [(deep, "indirect", "on NCHW"), (shallow, "on NCHW", "on NCHW"),
+                                          (small, "indirect", "packed 6-pixel"), (strided, "indirect", "packed 6-pixel")] {
             let c = ConvCase(d, seed: 23)
-            for (isa, path) in [(KernelISA.avx512f, avx512Path), (.avx2fma, "on NCHW")] {
+            for (isa, path) in [(KernelISA.avx512f, avx512Path), (.avx2fma, avx2Path)] {
                 let b = DirectBackend(isa: isa, algorithm: .automatic)
                 let p = try b.prepare(d, weights: c.weights, bias: c.bias)
                 #expect(p.implementation.contains(path), "\(d) on \(isa): \(p.implementation)")

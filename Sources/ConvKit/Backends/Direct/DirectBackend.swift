@@ -3,12 +3,14 @@
 /// Runs every valid descriptor. The algorithm is chosen at prepare time (see ``Algorithm``):
 /// - depthwise (`groups == C == K`): on AVX2+FMA a whole-plane kernel over a zero-padded copy
 ///   of each channel (stride 2 de-interleaved), on the portable ISA a per-channel row kernel;
-/// - strided 1x1 unpadded layers, and stride-1 ones on planes of at most 64 pixels: a pointwise GEMM with the output channels as
-///   the vector over the input packed into 6-pixel panels, in depth blocks of up to 256
-///   (``Algorithm/packedPointwise`` forces it);
+/// - strided 1x1 unpadded layers, and stride-1 ones on planes of at most 64 pixels: on AVX2+FMA
+///   a pointwise GEMM with the output channels as the vector over the input packed into 6-pixel
+///   panels, in depth blocks of up to 256 (``Algorithm/packedPointwise`` forces it); on
+///   AVX-512F the indirect kernel below, measured faster there;
 /// - other 1x1 stride-1 unpadded layers: a pointwise GEMM over the NCHW planes, the pixels as
 ///   the vector (``Algorithm/pointwise`` forces it), except deep ones on AVX-512F (at least 256
-///   input channels per group), which run the indirect kernel below;
+///   input channels and 128 output channels per group, or 1024 pixels), which run the indirect
+///   kernel below;
 /// - everything else, on AVX2+FMA: an indirect direct convolution: a 6-pixel by
 ///   16-output-channel register tile (12 accumulators of 8 floats) whose inputs are broadcast
 ///   straight from the NCHW input through a tap-offset table (a padded layer first copies its
@@ -102,7 +104,7 @@ public struct DirectBackend: ConvBackend {
         // plane would be huge (see DirectIndirectConvolution.supports); those, and depthwise
         // layers whose zero-padded plane would exceed 64 MiB, run as an implicit GEMM, which
         // never materialises padding.
-        if isa.hasAVX2FMA && (algorithm == .automatic && DirectPackedPointwiseConvolution.supports(descriptor)
+        if isa.hasAVX2FMA && (algorithm == .automatic && DirectPackedPointwiseConvolution.supports(descriptor, isa: isa)
             || algorithm == .packedPointwise && DirectPackedPointwiseConvolution.supportsShape(descriptor)) {
             return try DirectPackedPointwiseConvolution(descriptor: descriptor, weights: weights, bias: bias, isa: isa)
         }

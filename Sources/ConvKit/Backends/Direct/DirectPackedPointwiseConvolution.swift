@@ -53,14 +53,27 @@ final class DirectPackedPointwiseConvolution: PreparedConvolution, @unchecked Se
     }
 
     /// Whether `direct` runs `d` on this path (``DirectBackend/Algorithm/automatic``): a strided
-    /// 1x1 layer without padding, or a stride-1 one whose output plane has at most 64 pixels.
+    /// 1x1 layer without padding, or a stride-1 one whose output plane has at most 64 pixels,
+    /// on AVX2+FMA.
     ///
     /// Measured (1 thread, interleaved bench rounds over 31 MobileNetV2, SqueezeNet and
     /// ResNet-50 1x1 layers) against the pixel-vector pointwise kernel and the indirect kernel:
     /// faster on 7x7 planes (49 pixels are 4 tiles of 16 but 9 of 6) and on strided layers
     /// (1.2-1.4x the indirect kernel, which ran them before); slower on larger planes with few
     /// channels, and even (within this VM's noise) on ResNet-50's deep 14x14 layers.
-    static func supports(_ d: Conv2DDescriptor) -> Bool {
+    ///
+    /// On AVX-512F these layers run the indirect 6x32 kernel instead (when it takes them): in
+    /// one interleaved bench run of 12 MobileNetV2 7x7 and ResNet strided 1x1 layers (1 thread,
+    /// Zen 4) it ran 11 of them 1.04-1.18x faster than this path's 6x32 kernel over packed
+    /// panels and the twelfth (160->960 at 7x7) at 0.98x.
+    static func supports(_ d: Conv2DDescriptor, isa: KernelISA) -> Bool {
+        guard hasPackedShape(d) else { return false }
+        return !(isa == .avx512f && DirectIndirectConvolution.supports(d))
+    }
+
+    /// The layers this path is meant for, whatever the ISA: a strided unpadded 1x1 layer, or a
+    /// stride-1 one whose output plane has at most 64 pixels.
+    static func hasPackedShape(_ d: Conv2DDescriptor) -> Bool {
         guard supportsShape(d) else { return false }
         return d.strideHeight > 1 || d.strideWidth > 1 || d.outputHeight * d.outputWidth <= 64
     }

@@ -33,7 +33,7 @@ final class DirectPointwiseConvolution: PreparedConvolution, @unchecked Sendable
 
     /// Whether this path runs `d` (``DirectBackend/Algorithm/automatic``): a 1x1 kernel with
     /// stride 1 and no padding (dilation is then irrelevant), any groups, that the packed
-    /// pointwise GEMM does not take (``DirectPackedPointwiseConvolution/supports(_:)``: planes
+    /// pointwise GEMM is meant for (``DirectPackedPointwiseConvolution/hasPackedShape(_:)``: planes
     /// of at most 64 pixels).
     ///
     /// Measured (1 thread, one interleaved bench run of 31 MobileNetV2, SqueezeNet and ResNet-50
@@ -49,7 +49,7 @@ final class DirectPointwiseConvolution: PreparedConvolution, @unchecked Sendable
     /// 256->64 at 56x56), while this path stayed 1.0-1.1x faster on 384->64 at 13x13 and on
     /// every layer with fewer than 256 input channels.
     static func supports(_ d: Conv2DDescriptor, isa: KernelISA) -> Bool {
-        guard supportsShape(d) && !DirectPackedPointwiseConvolution.supports(d) else { return false }
+        guard supportsShape(d) && !DirectPackedPointwiseConvolution.hasPackedShape(d) else { return false }
         return !(isa == .avx512f && prefersIndirectOnAVX512(d))
     }
 
