@@ -69,7 +69,7 @@ final class WorkerTeam: @unchecked Sendable {
     /// cores, so spinning helpers never compete with each other for a core). With one member, or
     /// when the calling thread is already inside a region, `body` runs directly.
     static func region<R, E: Error>(threads: Int, _ body: () throws(E) -> R) throws(E) -> R {
-        let size = Swift.min(threads, ProcessInfo.processInfo.activeProcessorCount, maximumSize)
+        let size = Swift.min(threads, ConvKit.activeCores, maximumSize)
         if size <= 1 || ck_thread_team() != nil || !enabled { return try body() }
         guard let team = pool.take() else { return try body() }
         defer { pool.give(team) }
