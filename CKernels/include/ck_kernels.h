@@ -117,6 +117,13 @@ void ck_f32_dwconv_row_ukernel__avx2_fma(
 void ck_f32_dwconv_plane_ukernel__avx2_fma(
     const float* x, size_t x_row_stride, size_t out_h, size_t out_w, size_t kh, size_t kw, size_t stride,
     size_t dilation, const float* w, float bias, uint32_t flags, float lo, float hi, float* y);
+// The same contract for AVX-512F (ck_f32_dwconv_plane__avx512f.c): 3x3 filters with dilation 1
+// and stride 1 or 2 run 2 rows x 32 outputs per step, each input row loaded once, masked at the
+// row's end (nothing read past a row's last tap), bit-identical to the AVX2 kernel; other
+// filters, strides and dilations run the AVX2 kernel. Call only when the CPU has AVX-512F.
+void ck_f32_dwconv_plane_ukernel__avx512f(
+    const float* x, size_t x_row_stride, size_t out_h, size_t out_w, size_t kh, size_t kw, size_t stride,
+    size_t dilation, const float* w, float bias, uint32_t flags, float lo, float hi, float* y);
 
 // ---- Pointwise convolution kernel (ck_f32_conv1x1_6x16__avx2_fma.c) ----
 // For output channels i < mr (1..6) and pixels p < pixel_count of one image:

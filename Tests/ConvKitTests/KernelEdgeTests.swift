@@ -113,6 +113,46 @@ struct KernelEdgeTests {
         }
     }
 
+    @Test("depthwise 3x3 AVX-512F plane kernel: every block shape (1-2 rows, 1-2 vectors, masked ends), strides 1 and 2, the AVX2 kernel's bits",
+          .enabled(if: KernelISA.isSupported(.avx512f), "CPU lacks AVX-512F"))
+    func depthwiseAVX512Blocks() throws {
+        var seed: UInt64 = 500
+        for (h, w) in [(1, 1), (2, 2), (3, 15), (4, 16), (5, 17), (2, 31), (3, 32), (1, 33), (6, 47), (7, 64), (3, 70)] {
+            for stride in [1, 2] {
+                for accumulate in [false, true] {
+                    var d = Conv2DDescriptor(batch: 2, channels: 3, height: h, width: w, filters: 3, size: 3,
+                                             stride: stride, pad: 1, groups: 3, activation: .relu6)
+                    d.accumulate = accumulate
+                    let wide = DirectBackend(isa: .avx512f)
+                    #expect(try wide.prepare(d, weights: Array(repeating: 0.1, count: d.weightCount),
+                                             bias: Array(repeating: 0, count: d.outputChannels))
+                        .implementation.contains("avx512f"))
+                    try Self.check(d, seed: seed, backend: wide)
+                    // The same bits as the AVX2 kernel, including the prior output added.
+                    var rng = TestRandom(seed: seed)
+                    let wt = rng.uniform(d.weightCount), b = rng.uniform(d.outputChannels), x = rng.uniform(d.inputCount)
+                    var x2 = x
+                    x2[x2.count / 2] = .nan
+                    let prior = rng.uniform(d.outputCount)
+                    for input in [x, x2] {
+                        var y512 = prior, y2 = prior
+                        try input.withUnsafeBufferPointer { xb in
+                            try y512.withUnsafeMutableBufferPointer {
+                                try wide.prepare(d, weights: wt, bias: b).execute(input: xb, output: $0, threads: 1)
+                            }
+                            try y2.withUnsafeMutableBufferPointer {
+                                try DirectBackend(isa: .avx2fma).prepare(d, weights: wt, bias: b)
+                                    .execute(input: xb, output: $0, threads: 1)
+                            }
+                        }
+                        #expect(y512.map(\.bitPattern) == y2.map(\.bitPattern), "\(d)")
+                    }
+                    seed += 1
+                }
+            }
+        }
+    }
+
     @Test("depthwise 5x5 and 7x7 planes: every block shape (1-4 vectors wide, 1-4 rows), strides 1-3")
     func depthwiseBlocks() throws {
         var seed: UInt64 = 300

@@ -5,8 +5,10 @@ import CKernels
 /// Each channel is convolved with its own `R x S` filter. Each input plane is first copied
 /// into a zero-padded plane (per-worker scratch), then convolved whole by
 /// `ck_f32_dwconv_plane_ukernel__avx2_fma` (8 outputs of a row per step, stride 2 by
-/// de-interleaving, bias, clamp and accumulation fused into the store), or on the portable ISA
-/// row by row in Swift. Work is split over `(image, channel)` planes.
+/// de-interleaving, bias, clamp and accumulation fused into the store), on AVX-512F by
+/// `ck_f32_dwconv_plane_ukernel__avx512f` for 3x3 filters with dilation 1 and stride 1 or 2
+/// (2 rows x 32 outputs per step, each input row loaded once, the same bits), or on the portable
+/// ISA row by row in Swift. Work is split over `(image, channel)` planes.
 final class DepthwiseConvolution: PreparedConvolution, @unchecked Sendable {
     let descriptor: Conv2DDescriptor
     let isa: KernelISA
@@ -25,7 +27,17 @@ final class DepthwiseConvolution: PreparedConvolution, @unchecked Sendable {
 
     var backendName: String { "direct" }
     var implementation: String {
-        isa.hasAVX2FMA ? "depthwise plane kernel ck_f32_dwconv_plane (avx2+fma)" : "depthwise row kernel (portable)"
+        if !isa.hasAVX2FMA { return "depthwise row kernel (portable)" }
+        return usesAVX512Kernel ? "depthwise plane kernel ck_f32_dwconv_plane (avx512f)"
+            : "depthwise plane kernel ck_f32_dwconv_plane (avx2+fma)"
+    }
+
+    /// Whether the AVX-512F plane kernel runs this layer (3x3, dilation 1, stride 1 or 2);
+    /// otherwise the AVX2 one does.
+    private var usesAVX512Kernel: Bool {
+        let d = descriptor
+        return isa == .avx512f && d.kernelHeight == 3 && d.kernelWidth == 3 && d.strideHeight == d.strideWidth
+            && (d.strideWidth == 1 || d.strideWidth == 2) && d.dilationHeight == 1 && d.dilationWidth == 1
     }
     /// One zero-padded input plane per worker thread (default thread count).
     var workspaceBytes: Int { planeFloats * 4 * ConvKit.defaultThreadCount }
@@ -114,7 +126,11 @@ final class DepthwiseConvolution: PreparedConvolution, @unchecked Sendable {
             if d.accumulate { flags |= CK_CONV_ACCUMULATE }
             let (lo, hi) = d.activation.bounds
             if dh == dw {
-                ck_f32_dwconv_plane_ukernel__avx2_fma(x, Wp, OH, OW, R, S, sw, dw, w, bias, flags, lo, hi, y)
+                if isa == .avx512f {
+                    ck_f32_dwconv_plane_ukernel__avx512f(x, Wp, OH, OW, R, S, sw, dw, w, bias, flags, lo, hi, y)
+                } else {
+                    ck_f32_dwconv_plane_ukernel__avx2_fma(x, Wp, OH, OW, R, S, sw, dw, w, bias, flags, lo, hi, y)
+                }
                 return
             }
         }
