@@ -62,8 +62,10 @@ struct ReliabilityModelTests {
             if y.scalars.contains(where: \.isNaN) { Issue.record("cycle \(i): NaN output") }
             if i % 200 == 0, let rss = residentBytes() { curve.append(rss) }
         }
-        print("model leak test: RSS every 200 cycles (MB): "
+        if leakCheckRunsAlone {
+            print("model leak test: RSS every 200 cycles (MB): "
               + curve.map { String(format: "%.1f", Double($0) / 1_048_576) }.joined(separator: ", "))
+        }
         // Asserted only when run alone (see `leakCheckRunsAlone`). A prepared model owns tens of
         // KB (weights, packed weights, activation buffers): leaking one per cycle would grow RSS
         // by tens of MB over these cycles.
