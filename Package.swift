@@ -45,10 +45,13 @@ let package = Package(
         // FMA-bound micro-kernels and CPU feature detection. ISA-specific code is
         // selected per function with __attribute__((target(...))) and chosen at
         // run time; no build flags.
+        // Organised by ISA: common/ (CPU features, threading primitives, memory advice), avx2/
+        // (AVX2+FMA kernels), avx512/ (AVX-512F kernels), internal/ (private headers shared by
+        // kernels); include/ is the one public header.
         .target(
             name: "CKernels",
             path: "CKernels",
-            cSettings: [.define("_GNU_SOURCE")]
+            cSettings: [.define("_GNU_SOURCE"), .headerSearchPath("internal")]
         ),
         // Glue to oneDNN 2.x, loaded at run time with dlopen. Compiled against
         // <oneapi/dnnl/dnnl.h> only where that header exists.

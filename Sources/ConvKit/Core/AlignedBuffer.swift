@@ -1,4 +1,3 @@
-import CKernels
 import Synchronization
 
 /// A fixed-size, 64-byte aligned, zero-initialised buffer of floats.
@@ -31,7 +30,7 @@ final class AlignedBuffer: @unchecked Sendable {
             let huge = AlignedBuffer.hugePage
             let rounded = (bytes + huge - 1) / huge * huge
             raw = UnsafeMutableRawPointer.allocate(byteCount: rounded, alignment: huge)
-            ck_advise_huge_pages(raw, rounded)
+            KernelBindings.adviseHugePages(raw, bytes: rounded)
         } else {
             raw = UnsafeMutableRawPointer.allocate(byteCount: bytes, alignment: AlignedBuffer.alignment)
         }

@@ -1,4 +1,3 @@
-import CKernels
 import Foundation
 
 /// The instruction sets ConvKit detected on this CPU, and the kernel ISA it uses.
@@ -12,11 +11,11 @@ public struct CPUFeatures: Sendable, CustomStringConvertible {
 
     /// The features of the running CPU.
     public static let current: CPUFeatures = {
-        let f = ck_cpu_features()
+        let f = KernelBindings.cpuFeatures()
         func has(_ bit: UInt32) -> Bool { f & bit != 0 }
         return CPUFeatures(
-            sse2: has(1 << 0), avx: has(1 << 1), avx2: has(1 << 2),
-            fma: has(1 << 3), f16c: has(1 << 4), avx512f: has(1 << 5))
+            sse2: has(1 << 0), avx: has(1 << 1), avx2: has(KernelBindings.cpuAVX2),
+            fma: has(KernelBindings.cpuFMA), f16c: has(1 << 4), avx512f: has(KernelBindings.cpuAVX512F))
     }()
 
     /// Names of the detected features, for display.
@@ -93,7 +92,7 @@ extension CPUFeatures {
         let deadline = DispatchTime.now().uptimeNanoseconds + UInt64(seconds * 1e9)
         repeat {
             let t0 = DispatchTime.now().uptimeNanoseconds
-            sink += ck_f32_fma_peak_probe__avx2_fma(iterations)
+            sink += KernelBindings.fmaPeakProbe(iterations: iterations)
             let dt = Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e9
             best = Swift.max(best, Double(iterations) * 192 / dt / 1e9)
         } while DispatchTime.now().uptimeNanoseconds < deadline

@@ -1,4 +1,3 @@
-import CKernels
 
 /// A fully connected layer (type name `fc`): `y = act(W x + b)` for each sample, where `x` is
 /// the whole input volume `C*H*W` flattened in C, H, W order (PyTorch's `flatten(1)` of NCHW).
@@ -128,16 +127,17 @@ final class PreparedLinear: PreparedLayer {
         let (lo, hi) = activation.bounds
         let work = n * fin * fout
         let t = ThreadPolicy.threads(requested: threads, flops: 2 * work)
-        if isa.hasAVX2FMA {
+        let kernels = KernelTable.of(isa)
+        if let tile = kernels.fullyConnectedTile, let gemv = kernels.fullyConnectedRow {
             // Tiles of 4 outputs x 3 samples, in the C kernel; outputs split over threads.
-            let flags: UInt32 = activation != .none ? CK_GEMM_CLAMP : 0
+            let flags: UInt32 = activation != .none ? KernelFlags.clamp : 0
             if n == 1 {
                 // Batch 1: the GEMV kernel, 8 outputs per call (the same sums as the 4x3 tile).
                 ParallelFor.run(items: (fout + 7) / 8, threads: t) { _, range in
                     for rb in range {
                         let o = rb * 8
-                        ck_f32_fc_ukernel_8x1__avx2_fma(fin, w + o * fin, fin, Swift.min(8, fout - o), input,
-                                                        output + o, b.map { $0 + o }, flags, lo, hi)
+                        gemv(fin, w + o * fin, fin, Swift.min(8, fout - o), input, output + o, b.map { $0 + o }, flags,
+                             lo, hi)
                     }
                 }
                 return
@@ -149,8 +149,8 @@ final class PreparedLinear: PreparedLayer {
                     var s = 0
                     while s < n {
                         let nx = Swift.min(3, n - s)
-                        ck_f32_fc_ukernel_4x3__avx2_fma(fin, w + o * fin, fin, nw, input + s * fin, fin, nx,
-                                                        output + s * fout + o, fout, b.map { $0 + o }, flags, lo, hi)
+                        tile(fin, w + o * fin, fin, nw, input + s * fin, fin, nx, output + s * fout + o, fout,
+                             b.map { $0 + o }, flags, lo, hi)
                         s += nx
                     }
                 }

@@ -1,4 +1,3 @@
-import CKernels
 
 /// Window size, stride and padding of a pooling layer (``MaxPool2D``, ``AvgPool2D``).
 ///
@@ -112,7 +111,7 @@ public struct PoolGeometry: Hashable, Sendable {
         let work = planes * outPlane * kernelHeight * kernelWidth
         let t = ThreadPolicy.threads(requested: threads, elements: work + planes * inPlane)
         let g = self
-        let useC = KernelISA.selected.hasAVX2FMA
+        let planeKernel = KernelTable.selected.poolPlane
         ParallelFor.run(items: planes, threads: t) { _, range in
             // Room past the row for the 16-float loads of stride-2 windows (their extra lanes are
             // never used).
@@ -121,10 +120,10 @@ public struct PoolGeometry: Hashable, Sendable {
                 for p in range {
                     let src = input + p * inPlane
                     let dst = output + p * outPlane
-                    if useC {
-                        ck_f32_pool2d_plane__avx2(isMax ? 1 : 0, countIncludePad ? 1 : 0, src, h, w, out.h, out.w,
-                                                  g.kernelHeight, g.kernelWidth, g.strideHeight, g.strideWidth,
-                                                  g.padding.top, g.padding.left, g.padding.bottom, g.padding.right, row, dst)
+                    if let planeKernel {
+                        planeKernel(isMax ? 1 : 0, countIncludePad ? 1 : 0, src, h, w, out.h, out.w, g.kernelHeight,
+                                    g.kernelWidth, g.strideHeight, g.strideWidth, g.padding.top, g.padding.left,
+                                    g.padding.bottom, g.padding.right, row, dst)
                         continue
                     }
                     for oy in 0..<out.h {

@@ -1,4 +1,3 @@
-import CKernels
 import Dispatch
 
 /// The one place where ConvKit fans work out to threads.
@@ -42,7 +41,7 @@ enum ParallelFor {
                 let shared = UncheckedSendable(body)
                 DispatchQueue.concurrentPerform(iterations: workers) { worker in
                     while true {
-                        let task = ck_atomic_fetch_increment(next.value)
+                        let task = KernelBindings.atomicFetchIncrement(next.value)
                         if task >= tasks { break }
                         shared.value(worker, task)
                     }

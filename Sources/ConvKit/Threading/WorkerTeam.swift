@@ -1,4 +1,3 @@
-import CKernels
 import Dispatch
 import Foundation
 
@@ -47,11 +46,11 @@ final class WorkerTeam: @unchecked Sendable {
     private let raw: OpaquePointer
 
     init?(spinNanoseconds: Int64 = WorkerTeam.spinNanoseconds) {
-        guard let t = ck_team_create(spinNanoseconds) else { return nil }
+        guard let t = KernelBindings.teamCreate(spinNanoseconds: spinNanoseconds) else { return nil }
         raw = t
     }
 
-    deinit { ck_team_destroy(raw) }
+    deinit { KernelBindings.teamDestroy(raw) }
 
     /// The body of the phase being run, read by members through an opaque pointer.
     private struct Phase {
@@ -70,7 +69,7 @@ final class WorkerTeam: @unchecked Sendable {
     /// when the calling thread is already inside a region, `body` runs directly.
     static func region<R, E: Error>(threads: Int, _ body: () throws(E) -> R) throws(E) -> R {
         let size = Swift.min(threads, ConvKit.activeCores, maximumSize)
-        if size <= 1 || ck_thread_team() != nil || !enabled { return try body() }
+        if size <= 1 || KernelBindings.threadTeam() != nil || !enabled { return try body() }
         guard let team = pool.take() else { return try body() }
         defer { pool.give(team) }
         return try team.run(size: size, body)
@@ -83,21 +82,21 @@ final class WorkerTeam: @unchecked Sendable {
     /// Runs `body` as a region of `size` members started by one `concurrentPerform` call (its
     /// iterations may run at the same time or one after another), or by `launch`.
     func run<R, E: Error>(size: Int, launch: Launcher? = nil, _ body: () throws(E) -> R) throws(E) -> R {
-        ck_team_reset(raw)
+        KernelBindings.teamReset(raw)
         let result = ResultBox<R, E>()
         // The calling thread is the only one that may lead: the graph runs on the caller's
         // thread, as it would without a region (its thread-local state, its priority, and the
         // OpenMP master thread of oneDNN nodes stay the caller's).
-        ck_set_thread_team(candidate)
+        KernelBindings.setThreadTeam(candidate)
         withoutActuallyEscaping(body) { body in
             let shared = UncheckedSendable(body)
             let member = UncheckedSendable<(Int) -> Void> { [self] _ in
-                if ck_thread_team() == candidate && ck_team_take_lead(raw) != 0 {
-                    ck_set_thread_team(marker)
+                if KernelBindings.threadTeam() == candidate && KernelBindings.teamTakeLead(raw) {
+                    KernelBindings.setThreadTeam(marker)
                     do throws(E) { result.value = .success(try shared.value()) } catch { result.value = .failure(error) }
-                    ck_set_thread_team(candidate)
-                    ck_team_finish(raw)
-                } else if ck_thread_team() == nil {
+                    KernelBindings.setThreadTeam(candidate)
+                    KernelBindings.teamFinish(raw)
+                } else if KernelBindings.threadTeam() == nil {
                     help()
                 }
             }
@@ -107,7 +106,7 @@ final class WorkerTeam: @unchecked Sendable {
                 DispatchQueue.concurrentPerform(iterations: size) { member.value($0) }
             }
         }
-        ck_set_thread_team(nil)
+        KernelBindings.setThreadTeam(nil)
         // Other threads took every iteration before the caller reached one: run on the caller
         // alone (each fan-out then is its own concurrentPerform call).
         guard let value = result.value else { return try body() }
@@ -120,16 +119,16 @@ final class WorkerTeam: @unchecked Sendable {
     private func help() {
         // The leader is the calling thread: wait for it only briefly (it may never get an
         // iteration), and leave at once when the region has already ended.
-        if ck_team_wait_leader(raw) == 0 { return }
-        let index = ck_team_join(raw)
-        ck_set_thread_team(Self.insideTask)
-        defer { ck_set_thread_team(nil) }
+        if !KernelBindings.teamWaitLeader(raw) { return }
+        let index = KernelBindings.teamJoin(raw)
+        KernelBindings.setThreadTeam(Self.insideTask)
+        defer { KernelBindings.setThreadTeam(nil) }
         var task = 0
         var body: UnsafeMutableRawPointer? = nil
-        while ck_team_wait_work(raw, index) != 0 {
-            while ck_team_claim(raw, index, &task, &body) != 0 {
+        while KernelBindings.teamWaitWork(raw, index: index) {
+            while KernelBindings.teamClaim(raw, index: index, task: &task, body: &body) {
                 body!.assumingMemoryBound(to: Phase.self).pointee.body(index, task)
-                ck_team_task_done(raw)
+                KernelBindings.teamTaskDone(raw)
             }
         }
     }
@@ -147,36 +146,36 @@ final class WorkerTeam: @unchecked Sendable {
     }
 
     static var placement: Placement {
-        guard let m = ck_thread_team() else { return .outside }
+        guard let m = KernelBindings.threadTeam() else { return .outside }
         if m == insideTask { return .inline }
         return .team(Unmanaged<WorkerTeam>.fromOpaque(m).takeUnretainedValue())
     }
 
     /// True when the calling thread is inside a region (fan-outs there cost a phase, about a
     /// microsecond, instead of a `concurrentPerform` call).
-    static var isInsideRegion: Bool { ck_thread_team() != nil }
+    static var isInsideRegion: Bool { KernelBindings.threadTeam() != nil }
 
     /// Runs `tasks` tasks as one phase, on members with index < `workers`. Called on the leader.
     func runPhase(tasks: Int, workers: Int, _ body: (_ worker: Int, _ task: Int) -> Void) {
         withoutActuallyEscaping(body) { body in
             var phase = Phase(body: body)
             withUnsafeMutablePointer(to: &phase) { p in
-                ck_team_publish(raw, tasks, workers, UnsafeMutableRawPointer(p))
-                ck_set_thread_team(Self.insideTask)
+                KernelBindings.teamPublish(raw, tasks: tasks, limit: workers, body: UnsafeMutableRawPointer(p))
+                KernelBindings.setThreadTeam(Self.insideTask)
                 var task = 0
                 var claimed: UnsafeMutableRawPointer? = nil
-                while ck_team_claim(raw, 0, &task, &claimed) != 0 {
+                while KernelBindings.teamClaim(raw, index: 0, task: &task, body: &claimed) {
                     body(0, task)
-                    ck_team_task_done(raw)
+                    KernelBindings.teamTaskDone(raw)
                 }
-                ck_set_thread_team(marker)
-                ck_team_wait_phase(raw, tasks)
+                KernelBindings.setThreadTeam(marker)
+                KernelBindings.teamWaitPhase(raw, tasks: tasks)
             }
         }
     }
 
     /// The most tasks one phase may have (larger fan-outs run outside the team).
-    static let maximumTasks = Int(ck_team_max_tasks())
+    static let maximumTasks = KernelBindings.teamMaxTasks()
 
     // MARK: Reuse
 

@@ -1,4 +1,3 @@
-import CKernels
 
 /// A depthwise convolution (`groups == C == K`) prepared by the `direct` backend.
 ///
@@ -27,13 +26,16 @@ final class DepthwiseConvolution: PreparedConvolution, @unchecked Sendable {
 
     var backendName: String { "direct" }
     var implementation: String {
-        if !isa.hasAVX2FMA { return "depthwise row kernel (portable)" }
+        guard kernels.depthwisePlane != nil else { return "depthwise row kernel (portable)" }
         return usesAVX512Kernel ? "depthwise plane kernel ck_f32_dwconv_plane (avx512f)"
             : "depthwise plane kernel ck_f32_dwconv_plane (avx2+fma)"
     }
 
+    /// The kernels of `isa` (the plane and row kernels; none on the portable ISA).
+    private var kernels: KernelTable { KernelTable.of(isa) }
+
     /// Whether the AVX-512F plane kernel runs this layer (3x3, dilation 1, stride 1 or 2);
-    /// otherwise the AVX2 one does.
+    /// otherwise the AVX2 one does (the AVX-512F table's plane kernel passes other shapes to it).
     private var usesAVX512Kernel: Bool {
         let d = descriptor
         return isa == .avx512f && d.kernelHeight == 3 && d.kernelWidth == 3 && d.strideHeight == d.strideWidth
@@ -121,28 +123,21 @@ final class DepthwiseConvolution: PreparedConvolution, @unchecked Sendable {
         let Wp = paddedWidth, OH = d.outputHeight, OW = d.outputWidth
         let R = d.kernelHeight, S = d.kernelWidth
         let sh = d.strideHeight, sw = d.strideWidth, dh = d.dilationHeight, dw = d.dilationWidth
-        if isa.hasAVX2FMA && sh == sw {
-            var flags: UInt32 = d.activation != .none ? CK_GEMM_CLAMP : 0
-            if d.accumulate { flags |= CK_CONV_ACCUMULATE }
+        if let plane = kernels.depthwisePlane, sh == sw, dh == dw {
+            var flags: UInt32 = d.activation != .none ? KernelFlags.clamp : 0
+            if d.accumulate { flags |= KernelFlags.convAccumulate }
             let (lo, hi) = d.activation.bounds
-            if dh == dw {
-                if isa == .avx512f {
-                    ck_f32_dwconv_plane_ukernel__avx512f(x, Wp, OH, OW, R, S, sw, dw, w, bias, flags, lo, hi, y)
-                } else {
-                    ck_f32_dwconv_plane_ukernel__avx2_fma(x, Wp, OH, OW, R, S, sw, dw, w, bias, flags, lo, hi, y)
-                }
-                return
-            }
+            plane(x, Wp, OH, OW, R, S, sw, dw, w, bias, flags, lo, hi, y)
+            return
         }
         precondition(!d.accumulate, "accumulation needs the AVX2 plane kernel (DirectBackend.canAccumulate)")
         for oh in 0..<OH {
             let row = y + oh * OW
             row.update(repeating: bias, count: OW)
             let src = x + oh * sh * Wp
-            switch isa {
-            case .avx2fma, .avx512f:
-                ck_f32_dwconv_row_ukernel__avx2_fma(OW, R, S, src, dh * Wp, sw, dw, w, row)
-            case .portable:
+            if let rowKernel = kernels.depthwiseRow {
+                rowKernel(OW, R, S, src, dh * Wp, sw, dw, w, row)
+            } else {
                 portableDepthwiseRow(count: OW, kh: R, kw: S, x: src, xRowStride: dh * Wp, stride: sw,
                                      dilation: dw, w: w, y: row)
             }

@@ -69,10 +69,14 @@ public struct DirectBackend: ConvBackend {
 
     public var name: String { "direct" }
     public var summary: String {
-        isa.hasAVX2FMA && algorithm != .implicitGEMM
-            ? "direct convolution, indirect " + (isa == .avx512f ? "6x32 avx512f" : "6x16 avx2+fma") + " micro-kernel"
+        kernels.convTile != nil && algorithm != .implicitGEMM
+            ? "direct convolution, indirect " + (kernels.convTilePair != nil ? "6x32 avx512f" : "6x16 avx2+fma")
+                + " micro-kernel"
             : "implicit-GEMM direct convolution, 6x16 \(isa.rawValue) micro-kernel"
     }
+
+    /// The micro-kernels of ``isa``.
+    var kernels: KernelTable { KernelTable.of(isa) }
     public var availability: BackendAvailability {
         if !KernelISA.isSupported(isa) {
             return .unavailable(reason: "this CPU lacks AVX2+FMA; use isa: .portable")
@@ -84,10 +88,11 @@ public struct DirectBackend: ConvBackend {
     /// The indirect and depthwise kernels add into the output in their store (a fused residual
     /// addition) on AVX2+FMA; the implicit-GEMM and portable paths do not.
     public func canAccumulate(_ d: Conv2DDescriptor) -> Bool {
-        guard isa.hasAVX2FMA else { return false }
         if d.isDepthwise && DepthwiseConvolution.paddedPlaneFloats(d) <= 1 << 24 {
-            return d.strideHeight == d.strideWidth && d.dilationHeight == d.dilationWidth
+            return kernels.depthwisePlane != nil && d.strideHeight == d.strideWidth
+                && d.dilationHeight == d.dilationWidth
         }
+        guard kernels.convTile != nil else { return false }
         return algorithm != .implicitGEMM && (DirectPointwiseConvolution.supportsShape(d)
             || DirectPackedPointwiseConvolution.supportsShape(d) || DirectIndirectConvolution.supports(d))
     }
@@ -104,15 +109,16 @@ public struct DirectBackend: ConvBackend {
         // plane would be huge (see DirectIndirectConvolution.supports); those, and depthwise
         // layers whose zero-padded plane would exceed 64 MiB, run as an implicit GEMM, which
         // never materialises padding.
-        if isa.hasAVX2FMA && (algorithm == .automatic && DirectPackedPointwiseConvolution.supports(descriptor, isa: isa)
+        let kernels = self.kernels
+        if kernels.convTile != nil && (algorithm == .automatic && DirectPackedPointwiseConvolution.supports(descriptor, isa: isa)
             || algorithm == .packedPointwise && DirectPackedPointwiseConvolution.supportsShape(descriptor)) {
             return try DirectPackedPointwiseConvolution(descriptor: descriptor, weights: weights, bias: bias, isa: isa)
         }
-        if isa.hasAVX2FMA && (algorithm == .automatic && DirectPointwiseConvolution.supports(descriptor, isa: isa)
+        if kernels.pointwiseTile != nil && (algorithm == .automatic && DirectPointwiseConvolution.supports(descriptor, isa: isa)
             || algorithm == .pointwise && DirectPointwiseConvolution.supportsShape(descriptor)) {
             return try DirectPointwiseConvolution(descriptor: descriptor, weights: weights, bias: bias, isa: isa)
         }
-        if isa.hasAVX2FMA && algorithm != .implicitGEMM && DirectIndirectConvolution.supports(descriptor) {
+        if kernels.convTile != nil && algorithm != .implicitGEMM && DirectIndirectConvolution.supports(descriptor) {
             return try DirectIndirectConvolution(descriptor: descriptor, weights: weights, bias: bias, isa: isa)
         }
         return try DirectGEMMConvolution(descriptor: descriptor, weights: weights, bias: bias, isa: isa)

@@ -1,4 +1,3 @@
-import CKernels
 
 /// A convolution computed straight from the input, with the output channels as the vector
 /// dimension (the `direct` backend's path on AVX2+FMA for non-depthwise layers).
@@ -48,11 +47,22 @@ final class DirectIndirectConvolution: PreparedConvolution, @unchecked Sendable 
 
     /// ``KernelISA/avx512f``: pairs of panels run the 6x32 AVX-512 kernel (the same sums).
     let isa: KernelISA
+    /// The kernels of `isa`: the 6x16 tile, the few-channel kernel, and the 6x32 pair where the
+    /// ISA has one.
+    private let kernels: KernelTable
+    private let tileKernel: ConvTileKernel
+    private let fewChannelsKernel: FewChannelsKernel
 
     init(descriptor d: Conv2DDescriptor, weights: UnsafeBufferPointer<Float>, bias: UnsafeBufferPointer<Float>?,
          isa: KernelISA = .avx2fma) throws {
         descriptor = d
         self.isa = isa
+        kernels = KernelTable.of(isa)
+        guard let tile = kernels.convTile, let few = kernels.fewChannels else {
+            preconditionFailure("the indirect convolution has AVX2+FMA and AVX-512F kernels only")
+        }
+        tileKernel = tile
+        fewChannelsKernel = few
         kPerGroup = d.outputChannelsPerGroup
         cPerGroup = d.inputChannelsPerGroup
         depth = cPerGroup * d.kernelHeight * d.kernelWidth
@@ -110,7 +120,7 @@ final class DirectIndirectConvolution: PreparedConvolution, @unchecked Sendable 
         "indirect direct convolution, "
             + (kPerGroup <= Self.fewChannelsMax && descriptor.strideWidth == 1 ? "few-channel kernel ck_f32_conv_fewk_8px"
                 : fewChannels ? "ck_f32_conv_tiles_6x16 + ck_f32_conv_fewk_8px (last panel)" : "ck_f32_conv_tiles_6x16")
-            + " (avx2+fma)" + (isa == .avx512f && kPerGroup > Self.channelsPerPanel
+            + " (avx2+fma)" + (kernels.convTilePair != nil && kPerGroup > Self.channelsPerPanel
                 ? ", pairs of panels ck_f32_conv_tiles_6x32 (avx512f)" : "")
             + (padded ? ", zero-padded input copy" : "")
     }
@@ -164,7 +174,7 @@ final class DirectIndirectConvolution: PreparedConvolution, @unchecked Sendable 
                             let g = rest % d.groups, n = rest / d.groups
                             let firstTile = tiles * chunk / chunks, endTile = tiles * (chunk + 1) / chunks
                             let panels = ChannelPanels.panelRange(block: block, of: panelBlocks, panels: kPanels,
-                                                                  pairs: isa == .avx512f)
+                                                                  pairs: kernels.convTilePair != nil)
                             run(x: x, y: y, image: n, group: g, panels: panels, tiles: firstTile..<endTile, taps: taps)
                         }
                         first += count
@@ -188,7 +198,7 @@ final class DirectIndirectConvolution: PreparedConvolution, @unchecked Sendable 
         let d = descriptor
         let weightBytes = kPanels * depth * Self.channelsPerPanel * 4
         // Panels go in pairs on AVX-512F (one 6x32 pass): the split never separates a pair.
-        let units = ChannelPanels.panelUnits(panels: kPanels, pairs: isa == .avx512f)
+        let units = ChannelPanels.panelUnits(panels: kPanels, pairs: kernels.convTilePair != nil)
         var chunks = 1, panelBlocks = units
         if weightBytes <= 512 * 1024 {
             panelBlocks = 1
@@ -216,29 +226,27 @@ final class DirectIndirectConvolution: PreparedConvolution, @unchecked Sendable 
         let image = x + (n * d.inputChannels + g * cPerGroup) * plane
         let out = y + (n * d.outputChannels + g * kPerGroup) * pixels
         let (lo, hi) = d.activation.bounds
-        var flags: UInt32 = d.activation != .none ? CK_GEMM_CLAMP : 0
-        if d.accumulate { flags |= CK_CONV_ACCUMULATE }
+        var flags: UInt32 = d.activation != .none ? KernelFlags.clamp : 0
+        if d.accumulate { flags |= KernelFlags.convAccumulate }
         // Inputs far larger than L2 (1 MiB per image): prefetch the taps in the kernel.
-        if cPerGroup * plane * 4 > 1 << 20 { flags |= CK_CONV_PREFETCH_INPUT }
+        if cPerGroup * plane * 4 > 1 << 20 { flags |= KernelFlags.prefetchInput }
         let first = tiles.lowerBound * mr, count = Swift.min(tiles.upperBound * mr, pixels) - first
         // Kernel rows that read only the top or bottom zero padding for all of a tile's pixels
         // are skipped (when the descriptor pads vertically).
-        var rows = ck_conv_rows(kernel_rows: d.kernelHeight, taps_per_row: cPerGroup * d.kernelWidth,
-                                input_height: d.inputHeight, pad_top: d.padding.top, stride: d.strideHeight,
-                                dilation: d.dilationHeight,
-                                skip: d.padding.top > 0 || d.padding.bottom > 0 ? 1 : 0)
-        let wide = isa == .avx512f
+        var rows = KernelBindings.convTapRows(kernelRows: d.kernelHeight, tapsPerRow: cPerGroup * d.kernelWidth,
+                                              inputHeight: d.inputHeight, padTop: d.padding.top,
+                                              stride: d.strideHeight, dilation: d.dilationHeight,
+                                              skip: d.padding.top > 0 || d.padding.bottom > 0)
         var kPanel = panels.lowerBound
         while kPanel < panels.upperBound {
             defer { kPanel += 1 }
             let w = packedWeights.base + (g * kPanels + kPanel) * depth * nr
             let biasPtr: UnsafePointer<Float>? = d.hasBias ? UnsafePointer(bias.base + (g * kPanels + kPanel) * nr) : nil
-            if wide && kPanel + 1 < panels.upperBound {
+            if let pairKernel = kernels.convTilePair, kPanel + 1 < panels.upperBound {
                 // AVX-512: this panel and the next in one pass (6 pixels x 32 channels).
-                ck_f32_conv_tiles_6x32__avx512f(depth, w, depth * nr, taps.baseAddress, image, rowStep, colStep, OW,
-                                                first, count, out + kPanel * nr * pixels, pixels,
-                                                Swift.min(2 * nr, kPerGroup - kPanel * nr), biasPtr, flags, lo, hi,
-                                                &rows)
+                pairKernel(depth, w, depth * nr, taps.baseAddress, image, rowStep, colStep, OW, first, count,
+                           out + kPanel * nr * pixels, pixels, Swift.min(2 * nr, kPerGroup - kPanel * nr), biasPtr,
+                           flags, lo, hi, &rows)
                 kPanel += 1
                 continue
             }
@@ -246,13 +254,12 @@ final class DirectIndirectConvolution: PreparedConvolution, @unchecked Sendable 
             if nk <= Self.fewChannelsMax && d.strideWidth == 1 {
                 // A panel of at most 12 channels (a layer's only or last one), stride 1 along
                 // rows: 8 pixels of a row as the vector, one accumulator per output channel.
-                ck_f32_conv_fewk_8px__avx2_fma(depth, w, taps.baseAddress, image, rowStep, OW, first, count,
-                                               out + kPanel * nr * pixels, pixels, nk, biasPtr, flags, lo, hi)
+                fewChannelsKernel(depth, w, taps.baseAddress, image, rowStep, OW, first, count,
+                                  out + kPanel * nr * pixels, pixels, nk, biasPtr, flags, lo, hi)
                 continue
             }
-            ck_f32_conv_tiles_6x16__avx2_fma(depth, w, taps.baseAddress, image, rowStep, colStep, OW, first, count,
-                                             out + kPanel * nr * pixels, pixels,
-                                             nk, biasPtr, flags, lo, hi, &rows)
+            tileKernel(depth, w, taps.baseAddress, image, rowStep, colStep, OW, first, count,
+                       out + kPanel * nr * pixels, pixels, nk, biasPtr, flags, lo, hi, &rows)
         }
     }
 

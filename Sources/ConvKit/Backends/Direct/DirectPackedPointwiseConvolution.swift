@@ -1,4 +1,3 @@
-import CKernels
 
 /// A 1x1 convolution (any stride, no padding) computed as a GEMM with the output channels as
 /// the vector dimension and the input packed into 6-pixel panels: the `direct` backend's path
@@ -68,7 +67,7 @@ final class DirectPackedPointwiseConvolution: PreparedConvolution, @unchecked Se
     /// panels and the twelfth (160->960 at 7x7) at 0.98x.
     static func supports(_ d: Conv2DDescriptor, isa: KernelISA) -> Bool {
         guard hasPackedShape(d) else { return false }
-        return !(isa == .avx512f && DirectIndirectConvolution.supports(d))
+        return !(KernelTable.of(isa).convTilePair != nil && DirectIndirectConvolution.supports(d))
     }
 
     /// The layers this path is meant for, whatever the ISA: a strided unpadded 1x1 layer, or a
@@ -80,11 +79,19 @@ final class DirectPackedPointwiseConvolution: PreparedConvolution, @unchecked Se
 
     /// ``KernelISA/avx512f``: pairs of panels run the 6x32 AVX-512 kernel (the same sums).
     let isa: KernelISA
+    /// The kernels of `isa`: the 6x16 indirect tile, and the 6x32 pair where the ISA has one.
+    private let kernels: KernelTable
+    private let tileKernel: ConvTileKernel
 
     init(descriptor d: Conv2DDescriptor, weights: UnsafeBufferPointer<Float>, bias: UnsafeBufferPointer<Float>?,
          isa: KernelISA = .avx2fma) throws {
         descriptor = d
         self.isa = isa
+        kernels = KernelTable.of(isa)
+        guard let tile = kernels.convTile else {
+            preconditionFailure("the packed pointwise GEMM has AVX2+FMA and AVX-512F kernels only")
+        }
+        tileKernel = tile
         kPerGroup = d.outputChannelsPerGroup
         cPerGroup = d.inputChannelsPerGroup
         let nr = Self.channelsPerPanel
@@ -105,7 +112,7 @@ final class DirectPackedPointwiseConvolution: PreparedConvolution, @unchecked Se
     var backendName: String { "direct" }
     var implementation: String {
         "pointwise GEMM on packed 6-pixel panels, "
-            + (isa == .avx512f && kPerGroup > Self.channelsPerPanel ? "ck_f32_conv_tiles_6x32 (avx512f)"
+            + (kernels.convTilePair != nil && kPerGroup > Self.channelsPerPanel ? "ck_f32_conv_tiles_6x32 (avx512f)"
                 : "ck_f32_conv_tiles_6x16 (avx2+fma)") + ", depth blocks of \(depthBlock)"
     }
     /// Floats of one image's packed input, all groups: `[group][tile][C/g][6]`.
@@ -144,7 +151,7 @@ final class DirectPackedPointwiseConvolution: PreparedConvolution, @unchecked Se
                             run(a: packed + image * tiles * Self.pixelsPerTile * cPerGroup,
                                 y: y + (n * d.outputChannels + g * kPerGroup) * pixels, group: g,
                                 panels: ChannelPanels.panelRange(block: block, of: panelBlocks, panels: kPanels,
-                                                                 pairs: isa == .avx512f),
+                                                                 pairs: kernels.convTilePair != nil),
                                 tiles: (tiles * chunk / chunks)..<(tiles * (chunk + 1) / chunks), taps: taps)
                         }
                         first += count
@@ -159,7 +166,7 @@ final class DirectPackedPointwiseConvolution: PreparedConvolution, @unchecked Se
     /// the channels costs no extra traffic), then pixels, until there are 4 tasks per thread.
     func split(images: Int, threads: Int) -> (chunks: Int, panelBlocks: Int) {
         ChannelPanels.refine(chunks: 1, panelBlocks: 1, pieces: images * descriptor.groups, tiles: tiles,
-                             panels: ChannelPanels.panelUnits(panels: kPanels, pairs: isa == .avx512f), threads: threads)
+                             panels: ChannelPanels.panelUnits(panels: kPanels, pairs: kernels.convTilePair != nil), threads: threads)
     }
 
     /// Tiles `tiles` of one image and group, channel panels `panels`: panel by panel, depth
@@ -171,12 +178,13 @@ final class DirectPackedPointwiseConvolution: PreparedConvolution, @unchecked Se
         let d = descriptor
         let mr = Self.pixelsPerTile, nr = Self.channelsPerPanel
         let (lo, hi) = d.activation.bounds
-        let clamp: UInt32 = d.activation != .none ? CK_GEMM_CLAMP : 0
-        let residual: UInt32 = d.accumulate ? CK_CONV_ACCUMULATE : 0
+        let clamp: UInt32 = d.activation != .none ? KernelFlags.clamp : 0
+        let residual: UInt32 = d.accumulate ? KernelFlags.convAccumulate : 0
         var kPanel = panels.lowerBound
         while kPanel < panels.upperBound {
-            // AVX-512: this panel and the next in one pass (6 pixels x 32 channels).
-            let pair = isa == .avx512f && kPanel + 1 < panels.upperBound
+            // A pair kernel (AVX-512F): this panel and the next in one pass (6 pixels x 32 channels).
+            let pairKernel = kPanel + 1 < panels.upperBound ? kernels.convTilePair : nil
+            let pair = pairKernel != nil
             defer { kPanel += pair ? 2 : 1 }
             let nk = Swift.min(pair ? 2 * nr : nr, kPerGroup - kPanel * nr)
             let out = y + kPanel * nr * pixels
@@ -187,20 +195,19 @@ final class DirectPackedPointwiseConvolution: PreparedConvolution, @unchecked Se
                 let last = c0 + depth == cPerGroup
                 // The first depth block starts from the bias (or adds to the prior output: a
                 // fused residual), later ones add to the output, the last one clamps.
-                let flags = (c0 == 0 ? residual : CK_CONV_ACCUMULATE) | (last ? clamp : 0)
+                let flags = (c0 == 0 ? residual : KernelFlags.convAccumulate) | (last ? clamp : 0)
                 let w = panelWeights + c0 * nr
                 let biasPtr: UnsafePointer<Float>? = d.hasBias && c0 == 0
                     ? UnsafePointer(bias.base + (g * kPanels + kPanel) * nr) : nil
                 // The kernel walks the tiles itself: pixel p's panel row starts at
                 // a + (p / 6) * (C/g) * 6 + p % 6 (a "row" of 6 pixels per tile, rowStep C/g * 6).
                 let first = tiles.lowerBound * mr, count = Swift.min(tiles.upperBound * mr, pixels) - first
-                if pair {
-                    ck_f32_conv_tiles_6x32__avx512f(depth, w, cPerGroup * nr, taps.baseAddress, a + c0 * mr,
-                                                    cPerGroup * mr, 1, mr, first, count, out, pixels, nk, biasPtr,
-                                                    flags, lo, hi, nil)
+                if let pairKernel {
+                    pairKernel(depth, w, cPerGroup * nr, taps.baseAddress, a + c0 * mr, cPerGroup * mr, 1, mr, first,
+                               count, out, pixels, nk, biasPtr, flags, lo, hi, nil)
                 } else {
-                    ck_f32_conv_tiles_6x16__avx2_fma(depth, w, taps.baseAddress, a + c0 * mr, cPerGroup * mr, 1, mr,
-                                                     first, count, out, pixels, nk, biasPtr, flags, lo, hi, nil)
+                    tileKernel(depth, w, taps.baseAddress, a + c0 * mr, cPerGroup * mr, 1, mr, first, count, out,
+                               pixels, nk, biasPtr, flags, lo, hi, nil)
                 }
                 c0 += depth
             }

@@ -1,4 +1,3 @@
-import CKernels
 
 /// A pointwise convolution (1x1 kernel, stride 1, no padding) computed as a GEMM on the NCHW
 /// planes in place: `Y[k][p] = b[k] + sum_c W[k][c] X[c][p]` per image and group, with the
@@ -50,7 +49,7 @@ final class DirectPointwiseConvolution: PreparedConvolution, @unchecked Sendable
     /// every layer with fewer than 256 input channels.
     static func supports(_ d: Conv2DDescriptor, isa: KernelISA) -> Bool {
         guard supportsShape(d) && !DirectPackedPointwiseConvolution.hasPackedShape(d) else { return false }
-        return !(isa == .avx512f && prefersIndirectOnAVX512(d))
+        return !(KernelTable.of(isa).convTilePair != nil && prefersIndirectOnAVX512(d))
     }
 
     /// Deep 1x1 layers that the indirect 6x32 kernel runs faster on AVX-512F (see
@@ -66,18 +65,21 @@ final class DirectPointwiseConvolution: PreparedConvolution, @unchecked Sendable
     }
 
     /// The pointwise tile kernel of the ISA in use (same contract for both).
-    typealias TileKernel = @convention(c) (Int, UnsafePointer<Float>?, UnsafePointer<Float>?, Int, Int,
-                                           UnsafeMutablePointer<Float>?, Int, Int, UnsafePointer<Float>?,
-                                           UInt32, Float, Float) -> Void
+    typealias TileKernel = PointwiseTileKernel
     private let tileKernel: TileKernel
+    /// Pixels per kernel step (16 on AVX2+FMA, 64 on AVX-512F): whole steps per pixel block.
+    private let pixelsPerStep: Int
     let isa: KernelISA
 
     init(descriptor d: Conv2DDescriptor, weights: UnsafeBufferPointer<Float>, bias: UnsafeBufferPointer<Float>?,
          isa: KernelISA = .avx2fma) throws {
-        precondition(isa.hasAVX2FMA, "the pointwise GEMM has AVX2+FMA and AVX-512F kernels only")
+        guard let tile = KernelTable.of(isa).pointwiseTile else {
+            preconditionFailure("the pointwise GEMM has AVX2+FMA and AVX-512F kernels only")
+        }
         descriptor = d
         self.isa = isa
-        tileKernel = isa == .avx512f ? ck_f32_conv1x1_tiles_6x64__avx512f : ck_f32_conv1x1_tiles_6x16__avx2_fma
+        tileKernel = tile
+        pixelsPerStep = KernelTable.of(isa).pointwisePixelsPerStep
         kPerGroup = d.outputChannelsPerGroup
         cPerGroup = d.inputChannelsPerGroup
         let mr = Self.channelsPerPanel
@@ -89,8 +91,7 @@ final class DirectPointwiseConvolution: PreparedConvolution, @unchecked Sendable
 
     var backendName: String { "direct" }
     var implementation: String {
-        isa == .avx512f ? "pointwise GEMM on NCHW, ck_f32_conv1x1_tiles_6x64 (avx512f)"
-            : "pointwise GEMM on NCHW, ck_f32_conv1x1_tiles_6x16 (avx2+fma)"
+        "pointwise GEMM on NCHW, ck_f32_conv1x1_tiles_6x\(pixelsPerStep) (\(KernelTable.of(isa).isaLabel))"
     }
     var workspaceBytes: Int { 0 }
 
@@ -103,7 +104,8 @@ final class DirectPointwiseConvolution: PreparedConvolution, @unchecked Sendable
         // Pixel blocks (multiples of 16) whose C/g input planes and K/g output planes fit in about
         // 256 KiB of L2 (the outputs are revisited once per depth block), whole 64-pixel steps on
         // AVX-512F where the block holds at least one.
-        let unit = isa == .avx512f && 256 * 1024 / 4 / Swift.max(cPerGroup + kPerGroup, 1) >= 64 ? 64 : 16
+        let unit = pixelsPerStep > 16 && 256 * 1024 / 4 / Swift.max(cPerGroup + kPerGroup, 1) >= pixelsPerStep
+            ? pixelsPerStep : 16
         var block = Swift.max(16, (256 * 1024 / 4 / Swift.max(cPerGroup + kPerGroup, 1)) / unit * unit)
         var panelBlocks = 1
         let images = d.batch * d.groups
@@ -114,8 +116,8 @@ final class DirectPointwiseConvolution: PreparedConvolution, @unchecked Sendable
         let blocks = (pixels + block - 1) / block
         let x = input.baseAddress!, y = output.baseAddress!
         let (lo, hi) = d.activation.bounds
-        var flags: UInt32 = d.activation != .none ? CK_GEMM_CLAMP : 0
-        if d.accumulate { flags |= CK_CONV_ACCUMULATE }
+        var flags: UInt32 = d.activation != .none ? KernelFlags.clamp : 0
+        if d.accumulate { flags |= KernelFlags.convAccumulate }
         let mr = Self.channelsPerPanel
         let panelFloats = cPerGroup * mr
         let w = packedWeights.base, b = bias.base, tileKernel = tileKernel
@@ -135,8 +137,8 @@ final class DirectPointwiseConvolution: PreparedConvolution, @unchecked Sendable
             while c0 < cPerGroup {
                 let depth = cPerGroup <= 96 ? cPerGroup : Swift.min(Self.depthBlock, cPerGroup - c0)
                 let last = c0 + depth == cPerGroup
-                var f = c0 == 0 ? flags & CK_CONV_ACCUMULATE : CK_CONV_ACCUMULATE
-                if last { f |= flags & CK_GEMM_CLAMP }
+                var f = c0 == 0 ? flags & KernelFlags.convAccumulate : KernelFlags.convAccumulate
+                if last { f |= flags & KernelFlags.clamp }
                 for panel in (kPanels * pb / panelBlocks)..<(kPanels * (pb + 1) / panelBlocks) {
                     let rows = Swift.min(mr, kPerGroup - panel * mr)
                     tileKernel(depth, w + (g * kPanels + panel) * panelFloats + c0 * mr,

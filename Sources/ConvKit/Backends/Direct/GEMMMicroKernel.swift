@@ -1,35 +1,38 @@
-import CKernels
-
-/// The 6x16 f32 GEMM micro-kernel, in the ISA chosen at run time.
+/// The 6x16 f32 GEMM micro-kernel of an ISA's ``KernelTable``.
 ///
 /// Computes one `MR x NR` (6 x 16) tile of `C (+)= A * B` from packed panels; see
-/// `ck_kernels.h` for the exact contract. ``KernelISA/avx2fma`` calls the C kernel
-/// `ck_f32_gemm_ukernel_6x16__avx2_fma` (also on ``KernelISA/avx512f``, whose 6x32 kernel
-/// runs pairs of tiles through `pair`); ``KernelISA/portable`` runs the same
-/// computation with Swift SIMD types (multiply then add, no FMA).
+/// `ck_kernels.h` for the exact contract. The table's `gemm` entry runs it (the C kernel
+/// `ck_f32_gemm_ukernel_6x16__avx2_fma` on AVX2+FMA and AVX-512F, whose table adds the 6x32
+/// pair kernel used by `pair`); the portable table has none, and the same computation runs
+/// with Swift SIMD types (multiply then add, no FMA).
 struct GEMMMicroKernel: Sendable {
-    static let mr = Int(CK_GEMM_MR)
-    static let nr = Int(CK_GEMM_NR)
+    static let mr = KernelFlags.gemmMR
+    static let nr = KernelFlags.gemmNR
 
     let isa: KernelISA
+    let kernels: KernelTable
+
+    init(isa: KernelISA) {
+        self.isa = isa
+        kernels = KernelTable.of(isa)
+    }
 
     /// Flags of one call.
     struct Flags: OptionSet, Sendable {
         let rawValue: UInt32
         /// Add to C instead of overwriting it.
-        static let accumulate = Flags(rawValue: CK_GEMM_ACCUMULATE)
+        static let accumulate = Flags(rawValue: KernelFlags.gemmAccumulate)
         /// Clamp to `[lo, hi]` before storing.
-        static let clamp = Flags(rawValue: CK_GEMM_CLAMP)
+        static let clamp = Flags(rawValue: KernelFlags.clamp)
     }
 
     @inline(__always)
     func callAsFunction(kc: Int, a: UnsafePointer<Float>, b: UnsafePointer<Float>, c: UnsafeMutablePointer<Float>,
                         ldc: Int, mr: Int, nr: Int, flags: Flags, bias: UnsafePointer<Float>?,
                         lo: Float, hi: Float) {
-        switch isa {
-        case .avx2fma, .avx512f:
-            ck_f32_gemm_ukernel_6x16__avx2_fma(kc, a, b, c, ldc, mr, nr, flags.rawValue, bias, lo, hi)
-        case .portable:
+        if let gemm = kernels.gemm {
+            gemm(kc, a, b, c, ldc, mr, nr, flags.rawValue, bias, lo, hi)
+        } else {
             portableGEMM6x16(kc: kc, a: a, b: b, c: c, ldc: ldc, mr: mr, nr: nr, flags: flags, bias: bias,
                              lo: lo, hi: hi)
         }
@@ -38,8 +41,8 @@ struct GEMMMicroKernel: Sendable {
 
 extension GEMMMicroKernel {
     /// Whether ``pair(kc:a:b:bPanelStride:c:ldc:mr:nr:flags:bias:lo:hi)`` runs a 6x32 kernel
-    /// (``KernelISA/avx512f``); otherwise it is two 6x16 calls.
-    var hasPairKernel: Bool { isa == .avx512f }
+    /// (the table has one: ``KernelISA/avx512f``); otherwise it is two 6x16 calls.
+    var hasPairKernel: Bool { kernels.gemmPair != nil }
 
     /// Two neighbouring 6x16 tiles in one call: columns `0 ..< min(nr, 16)` from the B panel at
     /// `b`, columns `16 ..< nr` from the one at `b + bPanelStride` (`1 <= nr <= 32`), stored to
@@ -48,8 +51,8 @@ extension GEMMMicroKernel {
     func pair(kc: Int, a: UnsafePointer<Float>, b: UnsafePointer<Float>, bPanelStride: Int,
               c: UnsafeMutablePointer<Float>, ldc: Int, mr: Int, nr: Int, flags: Flags, bias: UnsafePointer<Float>?,
               lo: Float, hi: Float) {
-        if isa == .avx512f {
-            ck_f32_gemm_ukernel_6x32__avx512f(kc, a, b, bPanelStride, c, ldc, mr, nr, flags.rawValue, bias, lo, hi)
+        if let pair = kernels.gemmPair {
+            pair(kc, a, b, bPanelStride, c, ldc, mr, nr, flags.rawValue, bias, lo, hi)
             return
         }
         let n0 = Swift.min(nr, Self.nr)

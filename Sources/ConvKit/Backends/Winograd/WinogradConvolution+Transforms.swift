@@ -3,7 +3,6 @@
 // ck_f32_winograd_generic__avx2_fma.c for F(2x2) and F(6x6)); the portable ISA runs the Swift
 // SIMD code below.
 
-import CKernels
 
 extension WinogradConvolution {
     typealias V8 = SIMD8<Float>
@@ -42,7 +41,8 @@ extension WinogradConvolution {
         let isF4 = tile == .f4x3
         // The C kernel's scattered gather takes 32-bit offsets (the tiles of one block lie in
         // at most a few images; fall back to Swift when an offset would not fit).
-        let useC = kernel.isa.hasAVX2FMA && (totalTiles / tilesPerImage + 1) * C * planeSize < Int(Int32.max)
+        let kernels = kernel.kernels
+        let useC = (totalTiles / tilesPerImage + 1) * C * planeSize < Int(Int32.max)
         do {
             // `temp` (transformScratchFloats, 32-byte aligned) holds alpha^2 SIMD8 rows.
             let t = UnsafeMutableRawPointer(temp).bindMemory(to: V8.self, capacity: positions)
@@ -73,29 +73,29 @@ extension WinogradConvolution {
                     }
                 }
                 let panel = local / 16, laneOffset = local % 16
-                if !isF4 && useC {
+                if !isF4 && useC, let genericInput = kernels.winogradInput {
                     // Generic AVX2+FMA kernel (F(2x2), F(6x6)): all the channels of the group.
                     withUnsafeTemporaryAllocation(of: Int32.self, capacity: 8) { offsets in
                         for lane in 0..<8 { offsets[lane] = Int32(o[lane]) }
-                        ck_f32_winograd_input_ukernel__avx2_fma(
+                        genericInput(
                             alpha, inputMatrix.base, channels.count, padded + channels.lowerBound * planeSize, planeSize,
                             Wp, offsets.baseAddress, v + (panel * C + channels.lowerBound) * 16 + laneOffset, 16,
                             vStride(tb: tb))
                     }
                     continue
                 }
-                if isF4 && useC {
+                if isF4 && useC, let f4Input = kernels.winogradF4Input {
                     // The AVX2+FMA kernel gathers and transforms all the channels of the group.
                     let column = v + (panel * C + channels.lowerBound) * 16 + laneOffset
                     let positionStride = vStride(tb: tb)
                     if let rowA {
-                        ck_f32_winograd_f4x3_input_ukernel__avx2_fma(
+                        f4Input(
                             channels.count, padded + channels.lowerBound * planeSize, planeSize, Wp, rowA, rowB ?? 0,
                             UInt32(bFromLane), nil, column, 16, positionStride)
                     } else {
                         withUnsafeTemporaryAllocation(of: Int32.self, capacity: 8) { offsets in
                             for lane in 0..<8 { offsets[lane] = Int32(o[lane]) }
-                            ck_f32_winograd_f4x3_input_ukernel__avx2_fma(
+                            f4Input(
                                 channels.count, padded + channels.lowerBound * planeSize, planeSize, Wp, 0, 0, 8,
                                 offsets.baseAddress, column, 16, positionStride)
                         }
@@ -210,11 +210,11 @@ extension WinogradConvolution {
         let groups = (count + 7) / 8
         let at = outputTerms
         let isF4 = tile == .f4x3
-        if kernel.isa.hasAVX2FMA {
+        if let f4Output = kernel.kernels.winogradF4Output, let genericOutput = kernel.kernels.winogradOutput {
             // AVX2+FMA kernels (specialised F(4x4), generic F(2x2) and F(6x6)): all channels of a
             // group of 8 tiles in one call, each tile stored (clipped to the output) at its own
             // place, or, for 8 whole F(4x4) tiles side by side, as 4 rows of 32 contiguous floats.
-            let flags: UInt32 = clamp ? CK_GEMM_CLAMP : 0
+            let flags: UInt32 = clamp ? KernelFlags.clamp : 0
             let mStride = mStride(tb: tb), yBase = y + channels.lowerBound * OH * OW
             withUnsafeTemporaryAllocation(of: Int.self, capacity: 8) { offsets in
                 withUnsafeTemporaryAllocation(of: Int32.self, capacity: 8) { extents in
@@ -226,7 +226,7 @@ extension WinogradConvolution {
                             let (n, oy, ox) = tileOrigin(firstTile + local)
                             if ox + 32 <= OW && oy + 4 <= OH {
                                 let corner = y + ((n * K + channels.lowerBound) * OH + oy) * OW + ox
-                                ck_f32_winograd_f4x3_output_ukernel__avx2_fma(
+                                f4Output(
                                     channels.count, mBase, tb, mStride, bias.base + channels.lowerBound, flags, lo, hi,
                                     corner, OH * OW, OW, nil, nil)
                                 continue
@@ -241,11 +241,11 @@ extension WinogradConvolution {
                             extents[lane] = Int32(Swift.min(mt, OH - oy) * 16 + Swift.min(mt, OW - ox))
                         }
                         if isF4 {
-                            ck_f32_winograd_f4x3_output_ukernel__avx2_fma(
+                            f4Output(
                                 channels.count, mBase, tb, mStride, bias.base + channels.lowerBound, flags, lo, hi,
                                 yBase, OH * OW, OW, offsets.baseAddress, extents.baseAddress)
                         } else {
-                            ck_f32_winograd_output_ukernel__avx2_fma(
+                            genericOutput(
                                 alpha, outputMatrix.base, channels.count, mBase, tb, mStride,
                                 bias.base + channels.lowerBound, flags, lo, hi, yBase, OH * OW, OW,
                                 offsets.baseAddress, extents.baseAddress)

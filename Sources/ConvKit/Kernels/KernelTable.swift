@@ -1,0 +1,73 @@
+/// The micro-kernels of one ISA, chosen once from the CPU features: kernel choice as data.
+///
+/// Every operator (the direct paths, Winograd's products and transforms, depthwise, fully
+/// connected and pooling layers) reads its kernels from the table of its ``KernelISA`` instead of
+/// naming C symbols or switching on the ISA. A `nil` entry means the ISA has no C kernel for that
+/// slot and the operator runs its portable Swift path. The tables themselves are defined next to
+/// the C bindings (`KernelBindings.swift`, the only file that imports `CKernels`); the portable,
+/// AVX2+FMA and AVX-512F tables are ``portable``, ``avx2fma`` and ``avx512f``.
+///
+/// Tiles: the GEMM is 6x16 (``KernelFlags/gemmMR`` x ``KernelFlags/gemmNR``) with an optional
+/// 6x32 pair kernel over two adjacent 16-column B panels; the indirect convolution tiles are 6
+/// pixels x 16 channels with an optional 6x32 pair; the pointwise tile is 6 channels x
+/// ``pointwisePixelsPerStep`` pixels. A pair kernel computes each sum exactly as two calls of the
+/// single kernel would, so results do not depend on the table.
+///
+/// Threading: the kernels do no threading and no allocation; the tables are immutable and
+/// shared by all threads.
+struct KernelTable: Sendable {
+    let isa: KernelISA
+
+    // GEMM (implicit-GEMM direct convolution, Winograd products).
+    let gemm: GEMMKernel?
+    let gemmPair: GEMMPairKernel?
+
+    // Indirect direct convolution: 6 pixels x 16 channels, its 6x32 pair, and the few-channel
+    // (at most 12 per panel, stride 1 along rows) kernel.
+    let convTile: ConvTileKernel?
+    let convTilePair: ConvTilePairKernel?
+    let fewChannels: FewChannelsKernel?
+
+    // Pointwise GEMM on NCHW planes: 6 channels x pointwisePixelsPerStep pixels.
+    let pointwiseTile: PointwiseTileKernel?
+    let pointwisePixelsPerStep: Int
+
+    // Depthwise: the whole-plane kernel (over a zero-padded plane) and the row kernel.
+    let depthwisePlane: DepthwisePlaneKernel?
+    let depthwiseRow: DepthwiseRowKernel?
+
+    // Fully connected: 4 outputs x 3 samples, and the batch-1 8-output GEMV (same sums).
+    let fullyConnectedTile: FullyConnectedTileKernel?
+    let fullyConnectedRow: FullyConnectedRowKernel?
+
+    // Max and average pooling of one plane.
+    let poolPlane: PoolPlaneKernel?
+
+    // Winograd transforms: F(4x4, 3x3) with its fixed matrices, and the generic dense products
+    // for alpha = 4 or 8 (F(2x2, 3x3), F(6x6, 3x3)).
+    let winogradF4Input: WinogradF4InputKernel?
+    let winogradF4Output: WinogradF4OutputKernel?
+    let winogradInput: WinogradInputKernel?
+    let winogradOutput: WinogradOutputKernel?
+
+    /// The table of `isa` (whether or not this CPU can run it; see ``KernelISA/isSupported(_:)``).
+    static func of(_ isa: KernelISA) -> KernelTable {
+        switch isa {
+        case .portable: return .portable
+        case .avx2fma: return .avx2fma
+        case .avx512f: return .avx512f
+        }
+    }
+
+    /// The table of ``KernelISA/selected``.
+    static let selected = KernelTable.of(.selected)
+
+    /// The name of the ISA a kernel of this table runs, for implementation labels.
+    var isaLabel: String {
+        switch isa {
+        case .portable: return "portable"
+        case .avx2fma: return "avx2+fma"
+        case .avx512f: return "avx512f"
+        }
+    }
+}
