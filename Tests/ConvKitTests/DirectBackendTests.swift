@@ -137,3 +137,50 @@ extension ConvCase {
         self.bias = bias
     }
 }
+
+@Suite("plans: what prepare will run, known before packing")
+struct ConvPlanTests {
+    /// Every direct variant on the named edge cases and 150 random descriptors: the plan names
+    /// the kernel and workspace the prepared convolution then reports, and the algorithm its
+    /// kernel belongs to.
+    @Test("direct plans match the prepared convolutions (kernel, workspace, algorithm)")
+    func directPlansMatchPrepared() throws {
+        var rng = TestRandom(seed: 20261202)
+        let descriptors = EdgeCases.all.map(\.1) + (0..<150).map { _ in randomDescriptor(using: &rng) }
+        let marks = ["depthwise": "depthwise", "packed-pointwise": "packed 6-pixel", "pointwise": "on NCHW",
+                     "indirect": "indirect", "implicit-gemm": "implicit GEMM"]
+        var algorithms = Set<String>()
+        for d in descriptors {
+            let c = ConvCase(d, seed: 3)
+            for b in DirectBackendTests.variants {
+                let plan = try #require(try b.plan(for: d))
+                let p = try b.prepare(d, weights: c.weights, bias: c.bias)
+                #expect(plan.backend == "direct")
+                #expect(plan.kernel == p.implementation, "\(d) [\(b.isa) \(b.algorithm)]")
+                #expect(plan.workspaceBytes == p.workspaceBytes, "\(d) [\(b.isa) \(b.algorithm)]: \(plan)")
+                #expect(plan.threads == ConvKit.defaultThreadCount)
+                let mark = try #require(marks[plan.algorithm], "unknown algorithm \(plan.algorithm)")
+                #expect(plan.kernel.contains(mark), "\(plan)")
+                algorithms.insert(plan.algorithm)
+            }
+        }
+        #expect(algorithms == Set(marks.keys), "paths reached: \(algorithms.sorted())")
+    }
+
+    @Test("plan workspace scales with the thread count where workers own scratch; bad input throws")
+    func planThreadsAndErrors() throws {
+        let gemm = Conv2DDescriptor(channels: 8, height: 20, width: 20, filters: 8, size: 3, pad: 1)
+        let b = DirectBackend(isa: .portable)
+        let one = try #require(try b.plan(for: gemm, threads: 1))
+        let four = try #require(try b.plan(for: gemm, threads: 4))
+        #expect(one.algorithm == "implicit-gemm")
+        #expect(four.workspaceBytes > one.workspaceBytes, "\(one) / \(four)")
+        #expect(four.threads == 4)
+        #expect(throws: ConvError.self) { try b.plan(for: gemm, threads: 0) }
+        var bad = gemm
+        bad.groups = 3
+        #expect(throws: ConvError.self) { try DirectBackend().plan(for: bad) }
+        // A backend that cannot tell without preparing says so.
+        #expect(try ReferenceBackend().plan(for: gemm) == nil)
+    }
+}

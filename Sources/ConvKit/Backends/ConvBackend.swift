@@ -34,10 +34,45 @@ public protocol ConvBackend: Sendable {
     /// to the output's prior contents in its own output stage). The default is false; models
     /// then add a residual in a separate pass (``AccumulatingConvolution``).
     func canAccumulate(_ descriptor: Conv2DDescriptor) -> Bool
+    /// What ``prepare(_:weights:bias:)`` would choose for `descriptor`, found without packing
+    /// weights or allocating: the algorithm, the kernel (as the prepared convolution's
+    /// ``PreparedConvolution/implementation`` will name it) and the workspace one execute uses
+    /// with `threads` threads (nil: ``ConvKit/defaultThreadCount``). Nil when the backend cannot
+    /// tell without preparing (the default; oneDNN chooses its kernel when it creates the
+    /// primitive).
+    /// - Throws: ``ConvError`` for an invalid descriptor, an unavailable backend or an
+    ///   unsupported descriptor, as `prepare` would.
+    func plan(for descriptor: Conv2DDescriptor, threads: Int?) throws -> ConvPlan?
 }
 
 extension ConvBackend {
     public func canAccumulate(_ descriptor: Conv2DDescriptor) -> Bool { false }
+    public func plan(for descriptor: Conv2DDescriptor, threads: Int?) throws -> ConvPlan? { nil }
+    /// ``plan(for:threads:)`` for ``ConvKit/defaultThreadCount`` threads.
+    public func plan(for descriptor: Conv2DDescriptor) throws -> ConvPlan? { try plan(for: descriptor, threads: nil) }
+}
+
+/// What a backend will run for one descriptor (``ConvBackend/plan(for:threads:)``), known before
+/// anything is packed.
+public struct ConvPlan: Sendable, Equatable, CustomStringConvertible {
+    /// The backend's registry name.
+    public var backend: String
+    /// The algorithm: for `direct` one of `depthwise`, `packed-pointwise`, `pointwise`,
+    /// `indirect`, `implicit-gemm`; for `winograd` the tile, for example `F(4x4,3x3)`.
+    public var algorithm: String
+    /// The kernel, exactly as the prepared convolution's
+    /// ``PreparedConvolution/implementation`` will report it.
+    public var kernel: String
+    /// Bytes of working memory one execute uses with ``threads`` threads, besides input, output
+    /// and packed weights (the prepared convolution's ``PreparedConvolution/workspaceBytes``
+    /// for the default thread count).
+    public var workspaceBytes: Int
+    /// The thread count the workspace is for.
+    public var threads: Int
+
+    public var description: String {
+        "\(backend) \(algorithm): \(kernel); workspace \(workspaceBytes) bytes for \(threads) threads"
+    }
 }
 
 /// Throws ``ConvError/unsupported(backend:reason:)`` when `d` accumulates and `backend`

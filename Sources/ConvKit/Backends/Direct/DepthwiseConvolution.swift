@@ -25,24 +25,30 @@ final class DepthwiseConvolution: PreparedConvolution, @unchecked Sendable {
     }
 
     var backendName: String { "direct" }
-    var implementation: String {
-        guard kernels.depthwisePlane != nil else { return "depthwise row kernel (portable)" }
-        return usesAVX512Kernel ? "depthwise plane kernel ck_f32_dwconv_plane (avx512f)"
+    var implementation: String { Self.implementation(descriptor, isa: isa) }
+    /// One zero-padded input plane per worker thread (default thread count).
+    var workspaceBytes: Int { Self.workspaceBytes(descriptor, threads: ConvKit.defaultThreadCount) }
+
+    /// The kernel that runs `d` on `isa` (``implementation``, known before preparing).
+    static func implementation(_ d: Conv2DDescriptor, isa: KernelISA) -> String {
+        guard KernelTable.of(isa).depthwisePlane != nil else { return "depthwise row kernel (portable)" }
+        return usesAVX512Kernel(d, isa: isa) ? "depthwise plane kernel ck_f32_dwconv_plane (avx512f)"
             : "depthwise plane kernel ck_f32_dwconv_plane (avx2+fma)"
     }
+
+    /// One zero-padded plane per worker: `threads` planes (``workspaceBytes`` for the default
+    /// thread count).
+    static func workspaceBytes(_ d: Conv2DDescriptor, threads: Int) -> Int { planeFloats(d) * 4 * threads }
 
     /// The kernels of `isa` (the plane and row kernels; none on the portable ISA).
     private var kernels: KernelTable { KernelTable.of(isa) }
 
-    /// Whether the AVX-512F plane kernel runs this layer (3x3, dilation 1, stride 1 or 2);
-    /// otherwise the AVX2 one does (the AVX-512F table's plane kernel passes other shapes to it).
-    private var usesAVX512Kernel: Bool {
-        let d = descriptor
-        return isa == .avx512f && d.kernelHeight == 3 && d.kernelWidth == 3 && d.strideHeight == d.strideWidth
+    /// Whether the AVX-512F plane kernel runs `d` (3x3, dilation 1, stride 1 or 2); otherwise
+    /// the AVX2 one does (the AVX-512F table's plane kernel passes other shapes to it).
+    private static func usesAVX512Kernel(_ d: Conv2DDescriptor, isa: KernelISA) -> Bool {
+        isa == .avx512f && d.kernelHeight == 3 && d.kernelWidth == 3 && d.strideHeight == d.strideWidth
             && (d.strideWidth == 1 || d.strideWidth == 2) && d.dilationHeight == 1 && d.dilationWidth == 1
     }
-    /// One zero-padded input plane per worker thread (default thread count).
-    var workspaceBytes: Int { planeFloats * 4 * ConvKit.defaultThreadCount }
 
     /// Floats of the zero-padded copy of one plane of `d` (`Int.max` when that overflows).
     static func paddedPlaneFloats(_ d: Conv2DDescriptor) -> Int {
@@ -57,7 +63,11 @@ final class DepthwiseConvolution: PreparedConvolution, @unchecked Sendable {
     var paddedWidth: Int { descriptor.inputWidth + descriptor.padding.left + descriptor.padding.right }
     /// Floats of one worker's padded plane, rounded to keep alignment, plus the 64 floats the
     /// plane kernel may read past a row's last tap.
-    private var planeFloats: Int { (paddedHeight * paddedWidth + 15) / 16 * 16 + 64 }
+    private var planeFloats: Int { Self.planeFloats(descriptor) }
+    private static func planeFloats(_ d: Conv2DDescriptor) -> Int {
+        let h = d.inputHeight + d.padding.top + d.padding.bottom, w = d.inputWidth + d.padding.left + d.padding.right
+        return (h * w + 15) / 16 * 16 + 64
+    }
 
     func execute(input: UnsafeBufferPointer<Float>, output: UnsafeMutableBufferPointer<Float>,
                  threads: Int?) throws {

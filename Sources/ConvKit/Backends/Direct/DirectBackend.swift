@@ -102,8 +102,29 @@ public struct DirectBackend: ConvBackend {
         try checkWeightsAndBias(descriptor, weights: weights, bias: bias)
         if case let .unavailable(reason) = availability { throw ConvError.unavailable(backend: name, reason: reason) }
         try checkAccumulation(descriptor, self)
-        if descriptor.isDepthwise && DepthwiseConvolution.paddedPlaneFloats(descriptor) <= 1 << 24 {
+        switch path(for: descriptor) {
+        case .depthwise:
             return DepthwiseConvolution(descriptor: descriptor, weights: weights, bias: bias, isa: isa)
+        case .packedPointwise:
+            return try DirectPackedPointwiseConvolution(descriptor: descriptor, weights: weights, bias: bias, isa: isa)
+        case .pointwise:
+            return try DirectPointwiseConvolution(descriptor: descriptor, weights: weights, bias: bias, isa: isa)
+        case .indirect:
+            return try DirectIndirectConvolution(descriptor: descriptor, weights: weights, bias: bias, isa: isa)
+        case .implicitGEMM:
+            return try DirectGEMMConvolution(descriptor: descriptor, weights: weights, bias: bias, isa: isa)
+        }
+    }
+
+    /// The paths of the direct backend (the ``ConvPlan/algorithm`` names).
+    enum Path: String {
+        case depthwise, packedPointwise = "packed-pointwise", pointwise, indirect, implicitGEMM = "implicit-gemm"
+    }
+
+    /// The path `prepare` takes for `descriptor` (a valid one).
+    func path(for descriptor: Conv2DDescriptor) -> Path {
+        if descriptor.isDepthwise && DepthwiseConvolution.paddedPlaneFloats(descriptor) <= 1 << 24 {
+            return .depthwise
         }
         // Other layers run the indirect kernel, unless the ISA is portable or the padded input
         // plane would be huge (see DirectIndirectConvolution.supports); those, and depthwise
@@ -112,15 +133,47 @@ public struct DirectBackend: ConvBackend {
         let kernels = self.kernels
         if kernels.convTile != nil && (algorithm == .automatic && DirectPackedPointwiseConvolution.supports(descriptor, isa: isa)
             || algorithm == .packedPointwise && DirectPackedPointwiseConvolution.supportsShape(descriptor)) {
-            return try DirectPackedPointwiseConvolution(descriptor: descriptor, weights: weights, bias: bias, isa: isa)
+            return .packedPointwise
         }
         if kernels.pointwiseTile != nil && (algorithm == .automatic && DirectPointwiseConvolution.supports(descriptor, isa: isa)
             || algorithm == .pointwise && DirectPointwiseConvolution.supportsShape(descriptor)) {
-            return try DirectPointwiseConvolution(descriptor: descriptor, weights: weights, bias: bias, isa: isa)
+            return .pointwise
         }
         if kernels.convTile != nil && algorithm != .implicitGEMM && DirectIndirectConvolution.supports(descriptor) {
-            return try DirectIndirectConvolution(descriptor: descriptor, weights: weights, bias: bias, isa: isa)
+            return .indirect
         }
-        return try DirectGEMMConvolution(descriptor: descriptor, weights: weights, bias: bias, isa: isa)
+        return .implicitGEMM
+    }
+
+    /// The path, kernel and workspace ``prepare(_:weights:bias:)`` would use for `descriptor`,
+    /// without packing or allocating anything (see ``ConvBackend/plan(for:threads:)``).
+    /// - Throws: ``ConvError`` for an invalid descriptor, `threads < 1`, an ISA this CPU lacks,
+    ///   or accumulation the path cannot fuse.
+    public func plan(for descriptor: Conv2DDescriptor, threads: Int?) throws -> ConvPlan? {
+        try descriptor.validate()
+        if case let .unavailable(reason) = availability { throw ConvError.unavailable(backend: name, reason: reason) }
+        try checkAccumulation(descriptor, self)
+        let t = threads ?? ConvKit.defaultThreadCount
+        if t < 1 { throw ConvError.nonPositive(parameter: "threads", value: t) }
+        let d = descriptor
+        let path = path(for: d)
+        let kernel: String, workspace: Int
+        switch path {
+        case .depthwise:
+            (kernel, workspace) = (DepthwiseConvolution.implementation(d, isa: isa),
+                                   DepthwiseConvolution.workspaceBytes(d, threads: t))
+        case .packedPointwise:
+            (kernel, workspace) = (DirectPackedPointwiseConvolution.implementation(d, isa: isa),
+                                   DirectPackedPointwiseConvolution.workspaceBytes(d))
+        case .pointwise:
+            (kernel, workspace) = (DirectPointwiseConvolution.implementation(isa: isa), 0)
+        case .indirect:
+            (kernel, workspace) = (DirectIndirectConvolution.implementation(d, isa: isa),
+                                   DirectIndirectConvolution.workspaceBytes(d))
+        case .implicitGEMM:
+            (kernel, workspace) = (DirectGEMMConvolution.implementation(d, isa: isa),
+                                   DirectGEMMConvolution.workspaceBytes(d, threads: t))
+        }
+        return ConvPlan(backend: name, algorithm: path.rawValue, kernel: kernel, workspaceBytes: workspace, threads: t)
     }
 }

@@ -30,20 +30,12 @@ final class DirectGEMMConvolution: PreparedConvolution, @unchecked Sendable {
          isa: KernelISA) throws {
         descriptor = d
         kernel = GEMMMicroKernel(isa: isa)
-        let mr = GEMMMicroKernel.mr, nr = GEMMMicroKernel.nr
+        let mr = GEMMMicroKernel.mr
         m = d.outputChannelsPerGroup
         depth = d.inputChannelsPerGroup * d.kernelHeight * d.kernelWidth
         pixels = d.outputHeight * d.outputWidth
         mPanels = (m + mr - 1) / mr
-        // Depth blocks of at most 256 taps, split evenly (A and B micro-panels stay in L1).
-        let maxKC = 256
-        let kBlocks = (depth + maxKC - 1) / maxKC
-        kc = (depth + kBlocks - 1) / kBlocks
-        // Pixel blocks: keep the packed B block (kc x nc floats) around 128 KiB (in L2).
-        // Blocks are balanced: the pixels are split evenly, each block rounded up to 16.
-        let budget = Swift.max((128 * 1024 / 4) / kc / nr * nr, nr)
-        let blocks = (pixels + budget - 1) / budget
-        nc = ((pixels + blocks - 1) / blocks + nr - 1) / nr * nr
+        (kc, nc) = Self.blocking(d)
         nBlocks = (pixels + nc - 1) / nc
 
         let panelStride = depth * mr
@@ -70,12 +62,40 @@ final class DirectGEMMConvolution: PreparedConvolution, @unchecked Sendable {
     }
 
     var backendName: String { "direct" }
-    var implementation: String {
-        "implicit GEMM, ck_f32_gemm_ukernel_6x16 (\(kernel.isa.hasAVX2FMA ? "avx2+fma" : "portable"))\(kernel.hasPairKernel ? " + 6x32 (avx512f)" : ""), kc \(kc), nc \(nc)"
-    }
+    var implementation: String { Self.implementation(descriptor, isa: kernel.isa) }
     /// One packed B block per worker thread (for the default thread count), plus the
     /// deinterleaved input copy when the horizontal stride is above 1.
-    var workspaceBytes: Int { (phasedFloats + kc * nc * ConvKit.defaultThreadCount) * 4 }
+    var workspaceBytes: Int { Self.workspaceBytes(descriptor, threads: ConvKit.defaultThreadCount) }
+
+    /// The depth block `kc` and pixel block `nc` of `d`: depth blocks of at most 256 taps,
+    /// split evenly (A and B micro-panels stay in L1); pixel blocks keeping the packed B block
+    /// (kc x nc floats) around 128 KiB (in L2), balanced, each rounded up to 16.
+    static func blocking(_ d: Conv2DDescriptor) -> (kc: Int, nc: Int) {
+        let nr = GEMMMicroKernel.nr
+        let depth = d.inputChannelsPerGroup * d.kernelHeight * d.kernelWidth
+        let pixels = d.outputHeight * d.outputWidth
+        let maxKC = 256
+        let kBlocks = (depth + maxKC - 1) / maxKC
+        let kc = (depth + kBlocks - 1) / kBlocks
+        let budget = Swift.max((128 * 1024 / 4) / kc / nr * nr, nr)
+        let blocks = (pixels + budget - 1) / budget
+        return (kc, ((pixels + blocks - 1) / blocks + nr - 1) / nr * nr)
+    }
+
+    /// The kernel that runs `d` on `isa` (``implementation``, known before preparing).
+    static func implementation(_ d: Conv2DDescriptor, isa: KernelISA) -> String {
+        let (kc, nc) = blocking(d)
+        let table = KernelTable.of(isa)
+        return "implicit GEMM, ck_f32_gemm_ukernel_6x16 (\(table.gemm != nil ? "avx2+fma" : "portable"))"
+            + (table.gemmPair != nil ? " + 6x32 (avx512f)" : "") + ", kc \(kc), nc \(nc)"
+    }
+
+    /// One packed B block per worker (`threads` of them), plus the deinterleaved input copy
+    /// when the horizontal stride is above 1.
+    static func workspaceBytes(_ d: Conv2DDescriptor, threads: Int) -> Int {
+        let (kc, nc) = blocking(d)
+        return (phasedFloats(d) + kc * nc * threads) * 4
+    }
 
     func execute(input: UnsafeBufferPointer<Float>, output: UnsafeMutableBufferPointer<Float>,
                  threads: Int?) throws {
@@ -141,9 +161,12 @@ final class DirectGEMMConvolution: PreparedConvolution, @unchecked Sendable {
     /// `ceil(W / s)`: the length of one phase of a deinterleaved row.
     var phasedWidth: Int { (descriptor.inputWidth + descriptor.strideWidth - 1) / descriptor.strideWidth }
     /// Size of the deinterleaved input copy (0 for stride 1), rounded to keep alignment.
-    var phasedFloats: Int {
-        let d = descriptor
-        return d.strideWidth == 1 ? 0 : (d.batch * d.inputChannels * d.inputHeight * rowStride + 15) / 16 * 16
+    var phasedFloats: Int { Self.phasedFloats(descriptor) }
+    static func phasedFloats(_ d: Conv2DDescriptor) -> Int {
+        guard d.strideWidth != 1 else { return 0 }
+        let phases = Swift.min(d.strideWidth, d.inputWidth)
+        let phasedWidth = (d.inputWidth + d.strideWidth - 1) / d.strideWidth
+        return (d.batch * d.inputChannels * d.inputHeight * phases * phasedWidth + 15) / 16 * 16
     }
 
     /// Deinterleaves every input row into `strideWidth` phases (see ``rowStride``).

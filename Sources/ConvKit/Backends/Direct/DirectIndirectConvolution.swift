@@ -113,29 +113,42 @@ final class DirectIndirectConvolution: PreparedConvolution, @unchecked Sendable 
     /// one accumulator per channel) instead of the 6x16 tile, which would leave most of its 16
     /// channel lanes empty.
     static let fewChannelsMax = 12
-    var fewChannels: Bool { (kPerGroup - 1) % Self.channelsPerPanel + 1 <= Self.fewChannelsMax && descriptor.strideWidth == 1 }
+    var fewChannels: Bool { Self.fewChannels(descriptor) }
+    static func fewChannels(_ d: Conv2DDescriptor) -> Bool {
+        (d.outputChannelsPerGroup - 1) % channelsPerPanel + 1 <= fewChannelsMax && d.strideWidth == 1
+    }
 
     var backendName: String { "direct" }
-    var implementation: String {
-        "indirect direct convolution, "
-            + (kPerGroup <= Self.fewChannelsMax && descriptor.strideWidth == 1 ? "few-channel kernel ck_f32_conv_fewk_8px"
-                : fewChannels ? "ck_f32_conv_tiles_6x16 + ck_f32_conv_fewk_8px (last panel)" : "ck_f32_conv_tiles_6x16")
-            + " (avx2+fma)" + (kernels.convTilePair != nil && kPerGroup > Self.channelsPerPanel
+    var implementation: String { Self.implementation(descriptor, isa: isa) }
+    /// The zero-padded copy of one block of images, when the descriptor pads.
+    var workspaceBytes: Int { Self.workspaceBytes(descriptor) }
+    var imagesPerBlock: Int { Self.imagesPerBlock(descriptor) }
+
+    /// The kernels that run `d` on `isa` (``implementation``, known before preparing).
+    static func implementation(_ d: Conv2DDescriptor, isa: KernelISA) -> String {
+        let kPerGroup = d.outputChannelsPerGroup
+        return "indirect direct convolution, "
+            + (kPerGroup <= fewChannelsMax && d.strideWidth == 1 ? "few-channel kernel ck_f32_conv_fewk_8px"
+                : fewChannels(d) ? "ck_f32_conv_tiles_6x16 + ck_f32_conv_fewk_8px (last panel)" : "ck_f32_conv_tiles_6x16")
+            + " (avx2+fma)" + (KernelTable.of(isa).convTilePair != nil && kPerGroup > channelsPerPanel
                 ? ", pairs of panels ck_f32_conv_tiles_6x32 (avx512f)" : "")
-            + (padded ? ", zero-padded input copy" : "")
+            + (isPadded(d) ? ", zero-padded input copy" : "")
+    }
+    static func isPadded(_ d: Conv2DDescriptor) -> Bool { d.padding != .zero }
+    /// Floats of one zero-padded image (all channels).
+    static func paddedImageFloats(_ d: Conv2DDescriptor) -> Int {
+        d.inputChannels * (d.inputHeight + d.padding.top + d.padding.bottom)
+            * (d.inputWidth + d.padding.left + d.padding.right)
     }
     /// Images per zero-padded block: as many as fit in 16 MiB (at least one), so that the copy
     /// does not grow with the batch.
-    var imagesPerBlock: Int {
-        let d = descriptor
-        guard padded else { return d.batch }
-        let imageFloats = Swift.max(d.inputChannels * planeHeight * planeWidth, 1)
-        return Swift.max(1, Swift.min(d.batch, (16 << 20) / 4 / imageFloats))
+    static func imagesPerBlock(_ d: Conv2DDescriptor) -> Int {
+        guard isPadded(d) else { return d.batch }
+        return Swift.max(1, Swift.min(d.batch, (16 << 20) / 4 / Swift.max(paddedImageFloats(d), 1)))
     }
-    /// The zero-padded copy of one block of images, when the descriptor pads.
-    var workspaceBytes: Int {
-        guard padded else { return 0 }
-        return imagesPerBlock * descriptor.inputChannels * planeHeight * planeWidth * 4
+    /// The zero-padded copy of one block of images, when `d` pads (any thread count).
+    static func workspaceBytes(_ d: Conv2DDescriptor) -> Int {
+        isPadded(d) ? imagesPerBlock(d) * paddedImageFloats(d) * 4 : 0
     }
 
     func execute(input: UnsafeBufferPointer<Float>, output: UnsafeMutableBufferPointer<Float>,

@@ -98,8 +98,7 @@ final class DirectPackedPointwiseConvolution: PreparedConvolution, @unchecked Se
         kPanels = (kPerGroup + nr - 1) / nr
         pixels = d.outputHeight * d.outputWidth
         tiles = (pixels + Self.pixelsPerTile - 1) / Self.pixelsPerTile
-        let blocks = (cPerGroup + Self.maxDepthBlock - 1) / Self.maxDepthBlock
-        depthBlock = (cPerGroup + blocks - 1) / blocks
+        depthBlock = Self.depthBlock(cPerGroup: cPerGroup)
         packedWeights = try ChannelPanels.packPointwiseWeights(weights, groups: d.groups, kPerGroup: kPerGroup,
                                                                cPerGroup: cPerGroup, width: nr)
         self.bias = ChannelPanels.packBias(bias, hasBias: d.hasBias, groups: d.groups, kPerGroup: kPerGroup, width: nr)
@@ -110,19 +109,37 @@ final class DirectPackedPointwiseConvolution: PreparedConvolution, @unchecked Se
     }
 
     var backendName: String { "direct" }
-    var implementation: String {
-        "pointwise GEMM on packed 6-pixel panels, "
-            + (kernels.convTilePair != nil && kPerGroup > Self.channelsPerPanel ? "ck_f32_conv_tiles_6x32 (avx512f)"
-                : "ck_f32_conv_tiles_6x16 (avx2+fma)") + ", depth blocks of \(depthBlock)"
-    }
-    /// Floats of one image's packed input, all groups: `[group][tile][C/g][6]`.
-    var packedImageFloats: Int { descriptor.groups * tiles * Self.pixelsPerTile * cPerGroup }
-    /// Images packed at a time: as many as fit in 8 MiB (at least one).
-    var imagesPerBlock: Int {
-        Swift.max(1, Swift.min(descriptor.batch, (8 << 20) / 4 / Swift.max(packedImageFloats, 1)))
-    }
+    var implementation: String { Self.implementation(descriptor, isa: isa) }
     /// The packed input of one block of images.
-    var workspaceBytes: Int { imagesPerBlock * packedImageFloats * 4 }
+    var workspaceBytes: Int { Self.workspaceBytes(descriptor) }
+
+    /// Channels per depth block for `C/g` input channels: blocks of at most 256, split evenly.
+    static func depthBlock(cPerGroup: Int) -> Int {
+        let blocks = (cPerGroup + maxDepthBlock - 1) / maxDepthBlock
+        return (cPerGroup + blocks - 1) / Swift.max(blocks, 1)
+    }
+
+    /// The kernel that runs `d` on `isa` (``implementation``, known before preparing).
+    static func implementation(_ d: Conv2DDescriptor, isa: KernelISA) -> String {
+        "pointwise GEMM on packed 6-pixel panels, "
+            + (KernelTable.of(isa).convTilePair != nil && d.outputChannelsPerGroup > channelsPerPanel
+                ? "ck_f32_conv_tiles_6x32 (avx512f)" : "ck_f32_conv_tiles_6x16 (avx2+fma)")
+            + ", depth blocks of \(depthBlock(cPerGroup: d.inputChannelsPerGroup))"
+    }
+
+    /// Floats of one image's packed input, all groups: `[group][tile][C/g][6]`.
+    static func packedImageFloats(_ d: Conv2DDescriptor) -> Int {
+        let tiles = (d.outputHeight * d.outputWidth + pixelsPerTile - 1) / pixelsPerTile
+        return d.groups * tiles * pixelsPerTile * d.inputChannelsPerGroup
+    }
+    /// Images packed at a time: as many as fit in 8 MiB (at least one).
+    static func imagesPerBlock(_ d: Conv2DDescriptor) -> Int {
+        Swift.max(1, Swift.min(d.batch, (8 << 20) / 4 / Swift.max(packedImageFloats(d), 1)))
+    }
+    /// The packed input of one block of images (any thread count).
+    static func workspaceBytes(_ d: Conv2DDescriptor) -> Int { imagesPerBlock(d) * packedImageFloats(d) * 4 }
+    var packedImageFloats: Int { Self.packedImageFloats(descriptor) }
+    var imagesPerBlock: Int { Self.imagesPerBlock(descriptor) }
 
     func execute(input: UnsafeBufferPointer<Float>, output: UnsafeMutableBufferPointer<Float>,
                  threads: Int?) throws {

@@ -91,9 +91,16 @@ final class DirectPointwiseConvolution: PreparedConvolution, @unchecked Sendable
 
     var backendName: String { "direct" }
     var implementation: String {
-        "pointwise GEMM on NCHW, ck_f32_conv1x1_tiles_6x\(pixelsPerStep) (\(KernelTable.of(isa).isaLabel))"
+        Self.implementation(isa: isa)
     }
     var workspaceBytes: Int { 0 }
+
+    /// The kernel on `isa` (``implementation``, known before preparing); the path needs no
+    /// workspace.
+    static func implementation(isa: KernelISA) -> String {
+        let table = KernelTable.of(isa)
+        return "pointwise GEMM on NCHW, ck_f32_conv1x1_tiles_6x\(table.pointwisePixelsPerStep) (\(table.isaLabel))"
+    }
 
     func execute(input: UnsafeBufferPointer<Float>, output: UnsafeMutableBufferPointer<Float>,
                  threads: Int?) throws {
