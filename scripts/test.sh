@@ -42,7 +42,7 @@ CONVKIT_DISABLE_ONEDNN=1 swift test --skip-build --filter OneDNN
 # the fuzzers (fewer cases: sanitized code runs 3-15 times slower), the regressions, every
 # backend's own suite, the kernel edge cases (small depthwise planes, partial tiles), the
 # file formats and the ONNX importer's error and fuzz suites.
-sanitizer_filter='^(ConvKitTests\.(Reliability|WorkerTeam|Fuzz|Regression|DirectBackend|WinogradBackend|OneDNNBackend|ReferenceBackend|CrossBackendAgreement|NumPyFile|Tensor|KernelEdge)|ConvKitONNXTests\.ONNX(Fuzz|Error))'
+sanitizer_filter='^(ConvKitTests\.(Reliability|WorkerTeam|Fuzz|Regression|DirectBackend|WinogradBackend|OneDNNBackend|ReferenceBackend|CrossBackendAgreement|NumPyFile|Tensor|KernelEdge|MicroKernel)|ConvKitONNXTests\.ONNX(Fuzz|Error))'
 sanitizer_fuzz_count=300
 
 IFS=',' read -r -a sanitizers <<< "${CONVKIT_SANITIZERS:-}"

@@ -1,0 +1,235 @@
+import Testing
+@testable import ConvKit
+
+/// The micro-kernels alone, table-driven against scalar float64 references, for every
+/// ``KernelTable`` this CPU can run: partial tiles, k = 1, overwrite and accumulate, bias or
+/// none, clamp with NaN, unaligned pointers, and cells outside the tile left untouched.
+@Suite("micro-kernels alone, every kernel table of this CPU")
+struct MicroKernelTests {
+    static let isas = [KernelISA.portable, .avx2fma, .avx512f].filter(KernelISA.isSupported)
+
+    /// Uniform values in [-1, 1), deterministic.
+    static func values(_ n: Int, seed: UInt64) -> [Float] {
+        var rng = TestRandom(seed: seed)
+        return rng.uniform(n)
+    }
+
+    static func clamp(_ v: Double, _ lo: Float, _ hi: Float) -> Double {
+        v.isNaN ? v : Swift.min(Swift.max(v, Double(lo)), Double(hi))
+    }
+
+    /// `got` equals `want` within a float32 accumulation bound (relative to the sum of
+    /// magnitudes), NaN where `want` is NaN.
+    static func close(_ got: Float, _ want: Double, scale: Double) -> Bool {
+        if want.isNaN { return got.isNaN }
+        return abs(Double(got) - want) <= 1e-5 * Swift.max(scale, 1)
+    }
+
+    @Test("6x16 GEMM: partial tiles, k = 1, bias, accumulate, clamp with NaN, unaligned pointers", arguments: isas)
+    func gemm(_ isa: KernelISA) throws {
+        let kernel = GEMMMicroKernel(isa: isa)
+        let MR = GEMMMicroKernel.mr, NR = GEMMMicroKernel.nr, ldc = 21
+        var seed: UInt64 = 1
+        var checked = 0
+        for kc in [1, 2, 7, 64] {
+            for (mr, nr) in [(6, 16), (1, 1), (5, 16), (6, 9), (3, 8), (2, 15), (4, 7)] {
+                for flags in [GEMMMicroKernel.Flags(), .accumulate, .clamp, [.accumulate, .clamp]] {
+                    for (withBias, shift) in [(false, 0), (true, 1)] {
+                        seed += 1
+                        // One float of offset makes every pointer unaligned.
+                        var a = Self.values(kc * MR + shift, seed: seed)
+                        let b = Self.values(kc * NR + shift, seed: seed + 100)
+                        let bias = Self.values(MR, seed: seed + 200)
+                        let c0 = Self.values(MR * ldc + shift, seed: seed + 300)
+                        if flags.contains(.clamp) { a[shift] = .nan }  // row 0 becomes NaN
+                        var c = c0
+                        a.withUnsafeBufferPointer { ap in
+                            b.withUnsafeBufferPointer { bp in
+                                bias.withUnsafeBufferPointer { biasp in
+                                    c.withUnsafeMutableBufferPointer { cp in
+                                        kernel(kc: kc, a: ap.baseAddress! + shift, b: bp.baseAddress! + shift,
+                                               c: cp.baseAddress! + shift, ldc: ldc, mr: mr, nr: nr, flags: flags,
+                                               bias: withBias ? biasp.baseAddress! : nil, lo: -0.5, hi: 0.5)
+                                    }
+                                }
+                            }
+                        }
+                        for i in 0..<MR {
+                            for j in 0..<ldc {
+                                let at = shift + i * ldc + j
+                                guard i < mr && j < nr else {
+                                    #expect(c[at].bitPattern == c0[at].bitPattern, "\(isa) kc \(kc) \(mr)x\(nr): (\(i), \(j)) written")
+                                    continue
+                                }
+                                var sum = 0.0, scale = 0.0
+                                for k in 0..<kc {
+                                    let p = Double(a[shift + k * MR + i]) * Double(b[shift + k * NR + j])
+                                    sum += p
+                                    scale += abs(p)
+                                }
+                                let start = flags.contains(.accumulate) ? Double(c0[at]) : withBias ? Double(bias[i]) : 0
+                                var want = start + sum
+                                if flags.contains(.clamp) { want = Self.clamp(want, -0.5, 0.5) }
+                                #expect(Self.close(c[at], want, scale: scale + abs(start)),
+                                        "\(isa) kc \(kc) \(mr)x\(nr) \(flags.rawValue) (\(i), \(j)): \(c[at]) vs \(want)")
+                                checked += 1
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        #expect(checked > 10_000)
+    }
+
+    @Test("6x32 GEMM pair: the same bits as two 6x16 calls, every column count", arguments: isas)
+    func gemmPair(_ isa: KernelISA) throws {
+        let kernel = GEMMMicroKernel(isa: isa)
+        let MR = GEMMMicroKernel.mr, NR = GEMMMicroKernel.nr, ldc = 40
+        for kc in [1, 5, 33] {
+            let a = Self.values(kc * MR, seed: UInt64(kc))
+            let stride = kc * NR + 3   // the second B panel, not adjacent
+            let b = Self.values(stride + kc * NR, seed: UInt64(kc) + 7)
+            let bias = Self.values(MR, seed: 9)
+            for nr in 1...32 {
+                for flags in [GEMMMicroKernel.Flags(), .clamp] {
+                    var paired = [Float](repeating: 7, count: MR * ldc), single = paired
+                    a.withUnsafeBufferPointer { ap in
+                        b.withUnsafeBufferPointer { bp in
+                            bias.withUnsafeBufferPointer { biasp in
+                                paired.withUnsafeMutableBufferPointer { cp in
+                                    kernel.pair(kc: kc, a: ap.baseAddress!, b: bp.baseAddress!, bPanelStride: stride,
+                                                c: cp.baseAddress!, ldc: ldc, mr: MR, nr: nr, flags: flags,
+                                                bias: biasp.baseAddress!, lo: -0.3, hi: 0.3)
+                                }
+                                single.withUnsafeMutableBufferPointer { cp in
+                                    kernel(kc: kc, a: ap.baseAddress!, b: bp.baseAddress!, c: cp.baseAddress!, ldc: ldc,
+                                           mr: MR, nr: Swift.min(nr, NR), flags: flags, bias: biasp.baseAddress!,
+                                           lo: -0.3, hi: 0.3)
+                                    if nr > NR {
+                                        kernel(kc: kc, a: ap.baseAddress!, b: bp.baseAddress! + stride,
+                                               c: cp.baseAddress! + NR, ldc: ldc, mr: MR, nr: nr - NR, flags: flags,
+                                               bias: biasp.baseAddress!, lo: -0.3, hi: 0.3)
+                                    }
+                                }
+                            }
+                        }
+                    }
+                    #expect(paired.map(\.bitPattern) == single.map(\.bitPattern), "\(isa) kc \(kc) nr \(nr)")
+                }
+            }
+        }
+    }
+
+    @Test("pointwise tile: 1-6 channels, pixel counts around the step, bias, accumulate, clamp with NaN, unaligned",
+          arguments: isas)
+    func pointwiseTile(_ isa: KernelISA) throws {
+        guard let tile = KernelTable.of(isa).pointwiseTile else { return }  // portable: no C kernel
+        let step = KernelTable.of(isa).pointwisePixelsPerStep
+        var seed: UInt64 = 500
+        for channels in [1, 3, 64] {
+            for pixels in [1, 7, step - 1, step, step + 1, 2 * step + 5] {
+                for mr in [1, 4, 6] {
+                    for flags in [UInt32(0), KernelFlags.convAccumulate, KernelFlags.clamp] {
+                        seed += 1
+                        let shift = Int(seed % 2), xStride = pixels + 3, yStride = pixels + 2
+                        let w = Self.values(channels * 6, seed: seed)
+                        var x = Self.values(channels * xStride + shift, seed: seed + 1)
+                        if flags == KernelFlags.clamp { x[shift] = .nan }  // pixel 0 of every channel
+                        let bias = Self.values(6, seed: seed + 2)
+                        let y0 = Self.values(6 * yStride + shift, seed: seed + 3)
+                        var y = y0
+                        w.withUnsafeBufferPointer { wp in
+                            x.withUnsafeBufferPointer { xp in
+                                bias.withUnsafeBufferPointer { bp in
+                                    y.withUnsafeMutableBufferPointer { yp in
+                                        tile(channels, wp.baseAddress, xp.baseAddress! + shift, xStride, pixels,
+                                             yp.baseAddress! + shift, yStride, mr, bp.baseAddress, flags, -0.4, 0.4)
+                                    }
+                                }
+                            }
+                        }
+                        for i in 0..<6 {
+                            for p in 0..<yStride {
+                                let at = shift + i * yStride + p
+                                guard i < mr && p < pixels else {
+                                    #expect(y[at].bitPattern == y0[at].bitPattern, "\(isa) (\(i), \(p)) written")
+                                    continue
+                                }
+                                var sum = Double(bias[i]), scale = abs(Double(bias[i]))
+                                for c in 0..<channels {
+                                    let v = Double(w[c * 6 + i]) * Double(x[shift + c * xStride + p])
+                                    sum += v
+                                    scale += abs(v)
+                                }
+                                if flags == KernelFlags.convAccumulate { sum += Double(y0[at]) }
+                                if flags == KernelFlags.clamp { sum = Self.clamp(sum, -0.4, 0.4) }
+                                #expect(Self.close(y[at], sum, scale: scale + 1),
+                                        "\(isa) C \(channels) P \(pixels) mr \(mr) flags \(flags) (\(i), \(p))")
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    @Test("fully connected: the 4x3 tile against float64, the batch-1 GEMV with the tile's bits", arguments: isas)
+    func fullyConnected(_ isa: KernelISA) throws {
+        let table = KernelTable.of(isa)
+        guard let tile = table.fullyConnectedTile, let gemv = table.fullyConnectedRow else { return }
+        for k in [1, 7, 8, 9, 100] {
+            for nw in 1...8 {
+                let w = Self.values(nw * (k + 1), seed: UInt64(k * 10 + nw))
+                let x = Self.values(k, seed: UInt64(k))
+                let bias = Self.values(8, seed: 3)
+                var fromGEMV = [Float](repeating: 9, count: 10), fromTile = fromGEMV
+                w.withUnsafeBufferPointer { wp in
+                    x.withUnsafeBufferPointer { xp in
+                        bias.withUnsafeBufferPointer { bp in
+                            fromGEMV.withUnsafeMutableBufferPointer { yp in
+                                gemv(k, wp.baseAddress, k + 1, nw, xp.baseAddress, yp.baseAddress, bp.baseAddress,
+                                     KernelFlags.clamp, -0.6, 0.6)
+                            }
+                            fromTile.withUnsafeMutableBufferPointer { yp in
+                                for o in stride(from: 0, to: nw, by: 4) {
+                                    tile(k, wp.baseAddress! + o * (k + 1), k + 1, Swift.min(4, nw - o), xp.baseAddress,
+                                         k, 1, yp.baseAddress! + o, 1, bp.baseAddress! + o, KernelFlags.clamp, -0.6, 0.6)
+                                }
+                            }
+                        }
+                    }
+                }
+                #expect(fromGEMV.map(\.bitPattern) == fromTile.map(\.bitPattern), "\(isa) k \(k) nw \(nw)")
+                for o in 0..<10 {
+                    guard o < nw else {
+                        #expect(fromGEMV[o] == 9, "output \(o) written")
+                        continue
+                    }
+                    var sum = Double(bias[o]), scale = 1.0
+                    for i in 0..<k {
+                        sum += Double(w[o * (k + 1) + i]) * Double(x[i])
+                        scale += abs(Double(w[o * (k + 1) + i]) * Double(x[i]))
+                    }
+                    #expect(Self.close(fromGEMV[o], Self.clamp(sum, -0.6, 0.6), scale: scale), "\(isa) k \(k) o \(o)")
+                }
+            }
+        }
+    }
+
+    @Test("the tables: entries present exactly where the ISA has C kernels")
+    func tables() {
+        #expect(KernelTable.portable.gemm == nil && KernelTable.portable.convTile == nil
+            && KernelTable.portable.pointwiseTile == nil && KernelTable.portable.depthwisePlane == nil)
+        for table in [KernelTable.avx2fma, .avx512f] {
+            #expect(table.gemm != nil && table.convTile != nil && table.fewChannels != nil && table.pointwiseTile != nil
+                && table.depthwisePlane != nil && table.depthwiseRow != nil && table.fullyConnectedTile != nil
+                && table.fullyConnectedRow != nil && table.poolPlane != nil && table.winogradF4Input != nil
+                && table.winogradF4Output != nil && table.winogradInput != nil && table.winogradOutput != nil)
+        }
+        #expect(KernelTable.avx2fma.gemmPair == nil && KernelTable.avx2fma.convTilePair == nil)
+        #expect(KernelTable.avx512f.gemmPair != nil && KernelTable.avx512f.convTilePair != nil)
+        #expect(KernelTable.avx2fma.pointwisePixelsPerStep == 16 && KernelTable.avx512f.pointwisePixelsPerStep == 64)
+        #expect(KernelTable.selected.isa == KernelISA.selected)
+    }
+}
