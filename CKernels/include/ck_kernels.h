@@ -276,6 +276,14 @@ void ck_f32_conv_fewk_8px__avx2_fma(
     size_t first_pixel, size_t pixel_count, float* out, size_t channel_stride, size_t nk, const float* bias,
     uint32_t flags, float lo, float hi);
 
+// The same contract for AVX-512F (ck_f32_conv_fewk_32px__avx512f.c): up to 32 pixels of a row
+// per step in two masked zmm vectors, bit-identical to the AVX2 kernel. Call only when the CPU
+// has AVX-512F.
+void ck_f32_conv_fewk_32px__avx512f(
+    size_t depth, const float* w, const int32_t* taps, const float* image, size_t row_step, size_t output_width,
+    size_t first_pixel, size_t pixel_count, float* out, size_t channel_stride, size_t nk, const float* bias,
+    uint32_t flags, float lo, float hi);
+
 #ifdef __cplusplus
 }
 #endif

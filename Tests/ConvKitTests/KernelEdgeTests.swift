@@ -98,15 +98,36 @@ struct KernelEdgeTests {
                                                  (7, 5, 9, 13, 3, 0, 1, 1, 1), (16, 12, 11, 17, 3, 2, 2, 1, 1),
                                                  (8, 8, 6, 9, 1, 0, 1, 2, 1), (12, 9, 7, 7, 7, 3, 1, 3, 1),
                                                  (5, 13, 10, 10, 3, 1, 1, 1, 1), (6, 4, 13, 15, 3, 1, 1, 1, 2),
-                                                 (9, 24, 9, 11, 3, 1, 1, 1, 1), (4, 44, 7, 10, 3, 1, 2, 2, 1)] {
+                                                 (9, 24, 9, 11, 3, 1, 1, 1, 1), (4, 44, 7, 10, 3, 1, 2, 2, 1),
+                                                 (3, 7, 5, 50, 3, 1, 1, 1, 1), (2, 11, 4, 33, 5, 2, 1, 1, 1),
+                                                 (5, 12, 3, 64, 3, 1, 1, 1, 1)] {
             for accumulate in [false, true] {
                 var d = Conv2DDescriptor(batch: 2, inputChannels: c, inputHeight: h, inputWidth: w, outputChannels: k,
                                          kernelHeight: r, kernelWidth: r, strideHeight: sh, strideWidth: 1,
                                          padding: Padding(pad), dilationHeight: dil, dilationWidth: dil, groups: g,
                                          activation: .clamp(min: -0.5, max: 0.7))
                 d.accumulate = accumulate
-                for isa in [KernelISA.avx2fma, .avx512f].filter(KernelISA.isSupported) {
+                let isas = [KernelISA.avx2fma, .avx512f].filter(KernelISA.isSupported)
+                for isa in isas {
                     try Self.check(d, seed: seed, backend: DirectBackend(isa: isa))
+                }
+                // The AVX-512F few-channel kernel (32 pixels per step) gives the AVX2 kernel's bits.
+                if isas.count == 2 {
+                    var rng = TestRandom(seed: seed)
+                    let wt = rng.uniform(d.weightCount), b = rng.uniform(d.outputChannels), x = rng.uniform(d.inputCount)
+                    let prior = rng.uniform(d.outputCount)
+                    var outputs: [[UInt32]] = []
+                    for isa in isas {
+                        var y = prior
+                        try x.withUnsafeBufferPointer { xb in
+                            try y.withUnsafeMutableBufferPointer {
+                                try DirectBackend(isa: isa).prepare(d, weights: wt, bias: b).execute(input: xb, output: $0,
+                                                                                                     threads: 2)
+                            }
+                        }
+                        outputs.append(y.map(\.bitPattern))
+                    }
+                    #expect(outputs[0] == outputs[1], "\(d)")
                 }
                 seed += 1
             }

@@ -27,6 +27,7 @@ struct KernelTable: Sendable {
     let convTile: ConvTileKernel?
     let convTilePair: ConvTilePairKernel?
     let fewChannels: FewChannelsKernel?
+    let fewChannelsName: String
 
     // Pointwise GEMM on NCHW planes: 6 channels x pointwisePixelsPerStep pixels.
     let pointwiseTile: PointwiseTileKernel?

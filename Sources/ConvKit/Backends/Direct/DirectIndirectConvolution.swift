@@ -126,11 +126,12 @@ final class DirectIndirectConvolution: PreparedConvolution, @unchecked Sendable 
 
     /// The kernels that run `d` on `isa` (``implementation``, known before preparing).
     static func implementation(_ d: Conv2DDescriptor, isa: KernelISA) -> String {
-        let kPerGroup = d.outputChannelsPerGroup
+        let kPerGroup = d.outputChannelsPerGroup, table = KernelTable.of(isa)
         return "indirect direct convolution, "
-            + (kPerGroup <= fewChannelsMax && d.strideWidth == 1 ? "few-channel kernel ck_f32_conv_fewk_8px"
-                : fewChannels(d) ? "ck_f32_conv_tiles_6x16 + ck_f32_conv_fewk_8px (last panel)" : "ck_f32_conv_tiles_6x16")
-            + " (avx2+fma)" + (KernelTable.of(isa).convTilePair != nil && kPerGroup > channelsPerPanel
+            + (kPerGroup <= fewChannelsMax && d.strideWidth == 1 ? "few-channel kernel \(table.fewChannelsName)"
+                : fewChannels(d) ? "ck_f32_conv_tiles_6x16 (avx2+fma) + \(table.fewChannelsName) (last panel)"
+                : "ck_f32_conv_tiles_6x16 (avx2+fma)")
+            + (table.convTilePair != nil && kPerGroup > channelsPerPanel
                 ? ", pairs of panels ck_f32_conv_tiles_6x32 (avx512f)" : "")
             + (isPadded(d) ? ", zero-padded input copy" : "")
     }
