@@ -77,7 +77,7 @@ typealias WinogradOutputKernel = @convention(c) (Int, UnsafePointer<Float>?, Int
 extension KernelTable {
     /// The portable ISA: no C kernel; every operator runs its Swift SIMD path.
     static let portable = KernelTable(
-        isa: .portable, gemm: nil, gemmPair: nil, convTile: nil, convTilePair: nil, fewChannels: nil, fewChannelsName: "",
+        isa: .portable, gemm: nil, gemmPair: nil, convTile: nil, convTilePair: nil, fewChannels: nil, fewChannelsName: "", fewChannelsMinWidth: Int.max,
         pointwiseTile: nil, pointwisePixelsPerStep: 16, depthwisePlane: nil, depthwiseRow: nil,
         fullyConnectedTile: nil, fullyConnectedRow: nil, poolPlane: nil,
         winogradF4Input: nil, winogradF4Output: nil, winogradInput: nil, winogradOutput: nil)
@@ -86,7 +86,7 @@ extension KernelTable {
     static let avx2fma = KernelTable(
         isa: .avx2fma, gemm: ck_f32_gemm_ukernel_6x16__avx2_fma, gemmPair: nil,
         convTile: ck_f32_conv_tiles_6x16__avx2_fma, convTilePair: nil, fewChannels: ck_f32_conv_fewk_8px__avx2_fma,
-        fewChannelsName: "ck_f32_conv_fewk_8px (avx2+fma)",
+        fewChannelsName: "ck_f32_conv_fewk_8px (avx2+fma)", fewChannelsMinWidth: 1,
         pointwiseTile: ck_f32_conv1x1_tiles_6x16__avx2_fma, pointwisePixelsPerStep: 16,
         depthwisePlane: ck_f32_dwconv_plane_ukernel__avx2_fma, depthwiseRow: ck_f32_dwconv_row_ukernel__avx2_fma,
         fullyConnectedTile: ck_f32_fc_ukernel_4x3__avx2_fma, fullyConnectedRow: ck_f32_fc_ukernel_8x1__avx2_fma,
@@ -104,6 +104,7 @@ extension KernelTable {
         isa: .avx512f, gemm: ck_f32_gemm_ukernel_6x16__avx2_fma, gemmPair: ck_f32_gemm_ukernel_6x32__avx512f,
         convTile: ck_f32_conv_tiles_6x16__avx2_fma, convTilePair: ck_f32_conv_tiles_6x32__avx512f,
         fewChannels: ck_f32_conv_fewk_32px__avx512f, fewChannelsName: "ck_f32_conv_fewk_32px (avx512f)",
+        fewChannelsMinWidth: 8,
         pointwiseTile: ck_f32_conv1x1_tiles_6x64__avx512f, pointwisePixelsPerStep: 64,
         depthwisePlane: ck_f32_dwconv_plane_ukernel__avx512f, depthwiseRow: ck_f32_dwconv_row_ukernel__avx2_fma,
         fullyConnectedTile: ck_f32_fc_ukernel_4x3__avx2_fma, fullyConnectedRow: ck_f32_fc_ukernel_8x1__avx2_fma,

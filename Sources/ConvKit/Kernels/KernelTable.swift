@@ -28,6 +28,8 @@ struct KernelTable: Sendable {
     let convTilePair: ConvTilePairKernel?
     let fewChannels: FewChannelsKernel?
     let fewChannelsName: String
+    /// The narrowest output rows the few-channel kernel takes (narrower ones run the 6x16 tile).
+    let fewChannelsMinWidth: Int
 
     // Pointwise GEMM on NCHW planes: 6 channels x pointwisePixelsPerStep pixels.
     let pointwiseTile: PointwiseTileKernel?

@@ -113,9 +113,18 @@ final class DirectIndirectConvolution: PreparedConvolution, @unchecked Sendable 
     /// one accumulator per channel) instead of the 6x16 tile, which would leave most of its 16
     /// channel lanes empty.
     static let fewChannelsMax = 12
-    var fewChannels: Bool { Self.fewChannels(descriptor) }
-    static func fewChannels(_ d: Conv2DDescriptor) -> Bool {
-        (d.outputChannelsPerGroup - 1) % channelsPerPanel + 1 <= fewChannelsMax && d.strideWidth == 1
+    /// Whether the few-channel kernel runs the last (or only) panel of `d` on `isa`: at most 12
+    /// channels in it, stride 1 along rows, and rows at least as wide as the table's
+    /// `fewChannelsMinWidth` (8 on AVX-512F, whose 16-pixel vectors would run 7-pixel rows
+    /// mostly empty: measured 0.39x vs 0.55x oneDNN with the 6x16 tile on a 7x7 layer, while
+    /// 10-pixel rows still ran 1.4x faster on the few-channel kernel).
+    static func runsFewChannels(_ d: Conv2DDescriptor, isa: KernelISA, panelChannels: Int) -> Bool {
+        panelChannels <= fewChannelsMax && d.strideWidth == 1
+            && d.outputWidth >= KernelTable.of(isa).fewChannelsMinWidth
+    }
+    var fewChannels: Bool { Self.fewChannels(descriptor, isa: isa) }
+    static func fewChannels(_ d: Conv2DDescriptor, isa: KernelISA) -> Bool {
+        runsFewChannels(d, isa: isa, panelChannels: (d.outputChannelsPerGroup - 1) % channelsPerPanel + 1)
     }
 
     var backendName: String { "direct" }
@@ -128,8 +137,8 @@ final class DirectIndirectConvolution: PreparedConvolution, @unchecked Sendable 
     static func implementation(_ d: Conv2DDescriptor, isa: KernelISA) -> String {
         let kPerGroup = d.outputChannelsPerGroup, table = KernelTable.of(isa)
         return "indirect direct convolution, "
-            + (kPerGroup <= fewChannelsMax && d.strideWidth == 1 ? "few-channel kernel \(table.fewChannelsName)"
-                : fewChannels(d) ? "ck_f32_conv_tiles_6x16 (avx2+fma) + \(table.fewChannelsName) (last panel)"
+            + (kPerGroup <= channelsPerPanel && fewChannels(d, isa: isa) ? "few-channel kernel \(table.fewChannelsName)"
+                : fewChannels(d, isa: isa) ? "ck_f32_conv_tiles_6x16 (avx2+fma) + \(table.fewChannelsName) (last panel)"
                 : "ck_f32_conv_tiles_6x16 (avx2+fma)")
             + (table.convTilePair != nil && kPerGroup > channelsPerPanel
                 ? ", pairs of panels ck_f32_conv_tiles_6x32 (avx512f)" : "")
@@ -265,7 +274,7 @@ final class DirectIndirectConvolution: PreparedConvolution, @unchecked Sendable 
                 continue
             }
             let nk = Swift.min(nr, kPerGroup - kPanel * nr)
-            if nk <= Self.fewChannelsMax && d.strideWidth == 1 {
+            if Self.runsFewChannels(d, isa: isa, panelChannels: nk) {
                 // A panel of at most 12 channels (a layer's only or last one), stride 1 along
                 // rows: 8 pixels of a row as the vector, one accumulator per output channel.
                 fewChannelsKernel(depth, w, taps.baseAddress, image, rowStep, OW, first, count,
