@@ -70,6 +70,8 @@ void ck_advise_huge_pages(void* p, size_t bytes);
 // returns a value that depends on all of them (so the work is not optimised away).
 // Used to measure the machine's f32 FMA peak.
 float ck_f32_fma_peak_probe__avx2_fma(size_t iterations);
+// The same with 12 zmm chains (32 FLOPs per FMA); call only when the CPU has AVX-512F.
+float ck_f32_fma_peak_probe__avx512f(size_t iterations);
 
 // ---- f32 GEMM micro-kernels (ck_f32_gemm_*.c) ----
 //

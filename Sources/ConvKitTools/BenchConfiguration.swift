@@ -33,11 +33,11 @@ public struct BenchConfiguration: Sendable {
         self.threadCounts = threadCounts
     }
 
-    /// The single-thread f32 FMA peak of this machine in GFLOP/s, measured once per process
-    /// with ``CPUFeatures/measureFMAPeakGFLOPs(seconds:)`` (12 independent AVX2 FMA chains), or
-    /// `nil` on a CPU without AVX2+FMA. It is the ceiling of ConvKit's AVX2+FMA kernels; an
-    /// AVX-512 library can exceed it on CPUs with 512-bit FMA units. Override it with
-    /// `--peak-gflops`.
+    /// The single-thread f32 FMA peak of this machine in GFLOP/s for the ISA in use
+    /// (``KernelISA/selected``), measured once per process with
+    /// ``CPUFeatures/measureFMAPeakGFLOPs(seconds:isa:)`` (12 independent FMA chains of the
+    /// ISA's vectors: zmm on AVX-512F, ymm on AVX2+FMA), or `nil` on the portable ISA. It is the
+    /// ceiling of ConvKit's kernels of that ISA. Override it with `--peak-gflops`.
     public static let measuredPeakGFLOPsPerThread: Double? = CPUFeatures.measureFMAPeakGFLOPs(seconds: 0.15)
 
     /// The default peak per thread: ``measuredPeakGFLOPsPerThread``.

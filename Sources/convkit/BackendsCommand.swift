@@ -53,7 +53,8 @@ struct BackendsCommand: ParsableCommand {
         }
         out += isa + "\n"
         if let peak = CPUFeatures.measureFMAPeakGFLOPs(seconds: 0.05) {
-            out += "fma peak: \(Int(peak.rounded())) GFLOP/s per thread (AVX2 FMA, measured now; meaningful in release builds)\n"
+            let vectors = KernelISA.selected == .avx512f ? "AVX-512F FMA" : "AVX2 FMA"
+            out += "fma peak: \(Int(peak.rounded())) GFLOP/s per thread (\(vectors), measured now; meaningful in release builds)\n"
         }
         let fromEnvironment = ProcessInfo.processInfo.environment["CONVKIT_NUM_THREADS"]
             .flatMap { Int($0) }.map { $0 > 0 } ?? false

@@ -54,7 +54,7 @@ struct BenchCommand: ParsableCommand {
                                valueName: "seconds"))
     var minTime: Double?
 
-    @Option(parsing: .unconditional, help: ArgumentHelp("Peak GFLOP/s of one thread, for the % of peak column (default: measured at start-up with 12 independent AVX2 FMA chains; unknown without AVX2+FMA).",
+    @Option(parsing: .unconditional, help: ArgumentHelp("Peak GFLOP/s of one thread, for the % of peak column (default: measured at start-up with 12 independent FMA chains of the ISA in use, zmm on AVX-512F, ymm on AVX2; unknown on the portable ISA).",
                                valueName: "gflops"))
     var peakGflops: Double?
 

@@ -217,6 +217,19 @@ struct MicroKernelTests {
         }
     }
 
+    @Test("the FMA peak probe: one per vector ISA, none for the portable ISA or one the CPU lacks")
+    func peakProbes() {
+        #expect(CPUFeatures.measureFMAPeakGFLOPs(seconds: 0.001, isa: .portable) == nil)
+        for isa in [KernelISA.avx2fma, .avx512f] {
+            let peak = CPUFeatures.measureFMAPeakGFLOPs(seconds: 0.001, isa: isa)
+            if KernelISA.isSupported(isa) {
+                #expect((peak ?? 0) > 0, "\(isa)")
+            } else {
+                #expect(peak == nil, "\(isa)")
+            }
+        }
+    }
+
     @Test("the tables: entries present exactly where the ISA has C kernels")
     func tables() {
         #expect(KernelTable.portable.gemm == nil && KernelTable.portable.convTile == nil

@@ -79,22 +79,28 @@ public enum KernelISA: String, Sendable, CaseIterable {
 }
 
 extension CPUFeatures {
-    /// Measures this CPU's single-thread f32 FMA peak in GFLOP/s (12 independent chains of
-    /// 8-lane FMAs, the best of a few short runs), or `nil` without AVX2+FMA.
+    /// Measures this CPU's single-thread f32 FMA peak in GFLOP/s for the vectors of `isa`
+    /// (default: ``KernelISA/selected``): 12 independent chains of 8-lane FMAs for
+    /// ``KernelISA/avx2fma``, of 16-lane FMAs for ``KernelISA/avx512f``, the best of a few short
+    /// runs; `nil` for the portable ISA or an ISA this CPU lacks.
     ///
-    /// This is the ceiling of ConvKit's AVX2+FMA micro-kernels; a library using wider vectors
-    /// on a CPU with 512-bit FMA units can exceed it. Takes about `seconds` seconds.
-    public static func measureFMAPeakGFLOPs(seconds: Double = 0.1) -> Double? {
-        guard current.avx2 && current.fma else { return nil }
+    /// This is the ceiling of ConvKit's micro-kernels of that ISA: on CPUs with 512-bit FMA
+    /// pipes (Intel server parts, AMD Zen 5) the AVX-512F figure is twice the AVX2 one, on AMD
+    /// Zen 4 the same. Takes about `seconds` seconds.
+    public static func measureFMAPeakGFLOPs(seconds: Double = 0.1, isa: KernelISA = .selected) -> Double? {
+        guard isa != .portable && KernelISA.isSupported(isa) else { return nil }
+        let wide = isa == .avx512f
         let iterations = 1 << 16
+        let flopsPerIteration = Double(12 * 2 * (wide ? 16 : 8))
         var best = 0.0
         var sink: Float = 0
         let deadline = DispatchTime.now().uptimeNanoseconds + UInt64(seconds * 1e9)
         repeat {
             let t0 = DispatchTime.now().uptimeNanoseconds
-            sink += KernelBindings.fmaPeakProbe(iterations: iterations)
+            sink += wide ? KernelBindings.fmaPeakProbeAVX512(iterations: iterations)
+                : KernelBindings.fmaPeakProbe(iterations: iterations)
             let dt = Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e9
-            best = Swift.max(best, Double(iterations) * 192 / dt / 1e9)
+            best = Swift.max(best, Double(iterations) * flopsPerIteration / dt / 1e9)
         } while DispatchTime.now().uptimeNanoseconds < deadline
         return sink.isNaN ? nil : best
     }

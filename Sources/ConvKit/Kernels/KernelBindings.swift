@@ -126,6 +126,9 @@ enum KernelBindings {
     static let cpuAVX512F: UInt32 = CK_CPU_AVX512F
     @inline(__always) static func cpuFeatures() -> UInt32 { ck_cpu_features() }
     @inline(__always) static func fmaPeakProbe(iterations: Int) -> Float { ck_f32_fma_peak_probe__avx2_fma(iterations) }
+    @inline(__always) static func fmaPeakProbeAVX512(iterations: Int) -> Float {
+        ck_f32_fma_peak_probe__avx512f(iterations)
+    }
 
     // Memory (ck_memory.c)
     @inline(__always) static func adviseHugePages(_ p: UnsafeMutableRawPointer, bytes: Int) {
