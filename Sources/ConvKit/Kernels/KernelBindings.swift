@@ -77,7 +77,8 @@ typealias WinogradOutputKernel = @convention(c) (Int, UnsafePointer<Float>?, Int
 extension KernelTable {
     /// The portable ISA: no C kernel; every operator runs its Swift SIMD path.
     static let portable = KernelTable(
-        isa: .portable, gemm: nil, gemmPair: nil, convTile: nil, convTilePair: nil, fewChannels: nil, fewChannelsName: "", fewChannelsMinWidth: Int.max,
+        isa: .portable, gemm: nil, gemmPair: nil, convTile: nil, convTilePair: nil, fewChannels: nil,
+        fewChannelsName: "", fewChannelsMinWidth: Int.max,
         pointwiseTile: nil, pointwisePixelsPerStep: 16, depthwisePlane: nil, depthwiseRow: nil,
         fullyConnectedTile: nil, fullyConnectedRow: nil, poolPlane: nil,
         winogradF4Input: nil, winogradF4Output: nil, winogradInput: nil, winogradOutput: nil)
@@ -98,21 +99,21 @@ extension KernelTable {
 
     /// AVX-512F: the AVX2 table with the AVX-512F kernels where they exist (6x32 GEMM and
     /// indirect tiles, the 32-pixel few-channel kernel, 6x64 pointwise tiles, the 3x3 depthwise
-    /// plane kernel). Each computes the
-    /// same sums in the same order as the AVX2 kernel it replaces.
-    static let avx512f = KernelTable(
-        isa: .avx512f, gemm: ck_f32_gemm_ukernel_6x16__avx2_fma, gemmPair: ck_f32_gemm_ukernel_6x32__avx512f,
-        convTile: ck_f32_conv_tiles_6x16__avx2_fma, convTilePair: ck_f32_conv_tiles_6x32__avx512f,
-        fewChannels: ck_f32_conv_fewk_32px__avx512f, fewChannelsName: "ck_f32_conv_fewk_32px (avx512f)",
-        fewChannelsMinWidth: 8,
-        pointwiseTile: ck_f32_conv1x1_tiles_6x64__avx512f, pointwisePixelsPerStep: 64,
-        depthwisePlane: ck_f32_dwconv_plane_ukernel__avx512f, depthwiseRow: ck_f32_dwconv_row_ukernel__avx2_fma,
-        fullyConnectedTile: ck_f32_fc_ukernel_4x3__avx2_fma, fullyConnectedRow: ck_f32_fc_ukernel_8x1__avx2_fma,
-        poolPlane: ck_f32_pool2d_plane__avx2,
-        winogradF4Input: ck_f32_winograd_f4x3_input_ukernel__avx2_fma,
-        winogradF4Output: ck_f32_winograd_f4x3_output_ukernel__avx2_fma,
-        winogradInput: ck_f32_winograd_input_ukernel__avx2_fma,
-        winogradOutput: ck_f32_winograd_output_ukernel__avx2_fma)
+    /// plane kernel, which passes other filters to the AVX2 one). Each computes the same sums in
+    /// the same order as the AVX2 kernel it replaces or pairs.
+    static let avx512f: KernelTable = {
+        var t = KernelTable.avx2fma
+        t.isa = .avx512f
+        t.gemmPair = ck_f32_gemm_ukernel_6x32__avx512f
+        t.convTilePair = ck_f32_conv_tiles_6x32__avx512f
+        t.fewChannels = ck_f32_conv_fewk_32px__avx512f
+        t.fewChannelsName = "ck_f32_conv_fewk_32px (avx512f)"
+        t.fewChannelsMinWidth = 8
+        t.pointwiseTile = ck_f32_conv1x1_tiles_6x64__avx512f
+        t.pointwisePixelsPerStep = 64
+        t.depthwisePlane = ck_f32_dwconv_plane_ukernel__avx512f
+        return t
+    }()
 }
 
 // MARK: Wrappers of the other C entry points

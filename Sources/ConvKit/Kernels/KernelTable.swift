@@ -13,45 +13,46 @@
 /// ``pointwisePixelsPerStep`` pixels. A pair kernel computes each sum exactly as two calls of the
 /// single kernel would, so results do not depend on the table.
 ///
-/// Threading: the kernels do no threading and no allocation; the tables are immutable and
-/// shared by all threads.
+/// Threading: the kernels do no threading and no allocation; the tables are immutable static
+/// values shared by all threads (their fields are `var` only so that one table can be derived
+/// from another).
 struct KernelTable: Sendable {
-    let isa: KernelISA
+    var isa: KernelISA
 
     // GEMM (implicit-GEMM direct convolution, Winograd products).
-    let gemm: GEMMKernel?
-    let gemmPair: GEMMPairKernel?
+    var gemm: GEMMKernel?
+    var gemmPair: GEMMPairKernel?
 
     // Indirect direct convolution: 6 pixels x 16 channels, its 6x32 pair, and the few-channel
     // (at most 12 per panel, stride 1 along rows) kernel.
-    let convTile: ConvTileKernel?
-    let convTilePair: ConvTilePairKernel?
-    let fewChannels: FewChannelsKernel?
-    let fewChannelsName: String
+    var convTile: ConvTileKernel?
+    var convTilePair: ConvTilePairKernel?
+    var fewChannels: FewChannelsKernel?
+    var fewChannelsName: String
     /// The narrowest output rows the few-channel kernel takes (narrower ones run the 6x16 tile).
-    let fewChannelsMinWidth: Int
+    var fewChannelsMinWidth: Int
 
     // Pointwise GEMM on NCHW planes: 6 channels x pointwisePixelsPerStep pixels.
-    let pointwiseTile: PointwiseTileKernel?
-    let pointwisePixelsPerStep: Int
+    var pointwiseTile: PointwiseTileKernel?
+    var pointwisePixelsPerStep: Int
 
     // Depthwise: the whole-plane kernel (over a zero-padded plane) and the row kernel.
-    let depthwisePlane: DepthwisePlaneKernel?
-    let depthwiseRow: DepthwiseRowKernel?
+    var depthwisePlane: DepthwisePlaneKernel?
+    var depthwiseRow: DepthwiseRowKernel?
 
     // Fully connected: 4 outputs x 3 samples, and the batch-1 8-output GEMV (same sums).
-    let fullyConnectedTile: FullyConnectedTileKernel?
-    let fullyConnectedRow: FullyConnectedRowKernel?
+    var fullyConnectedTile: FullyConnectedTileKernel?
+    var fullyConnectedRow: FullyConnectedRowKernel?
 
     // Max and average pooling of one plane.
-    let poolPlane: PoolPlaneKernel?
+    var poolPlane: PoolPlaneKernel?
 
     // Winograd transforms: F(4x4, 3x3) with its fixed matrices, and the generic dense products
     // for alpha = 4 or 8 (F(2x2, 3x3), F(6x6, 3x3)).
-    let winogradF4Input: WinogradF4InputKernel?
-    let winogradF4Output: WinogradF4OutputKernel?
-    let winogradInput: WinogradInputKernel?
-    let winogradOutput: WinogradOutputKernel?
+    var winogradF4Input: WinogradF4InputKernel?
+    var winogradF4Output: WinogradF4OutputKernel?
+    var winogradInput: WinogradInputKernel?
+    var winogradOutput: WinogradOutputKernel?
 
     /// The table of `isa` (whether or not this CPU can run it; see ``KernelISA/isSupported(_:)``).
     static func of(_ isa: KernelISA) -> KernelTable {
