@@ -217,6 +217,116 @@ struct MicroKernelTests {
         }
     }
 
+    /// The Winograd transform kernels against their explicit matrices, for every table with C
+    /// transforms: V = B^T d B for 8 tiles at scattered corners, and Y = A^T M A + bias with the
+    /// clamp, clipped tiles and a skipped tile (negative offset) left untouched.
+    @Test("Winograd transforms: input and output kernels against B^T d B and A^T M A", arguments: isas)
+    func winogradTransforms(_ isa: KernelISA) throws {
+        let table = KernelTable.of(isa)
+        guard let f4Input = table.winogradF4Input, let f4Output = table.winogradF4Output,
+              let genericInput = table.winogradInput, let genericOutput = table.winogradOutput else { return }
+        for tile in [WinogradTile.f2x3, .f4x3, .f6x3] {
+            let mats = WinogradMatrices(tile)
+            let alpha = mats.alpha, m = mats.m, positions = alpha * alpha
+            let channels = 3, rowStride = 40, planeSize = 40 * 30
+            let x = Self.values(channels * planeSize + 64, seed: UInt64(alpha))
+            let corners: [Int32] = [0, 5, 13, 41, 87, 120, 203, 333]   // tile t's top-left in each plane
+            // Input: V[c][p][t] at c * vcs + p * vps + t.
+            let vps = 8 + 3, vcs = positions * vps + 5
+            var v = [Float](repeating: .nan, count: channels * vcs)
+            x.withUnsafeBufferPointer { xp in
+                corners.withUnsafeBufferPointer { op in
+                    v.withUnsafeMutableBufferPointer { vp in
+                        if tile == .f4x3 {
+                            f4Input(channels, xp.baseAddress, planeSize, rowStride, 0, 0, 8, op.baseAddress,
+                                    vp.baseAddress, vcs, vps)
+                        } else {
+                            mats.BT.withUnsafeBufferPointer { bt in
+                                genericInput(alpha, bt.baseAddress, channels, xp.baseAddress, planeSize, rowStride,
+                                             op.baseAddress, vp.baseAddress, vcs, vps)
+                            }
+                        }
+                    }
+                }
+            }
+            for c in 0..<channels {
+                for t in 0..<8 {
+                    let base = c * planeSize + Int(corners[t])
+                    for i in 0..<alpha {
+                        for j in 0..<alpha {
+                            var want = 0.0, scale = 0.0
+                            for a in 0..<alpha {
+                                for b in 0..<alpha {
+                                    let term = Double(mats.BT[i * alpha + a]) * Double(x[base + a * rowStride + b])
+                                        * Double(mats.BT[j * alpha + b])
+                                    want += term
+                                    scale += abs(term)
+                                }
+                            }
+                            let got = v[c * vcs + (i * alpha + j) * vps + t]
+                            #expect(Self.close(got, want, scale: scale), "\(isa) \(tile) input c \(c) t \(t) (\(i), \(j))")
+                        }
+                    }
+                }
+            }
+            // Output: M[k][p][t] at k * mcs + p * mps + t; tile t stored at offsets[t] (rows 50
+            // apart), its top-left (extent >> 4) x (extent & 15) outputs; tile 6 skipped.
+            let mps = 8 + 1, mcs = positions * mps + 7, ycs = 50 * 20, yrs = 50
+            let mv = Self.values(channels * mcs, seed: UInt64(alpha) + 50)
+            let bias = Self.values(channels, seed: 77)
+            let offsets: [Int] = [0, 7, 14, 21, 300, 307, -1, 700]   // no two tiles overlap, even 6x6 ones
+            let extents: [Int32] = (0..<8).map { t in t == 7 ? Int32((m - 1) * 16 + Swift.max(m - 2, 1)) : Int32(m * 16 + m) }
+            let sentinel: Float = 1234.5
+            var y = [Float](repeating: sentinel, count: channels * ycs)
+            let (lo, hi): (Float, Float) = (-3, 3)
+            mv.withUnsafeBufferPointer { mp in
+                bias.withUnsafeBufferPointer { bp in
+                    offsets.withUnsafeBufferPointer { op in
+                        extents.withUnsafeBufferPointer { ep in
+                            y.withUnsafeMutableBufferPointer { yp in
+                                if tile == .f4x3 {
+                                    f4Output(channels, mp.baseAddress, mcs, mps, bp.baseAddress, KernelFlags.clamp, lo, hi,
+                                             yp.baseAddress, ycs, yrs, op.baseAddress, ep.baseAddress)
+                                } else {
+                                    mats.AT.withUnsafeBufferPointer { at in
+                                        genericOutput(alpha, at.baseAddress, channels, mp.baseAddress, mcs, mps,
+                                                      bp.baseAddress, KernelFlags.clamp, lo, hi, yp.baseAddress, ycs, yrs,
+                                                      op.baseAddress, ep.baseAddress)
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+            var written = Set<Int>()
+            for k in 0..<channels {
+                for t in 0..<8 where offsets[t] >= 0 {
+                    let rows = Int(extents[t]) >> 4, cols = Int(extents[t]) & 15
+                    for i in 0..<rows {
+                        for j in 0..<cols {
+                            var want = Double(bias[k]), scale = abs(Double(bias[k]))
+                            for a in 0..<alpha {
+                                for b in 0..<alpha {
+                                    let term = Double(mats.AT[i * alpha + a]) * Double(mv[k * mcs + (a * alpha + b) * mps + t])
+                                        * Double(mats.AT[j * alpha + b])
+                                    want += term
+                                    scale += abs(term)
+                                }
+                            }
+                            let at = k * ycs + offsets[t] + i * yrs + j
+                            written.insert(at)
+                            #expect(Self.close(y[at], Self.clamp(want, lo, hi), scale: scale),
+                                    "\(isa) \(tile) output k \(k) t \(t) (\(i), \(j)): \(y[at]) vs \(want)")
+                        }
+                    }
+                }
+            }
+            let stray = y.indices.filter { !written.contains($0) && y[$0] != sentinel }
+            #expect(stray.isEmpty, "\(isa) \(tile): \(stray.count) outputs written outside the stored tiles")
+        }
+    }
+
     @Test("the FMA peak probe: one per vector ISA, none for the portable ISA or one the CPU lacks")
     func peakProbes() {
         #expect(CPUFeatures.measureFMAPeakGFLOPs(seconds: 0.001, isa: .portable) == nil)
