@@ -98,10 +98,11 @@ final class PreparedLinear: PreparedLayer {
     let weights: AlignedBuffer
     let bias: AlignedBuffer?
     let activation: Activation
-    let isa = KernelISA.selected
+    /// The kernels of ``KernelISA/selected`` (the 4x3 tile and the batch-1 GEMV, or none).
+    let kernels = KernelTable.selected
 
     var implementation: String? {
-        isa.hasAVX2FMA ? "ck_f32_fc_ukernel_4x3 (avx2+fma; batch 1: ck_f32_fc_ukernel_8x1), weights read in place" : "Swift SIMD dot products (portable)"
+        kernels.fullyConnectedTile != nil ? "ck_f32_fc_ukernel_4x3 (avx2+fma; batch 1: ck_f32_fc_ukernel_8x1), weights read in place" : "Swift SIMD dot products (portable)"
     }
 
     init(name: String, inputFeatures: Int, outputFeatures: Int, maxBatch: Int, weights: [Float], bias: [Float]?,
@@ -127,7 +128,6 @@ final class PreparedLinear: PreparedLayer {
         let (lo, hi) = activation.bounds
         let work = n * fin * fout
         let t = ThreadPolicy.threads(requested: threads, flops: 2 * work)
-        let kernels = KernelTable.of(isa)
         if let tile = kernels.fullyConnectedTile, let gemv = kernels.fullyConnectedRow {
             // Tiles of 4 outputs x 3 samples, in the C kernel; outputs split over threads.
             let flags: UInt32 = activation != .none ? KernelFlags.clamp : 0

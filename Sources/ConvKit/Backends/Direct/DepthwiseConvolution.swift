@@ -11,6 +11,8 @@
 final class DepthwiseConvolution: PreparedConvolution, @unchecked Sendable {
     let descriptor: Conv2DDescriptor
     let isa: KernelISA
+    /// The kernels of `isa` (the plane and row kernels; none on the portable ISA).
+    private let kernels: KernelTable
     private let weights: AlignedBuffer   // K x R x S
     private let bias: AlignedBuffer      // K
     private let pool = WorkspacePool()
@@ -19,6 +21,7 @@ final class DepthwiseConvolution: PreparedConvolution, @unchecked Sendable {
          isa: KernelISA) {
         self.descriptor = descriptor
         self.isa = isa
+        kernels = KernelTable.of(isa)
         self.weights = AlignedBuffer(copying: weights)
         self.bias = AlignedBuffer(count: descriptor.outputChannels)
         if let bias, descriptor.hasBias { self.bias.base.update(from: bias.baseAddress!, count: descriptor.outputChannels) }
@@ -40,9 +43,6 @@ final class DepthwiseConvolution: PreparedConvolution, @unchecked Sendable {
     /// thread count).
     static func workspaceBytes(_ d: Conv2DDescriptor, threads: Int) -> Int { planeFloats(d) * 4 * threads }
 
-    /// The kernels of `isa` (the plane and row kernels; none on the portable ISA).
-    private var kernels: KernelTable { KernelTable.of(isa) }
-
     /// Whether the AVX-512F plane kernel runs `d` (3x3, dilation 1, stride 1 or 2); otherwise
     /// the AVX2 one does (the AVX-512F table's plane kernel passes other shapes to it).
     private static func usesAVX512Kernel(_ d: Conv2DDescriptor, isa: KernelISA) -> Bool {
@@ -59,13 +59,16 @@ final class DepthwiseConvolution: PreparedConvolution, @unchecked Sendable {
     }
 
     /// Height and width of the zero-padded copy of one input plane.
-    var paddedHeight: Int { descriptor.inputHeight + descriptor.padding.top + descriptor.padding.bottom }
-    var paddedWidth: Int { descriptor.inputWidth + descriptor.padding.left + descriptor.padding.right }
+    var paddedHeight: Int { Self.paddedSize(descriptor).height }
+    var paddedWidth: Int { Self.paddedSize(descriptor).width }
+    private static func paddedSize(_ d: Conv2DDescriptor) -> (height: Int, width: Int) {
+        (d.inputHeight + d.padding.top + d.padding.bottom, d.inputWidth + d.padding.left + d.padding.right)
+    }
     /// Floats of one worker's padded plane, rounded to keep alignment, plus the 64 floats the
     /// plane kernel may read past a row's last tap.
     private var planeFloats: Int { Self.planeFloats(descriptor) }
     private static func planeFloats(_ d: Conv2DDescriptor) -> Int {
-        let h = d.inputHeight + d.padding.top + d.padding.bottom, w = d.inputWidth + d.padding.left + d.padding.right
+        let (h, w) = paddedSize(d)
         return (h * w + 15) / 16 * 16 + 64
     }
 

@@ -157,16 +157,16 @@ final class DirectGEMMConvolution: PreparedConvolution, @unchecked Sendable {
     /// where phase `q` of a row holds input columns `q, q + s, q + 2s, ...` at `q * phasedWidth`.
     var rowStride: Int { descriptor.strideWidth == 1 ? descriptor.inputWidth : phases * phasedWidth }
     /// Phases stored per row: `min(strideWidth, W)` (phases `q >= W` hold no input column).
-    var phases: Int { Swift.min(descriptor.strideWidth, descriptor.inputWidth) }
+    var phases: Int { Self.phases(descriptor) }
+    static func phases(_ d: Conv2DDescriptor) -> Int { Swift.min(d.strideWidth, d.inputWidth) }
     /// `ceil(W / s)`: the length of one phase of a deinterleaved row.
-    var phasedWidth: Int { (descriptor.inputWidth + descriptor.strideWidth - 1) / descriptor.strideWidth }
+    var phasedWidth: Int { Self.phasedWidth(descriptor) }
+    static func phasedWidth(_ d: Conv2DDescriptor) -> Int { (d.inputWidth + d.strideWidth - 1) / d.strideWidth }
     /// Size of the deinterleaved input copy (0 for stride 1), rounded to keep alignment.
     var phasedFloats: Int { Self.phasedFloats(descriptor) }
     static func phasedFloats(_ d: Conv2DDescriptor) -> Int {
         guard d.strideWidth != 1 else { return 0 }
-        let phases = Swift.min(d.strideWidth, d.inputWidth)
-        let phasedWidth = (d.inputWidth + d.strideWidth - 1) / d.strideWidth
-        return (d.batch * d.inputChannels * d.inputHeight * phases * phasedWidth + 15) / 16 * 16
+        return (d.batch * d.inputChannels * d.inputHeight * phases(d) * phasedWidth(d) + 15) / 16 * 16
     }
 
     /// Deinterleaves every input row into `strideWidth` phases (see ``rowStride``).

@@ -23,7 +23,7 @@ final class DirectIndirectConvolution: PreparedConvolution, @unchecked Sendable 
     let kPerGroup: Int, cPerGroup: Int, depth: Int, kPanels: Int
     /// Input plane as read by the kernel: the padded copy's, or the input's when nothing is padded.
     let planeHeight: Int, planeWidth: Int
-    var padded: Bool { planeHeight != descriptor.inputHeight || planeWidth != descriptor.inputWidth }
+    var padded: Bool { Self.isPadded(descriptor) }
 
     private let packedWeights: AlignedBuffer
     /// Bias per group, zero-extended to whole panels: `[group][kPanels * 16]`.

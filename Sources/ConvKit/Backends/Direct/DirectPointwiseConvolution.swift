@@ -49,12 +49,13 @@ final class DirectPointwiseConvolution: PreparedConvolution, @unchecked Sendable
     /// every layer with fewer than 256 input channels.
     static func supports(_ d: Conv2DDescriptor, isa: KernelISA) -> Bool {
         guard supportsShape(d) && !DirectPackedPointwiseConvolution.hasPackedShape(d) else { return false }
-        return !(KernelTable.of(isa).convTilePair != nil && prefersIndirectOnAVX512(d))
+        return !(KernelTable.of(isa).convTilePair != nil && prefersIndirectPairKernel(d))
     }
 
-    /// Deep 1x1 layers that the indirect 6x32 kernel runs faster on AVX-512F (see
+    /// Deep 1x1 layers that the indirect kernel runs faster where the table has its 6x32 pair
+    /// kernel (AVX-512F; see
     /// ``supports(_:isa:)``).
-    static func prefersIndirectOnAVX512(_ d: Conv2DDescriptor) -> Bool {
+    static func prefersIndirectPairKernel(_ d: Conv2DDescriptor) -> Bool {
         d.inputChannelsPerGroup >= 256
             && (d.outputChannelsPerGroup >= 128 || d.outputHeight * d.outputWidth >= 1024)
     }

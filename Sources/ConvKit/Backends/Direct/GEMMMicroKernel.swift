@@ -9,13 +9,10 @@ struct GEMMMicroKernel: Sendable {
     static let mr = KernelFlags.gemmMR
     static let nr = KernelFlags.gemmNR
 
-    let isa: KernelISA
     let kernels: KernelTable
+    var isa: KernelISA { kernels.isa }
 
-    init(isa: KernelISA) {
-        self.isa = isa
-        kernels = KernelTable.of(isa)
-    }
+    init(isa: KernelISA) { kernels = KernelTable.of(isa) }
 
     /// Flags of one call.
     struct Flags: OptionSet, Sendable {
