@@ -18,8 +18,15 @@
 CK_TARGET __attribute__((always_inline)) static inline void ck_pw512_tile(
     const int NV, size_t channels, const float* w, const float* x, size_t xs, float* y, size_t ys, size_t mr,
     const float* bias, uint32_t flags, __mmask16 tail, __m512 vlo, __m512 vhi) {
+  // Every loop over the tile's rows and vectors is unrolled, and rows past mr are skipped by a
+  // test of the unrolled index: the accumulators stay in registers (a store loop indexed by
+  // the run-time mr made clang keep the array on the stack, zeroed by a memset call per tile).
   __m512 acc[6][4];
-  for (int i = 0; i < 6; i++) for (int v = 0; v < 4; v++) acc[i][v] = _mm512_setzero_ps();
+#pragma clang loop unroll(full)
+  for (int i = 0; i < 6; i++) {
+#pragma clang loop unroll(full)
+    for (int v = 0; v < 4; v++) acc[i][v] = _mm512_setzero_ps();
+  }
   for (size_t c = 0; c < channels; c++) {
     const float* xc = x + c * xs;
     __m512 b[4];
@@ -32,8 +39,11 @@ CK_TARGET __attribute__((always_inline)) static inline void ck_pw512_tile(
     }
     w += 6;
   }
-  for (size_t i = 0; i < mr; i++) {
+#pragma clang loop unroll(full)
+  for (int i = 0; i < 6; i++) {
+    if ((size_t)i >= mr) break;
     float* row = y + i * ys;
+#pragma clang loop unroll(full)
     for (int v = 0; v < NV; v++) {
       const __mmask16 m = v == NV - 1 ? tail : (__mmask16)0xFFFF;
       __m512 r = acc[i][v];
