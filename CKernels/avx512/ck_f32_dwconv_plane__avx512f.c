@@ -1,14 +1,16 @@
-// Depthwise convolution of one zero-padded plane for AVX-512F: 3x3 filters, dilation 1,
-// stride 1 or 2 (other filters, strides and dilations run the AVX2 kernel).
+// Depthwise convolution of one plane for AVX-512F: 3x3 filters, dilation 1, stride 1 or 2
+// (other filters, strides and dilations run the AVX2 kernel).
 //
 // Blocks of 2 output rows x 2 vectors of 16 outputs. Each input row of a block is loaded once
 // (4 rows for 2 output rows at stride 1, 5 at stride 2) and its three horizontal taps are built
 // in registers: at stride 1 from two loads and two valignd (the AVX2 kernel loads each tap, 9
 // unaligned loads per 8 outputs, and is load-bound), at stride 2 from three loads, two vpermt2ps
-// (even and odd lanes) and one valignd. The row's last vector is masked (loads and stores), so
-// nothing outside the plane's rows is read or written. Each output's sum is the AVX2 kernel's
-// (bias, the 9 taps in row-major order, the prior output added before the clamp): both kernels
-// give the same bits.
+// (even and odd lanes) and one valignd. Every load is masked to the lanes inside the plane, so
+// the kernel reads the caller's plane in place: the zero border (padding) is the masked-off lanes
+// and the rows outside the plane, and nothing outside the plane is read or written. The AVX2
+// kernel's contract (a zero-padded plane) is the case of a plane without border. Each output's
+// sum is the AVX2 kernel's (bias, the 9 taps in row-major order, the prior output added before
+// the clamp): both kernels give the same bits, with or without a copied border.
 //
 // Measured alone (hot plane, one thread, Zen 4, same run): 1.4-1.9x the AVX2 kernel at stride 1
 // and 1.15-1.9x at stride 2 on MobileNetV2's planes (7x7 to 112x112).
@@ -19,26 +21,50 @@
 
 #define CK_TARGET __attribute__((target("avx512f")))
 
-// Lanes 0 .. n-1 (none for n <= 0, all for n >= 16).
-CK_TARGET static inline __mmask16 ck_lanes_below(ptrdiff_t n) {
-  return n >= 16 ? (__mmask16)0xFFFF : n <= 0 ? (__mmask16)0 : (__mmask16)((1u << n) - 1);
+// Lanes [first, end) of a vector, clamped to 0 .. 16 (none when end <= first).
+CK_TARGET static inline __mmask16 ck_lane_span(ptrdiff_t first, ptrdiff_t end) {
+  if (first < 0) first = 0;
+  if (end > 16) end = 16;
+  if (end <= first) return (__mmask16)0;
+  return (__mmask16)(((1u << end) - 1u) & ~((1u << first) - 1u));
 }
 
-// The taps x[j], x[j + 1], x[j + 2] for outputs j < n of a row (stride 1): elements 0 .. n+1.
-CK_TARGET __attribute__((always_inline)) static inline void ck_dw_taps_s1(const float* r, size_t n, __m512 t[3]) {
-  const __m512 a = _mm512_maskz_loadu_ps(ck_lanes_below((ptrdiff_t)n + 2), r);
-  const __m512 b = _mm512_maskz_loadu_ps(ck_lanes_below((ptrdiff_t)n + 2 - 16), r + 16);
+// Lanes 0 .. n-1 (none for n <= 0, all for n >= 16).
+CK_TARGET static inline __mmask16 ck_lanes_below(ptrdiff_t n) { return ck_lane_span(0, n); }
+
+// The plane as the kernel sees it: in_h rows of in_w floats, row_stride apart, inside an implicit
+// zero border (pad_top rows above, pad_left columns to the left, zeros past the right and bottom
+// edges). A zero-padded plane is the case in_w = row_stride, no pads.
+typedef struct {
+  const float* x;
+  ptrdiff_t row_stride, in_h, in_w, pad_top, pad_left;
+} ck_dw_plane;
+
+// The address of column c of a row (c may be negative, or the row outside the plane): computed
+// as an integer, only dereferenced by masked loads whose lanes are all inside the plane (masked-off
+// lanes are not accessed, so they cannot fault).
+CK_TARGET static inline const float* ck_dw_at(const float* row, ptrdiff_t c) {
+  return (const float*)((uintptr_t)row + (uintptr_t)(c * (ptrdiff_t)sizeof(float)));
+}
+
+// The taps x[j], x[j + 1], x[j + 2] for outputs j < n of a row (stride 1) starting at column c0:
+// columns c0 .. c0 + n + 1, zero outside the plane (m0, m1: the lanes of the two loads inside it).
+CK_TARGET __attribute__((always_inline)) static inline void ck_dw_taps_s1(
+    const float* row, ptrdiff_t c0, __mmask16 m0, __mmask16 m1, __m512 t[3]) {
+  const __m512 a = _mm512_maskz_loadu_ps(m0, ck_dw_at(row, c0));
+  const __m512 b = _mm512_maskz_loadu_ps(m1, ck_dw_at(row, c0 + 16));
   t[0] = a;
   t[1] = _mm512_castsi512_ps(_mm512_alignr_epi32(_mm512_castps_si512(b), _mm512_castps_si512(a), 1));
   t[2] = _mm512_castsi512_ps(_mm512_alignr_epi32(_mm512_castps_si512(b), _mm512_castps_si512(a), 2));
 }
 
-// The taps x[2j], x[2j + 1], x[2j + 2] for outputs j < n of a row (stride 2): elements 0 .. 2n.
-CK_TARGET __attribute__((always_inline)) static inline void ck_dw_taps_s2(const float* r, size_t n, __m512 t[3]) {
-  const ptrdiff_t e = 2 * (ptrdiff_t)n + 1;
-  const __m512 a = _mm512_maskz_loadu_ps(ck_lanes_below(e), r);
-  const __m512 b = _mm512_maskz_loadu_ps(ck_lanes_below(e - 16), r + 16);
-  const __m512 c = _mm512_maskz_loadu_ps(ck_lanes_below(e - 32), r + 32);
+// The taps x[2j], x[2j + 1], x[2j + 2] for outputs j < n of a row (stride 2) starting at column
+// c0: columns c0 .. c0 + 2n, zero outside the plane.
+CK_TARGET __attribute__((always_inline)) static inline void ck_dw_taps_s2(
+    const float* row, ptrdiff_t c0, __mmask16 m0, __mmask16 m1, __mmask16 m2, __m512 t[3]) {
+  const __m512 a = _mm512_maskz_loadu_ps(m0, ck_dw_at(row, c0));
+  const __m512 b = _mm512_maskz_loadu_ps(m1, ck_dw_at(row, c0 + 16));
+  const __m512 c = _mm512_maskz_loadu_ps(m2, ck_dw_at(row, c0 + 32));
   const __m512i even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
   const __m512i odd = _mm512_setr_epi32(1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31);
   const __m512 evens = _mm512_permutex2var_ps(a, even, b);
@@ -47,26 +73,58 @@ CK_TARGET __attribute__((always_inline)) static inline void ck_dw_taps_s2(const 
   t[2] = _mm512_castsi512_ps(_mm512_alignr_epi32(_mm512_castps_si512(c), _mm512_castps_si512(evens), 1));
 }
 
-// RB (1 or 2) output rows x VB (1 or 2) vectors; x: the top-left tap of the block's first
-// output, n_last: outputs in the last vector (1..16).
+// The columns of one vector of outputs: the first input column c0 it reads and the lanes of its
+// two (stride 1) or three (stride 2) loads that are inside the plane.
+typedef struct {
+  ptrdiff_t c0;
+  __mmask16 m[3];
+} ck_dw_cols;
+
+CK_TARGET static inline ck_dw_cols ck_dw_columns(const ck_dw_plane* src, size_t ox, size_t n, const int S) {
+  ck_dw_cols c;
+  c.c0 = (ptrdiff_t)(S * ox) - src->pad_left;
+  ptrdiff_t end = c.c0 + (S == 1 ? (ptrdiff_t)n + 2 : 2 * (ptrdiff_t)n + 1);
+  if (end > src->in_w) end = src->in_w;
+  for (int j = 0; j < 3; j++) c.m[j] = ck_lane_span(-c.c0 - 16 * j, end - c.c0 - 16 * j);
+  return c;
+}
+
+// RB (1 to 4) output rows x VB (1 or 2) vectors of outputs starting at (oy, ox); n_last: outputs
+// in the last vector (1..16), cols: the vectors' columns. Each output vector's 9 taps are one
+// chain of dependent FMAs (the order that gives the AVX2 kernel's bits), so a block needs
+// RB x VB >= 4 chains to hide the FMA latency: narrow planes (one vector per row) run 4 rows per
+// block. With CHECK_ROWS (blocks at the top or bottom edge), input rows outside the plane load
+// nothing (zero taps), so the block computes exactly what it computes over a zero-padded plane.
 CK_TARGET __attribute__((always_inline)) static inline void ck_dw_block(
-    const float* x, size_t x_row_stride, const int S, const __m512 w[9], __m512 vbias, const int RB, const int VB,
-    size_t n_last, float* y, size_t out_w, int accumulate, int clamp, __m512 vlo, __m512 vhi) {
-  __m512 acc[2][2];
+    const ck_dw_plane* src, size_t oy, size_t ox, const int S, const __m512 w[9], __m512 vbias, const int RB,
+    const int VB, const int CHECK_ROWS, const ck_dw_cols cols[2], size_t n_last, float* y, size_t out_w,
+    int accumulate, int clamp, __m512 vlo, __m512 vhi) {
+  __m512 acc[4][2];
 #pragma clang loop unroll(full)
   for (int i = 0; i < RB; i++) {
 #pragma clang loop unroll(full)
     for (int v = 0; v < VB; v++) acc[i][v] = vbias;
   }
+  const ptrdiff_t row0 = (ptrdiff_t)(S * oy) - src->pad_top;
 #pragma clang loop unroll(full)
   for (int v = 0; v < VB; v++) {
-    const size_t n = v + 1 < VB ? 16 : n_last;
     // Input row k feeds output row i through filter row k - S * i.
 #pragma clang loop unroll(full)
     for (int k = 0; k < S * (RB - 1) + 3; k++) {
+      const ptrdiff_t iy = row0 + k;
+      __mmask16 m0 = cols[v].m[0], m1 = cols[v].m[1], m2 = cols[v].m[2];
+      const float* row;
+      if (CHECK_ROWS) {
+        const int inside = iy >= 0 && iy < src->in_h;
+        const __mmask16 rows_mask = (__mmask16)(inside ? 0xFFFF : 0);
+        m0 &= rows_mask; m1 &= rows_mask; m2 &= rows_mask;
+        row = ck_dw_at(src->x, (inside ? iy : 0) * src->row_stride);
+      } else {
+        row = src->x + iy * src->row_stride;
+      }
       __m512 t[3];
-      if (S == 1) ck_dw_taps_s1(x + k * x_row_stride + v * 16, n, t);
-      else ck_dw_taps_s2(x + k * x_row_stride + v * 32, n, t);
+      if (S == 1) ck_dw_taps_s1(row, cols[v].c0, m0, m1, t);
+      else ck_dw_taps_s2(row, cols[v].c0, m0, m1, m2, t);
 #pragma clang loop unroll(full)
       for (int i = 0; i < RB; i++) {
         const int r = k - S * i;
@@ -77,12 +135,13 @@ CK_TARGET __attribute__((always_inline)) static inline void ck_dw_block(
       }
     }
   }
+  float* yb = y + oy * out_w + ox;
 #pragma clang loop unroll(full)
   for (int i = 0; i < RB; i++) {
 #pragma clang loop unroll(full)
     for (int v = 0; v < VB; v++) {
       const __mmask16 m = ck_lanes_below(v + 1 < VB ? 16 : (ptrdiff_t)n_last);
-      float* o = y + i * out_w + v * 16;
+      float* o = yb + i * out_w + v * 16;
       __m512 a = acc[i][v];
       if (accumulate) a = _mm512_add_ps(a, _mm512_maskz_loadu_ps(m, o));
       // max(lo, a) and min(hi, .) return a when a is NaN (the second operand): NaN propagates.
@@ -92,27 +151,47 @@ CK_TARGET __attribute__((always_inline)) static inline void ck_dw_block(
   }
 }
 
-// The plane loop for stride S: blocks of 2 rows x 2 vectors, smaller at the bottom and right.
+// One block of RB rows at oy, checking its input rows against the plane only where they can
+// leave it (the top and bottom blocks).
+#define CK_DW_BLOCK(S, RB, VB, cols, n_last)                                                             \
+  do {                                                                                                   \
+    const ptrdiff_t first = (ptrdiff_t)((S) * oy) - src->pad_top;                                        \
+    if (first >= 0 && first + (S) * ((RB) - 1) + 2 < src->in_h) {                                        \
+      ck_dw_block(src, oy, ox, S, w, vb, RB, VB, 0, cols, n_last, y, out_w, accumulate, clamp, vlo, vhi); \
+    } else {                                                                                             \
+      ck_dw_block(src, oy, ox, S, w, vb, RB, VB, 1, cols, n_last, y, out_w, accumulate, clamp, vlo, vhi); \
+    }                                                                                                    \
+  } while (0)
+
+// The plane loop for stride S, by column blocks of 32 outputs (2 vectors, 2 rows per block) or,
+// for the last 16 or fewer, of 1 vector (4 rows per block), smaller at the bottom.
 #define CK_DW_PLANE_FUNCTION(NAME, S)                                                                    \
   CK_TARGET __attribute__((noinline)) static void NAME(                                                  \
-      const float* x, size_t x_row_stride, size_t out_h, size_t out_w, const float* wt, float bias,      \
+      const ck_dw_plane* src, size_t out_h, size_t out_w, const float* wt, float bias,                   \
       int accumulate, int clamp, float lo, float hi, float* y) {                                         \
     __m512 w[9];                                                                                         \
     for (int t = 0; t < 9; t++) w[t] = _mm512_set1_ps(wt[t]);                                            \
     const __m512 vb = _mm512_set1_ps(bias), vlo = _mm512_set1_ps(lo), vhi = _mm512_set1_ps(hi);         \
-    for (size_t oy = 0; oy < out_h; oy += 2) {                                                           \
-      const int two_rows = out_h - oy >= 2;                                                              \
-      for (size_t ox = 0; ox < out_w; ox += 32) {                                                        \
-        const size_t left = out_w - ox;                                                                  \
-        const float* p = x + (S) * (oy * x_row_stride + ox);                                             \
-        float* o = y + oy * out_w + ox;                                                                  \
-        if (left > 16) {                                                                                 \
-          const size_t n = left - 16 < 16 ? left - 16 : 16;                                              \
-          if (two_rows) ck_dw_block(p, x_row_stride, S, w, vb, 2, 2, n, o, out_w, accumulate, clamp, vlo, vhi); \
-          else ck_dw_block(p, x_row_stride, S, w, vb, 1, 2, n, o, out_w, accumulate, clamp, vlo, vhi);   \
-        } else {                                                                                         \
-          if (two_rows) ck_dw_block(p, x_row_stride, S, w, vb, 2, 1, left, o, out_w, accumulate, clamp, vlo, vhi); \
-          else ck_dw_block(p, x_row_stride, S, w, vb, 1, 1, left, o, out_w, accumulate, clamp, vlo, vhi); \
+    for (size_t ox = 0; ox < out_w; ox += 32) {                                                          \
+      const size_t left = out_w - ox;                                                                    \
+      ck_dw_cols cols[2];                                                                                \
+      if (left > 16) {                                                                                   \
+        const size_t n = left - 16 < 16 ? left - 16 : 16;                                                \
+        cols[0] = ck_dw_columns(src, ox, 16, S);                                                         \
+        cols[1] = ck_dw_columns(src, ox + 16, n, S);                                                     \
+        for (size_t oy = 0; oy < out_h; oy += 2) {                                                       \
+          if (out_h - oy >= 2) CK_DW_BLOCK(S, 2, 2, cols, n);                                            \
+          else CK_DW_BLOCK(S, 1, 2, cols, n);                                                            \
+        }                                                                                                \
+      } else {                                                                                           \
+        cols[0] = cols[1] = ck_dw_columns(src, ox, left, S);                                             \
+        for (size_t oy = 0; oy < out_h; oy += 4) {                                                       \
+          switch (out_h - oy) {                                                                          \
+            case 1: CK_DW_BLOCK(S, 1, 1, cols, left); break;                                             \
+            case 2: CK_DW_BLOCK(S, 2, 1, cols, left); break;                                             \
+            case 3: CK_DW_BLOCK(S, 3, 1, cols, left); break;                                             \
+            default: CK_DW_BLOCK(S, 4, 1, cols, left); break;                                            \
+          }                                                                                              \
         }                                                                                                \
       }                                                                                                  \
     }                                                                                                    \
@@ -120,6 +199,18 @@ CK_TARGET __attribute__((always_inline)) static inline void ck_dw_block(
 CK_DW_PLANE_FUNCTION(ck_dw_plane_3x3_s1, 1)
 CK_DW_PLANE_FUNCTION(ck_dw_plane_3x3_s2, 2)
 #undef CK_DW_PLANE_FUNCTION
+#undef CK_DW_BLOCK
+
+CK_TARGET static void ck_dw_plane_3x3(const ck_dw_plane* src, size_t out_h, size_t out_w, size_t stride,
+                                      const float* w, float bias, uint32_t flags, float lo, float hi, float* y) {
+  const int clamp = (flags & CK_GEMM_CLAMP) != 0;
+  const int accumulate = (flags & CK_CONV_ACCUMULATE) != 0;
+  if (stride == 1) {
+    ck_dw_plane_3x3_s1(src, out_h, out_w, w, bias, accumulate, clamp, lo, hi, y);
+  } else {
+    ck_dw_plane_3x3_s2(src, out_h, out_w, w, bias, accumulate, clamp, lo, hi, y);
+  }
+}
 
 CK_TARGET void ck_f32_dwconv_plane_ukernel__avx512f(
     const float* x, size_t x_row_stride, size_t out_h, size_t out_w, size_t kh, size_t kw, size_t stride,
@@ -129,13 +220,18 @@ CK_TARGET void ck_f32_dwconv_plane_ukernel__avx512f(
                                           lo, hi, y);
     return;
   }
-  const int clamp = (flags & CK_GEMM_CLAMP) != 0;
-  const int accumulate = (flags & CK_CONV_ACCUMULATE) != 0;
-  if (stride == 1) {
-    ck_dw_plane_3x3_s1(x, x_row_stride, out_h, out_w, w, bias, accumulate, clamp, lo, hi, y);
-  } else {
-    ck_dw_plane_3x3_s2(x, x_row_stride, out_h, out_w, w, bias, accumulate, clamp, lo, hi, y);
-  }
+  // A zero-padded plane: every row the outputs need, read up to the row stride.
+  const ck_dw_plane src = {x, (ptrdiff_t)x_row_stride, (ptrdiff_t)(stride * (out_h - 1) + 3),
+                           (ptrdiff_t)x_row_stride, 0, 0};
+  ck_dw_plane_3x3(&src, out_h, out_w, stride, w, bias, flags, lo, hi, y);
+}
+
+CK_TARGET void ck_f32_dwconv3x3_unpadded_ukernel__avx512f(
+    const float* x, size_t in_h, size_t in_w, size_t pad_top, size_t pad_left, size_t out_h, size_t out_w,
+    size_t stride, const float* w, float bias, uint32_t flags, float lo, float hi, float* y) {
+  const ck_dw_plane src = {x, (ptrdiff_t)in_w, (ptrdiff_t)in_h, (ptrdiff_t)in_w, (ptrdiff_t)pad_top,
+                           (ptrdiff_t)pad_left};
+  ck_dw_plane_3x3(&src, out_h, out_w, stride, w, bias, flags, lo, hi, y);
 }
 
 #else
@@ -143,6 +239,12 @@ void ck_f32_dwconv_plane_ukernel__avx512f(
     const float* x, size_t x_row_stride, size_t out_h, size_t out_w, size_t kh, size_t kw, size_t stride,
     size_t dilation, const float* w, float bias, uint32_t flags, float lo, float hi, float* y) {
   (void)x; (void)x_row_stride; (void)out_h; (void)out_w; (void)kh; (void)kw; (void)stride; (void)dilation;
+  (void)w; (void)bias; (void)flags; (void)lo; (void)hi; (void)y;
+}
+void ck_f32_dwconv3x3_unpadded_ukernel__avx512f(
+    const float* x, size_t in_h, size_t in_w, size_t pad_top, size_t pad_left, size_t out_h, size_t out_w,
+    size_t stride, const float* w, float bias, uint32_t flags, float lo, float hi, float* y) {
+  (void)x; (void)in_h; (void)in_w; (void)pad_top; (void)pad_left; (void)out_h; (void)out_w; (void)stride;
   (void)w; (void)bias; (void)flags; (void)lo; (void)hi; (void)y;
 }
 #endif

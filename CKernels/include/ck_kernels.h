@@ -126,6 +126,17 @@ void ck_f32_dwconv_plane_ukernel__avx2_fma(
 void ck_f32_dwconv_plane_ukernel__avx512f(
     const float* x, size_t x_row_stride, size_t out_h, size_t out_w, size_t kh, size_t kw, size_t stride,
     size_t dilation, const float* w, float bias, uint32_t flags, float lo, float hi, float* y);
+// The same 3x3 kernel (dilation 1, stride 1 or 2, only those) on an input plane without a copied
+// border: x is the in_h x in_w plane (contiguous rows) inside an implicit zero border of pad_top
+// rows above and pad_left columns to the left (and zeros past its right and bottom edges):
+//   y[oy][ox] = clamp(bias + sum_{r, s < 3} w[r * 3 + s] * xp[oy * stride + r][ox * stride + s])
+// where xp[i][j] = x[(i - pad_top) * in_w + j - pad_left] inside the plane and 0 outside. Reads
+// only the plane's floats (masked loads), writes only the out_h x out_w outputs; bit-identical to
+// ck_f32_dwconv_plane_ukernel__avx512f over the explicitly padded plane. Call only when the CPU
+// has AVX-512F.
+void ck_f32_dwconv3x3_unpadded_ukernel__avx512f(
+    const float* x, size_t in_h, size_t in_w, size_t pad_top, size_t pad_left, size_t out_h, size_t out_w,
+    size_t stride, const float* w, float bias, uint32_t flags, float lo, float hi, float* y);
 
 // ---- Pointwise convolution kernel (ck_f32_conv1x1_6x16__avx2_fma.c) ----
 // For output channels i < mr (1..6) and pixels p < pixel_count of one image:

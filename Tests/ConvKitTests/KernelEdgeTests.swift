@@ -135,20 +135,26 @@ struct KernelEdgeTests {
         }
     }
 
-    @Test("depthwise 3x3 AVX-512F plane kernel: every block shape (1-2 rows, 1-2 vectors, masked ends), strides 1 and 2, the AVX2 kernel's bits",
+    @Test("depthwise 3x3 AVX-512F kernel on the unpadded plane: every block shape (1-2 rows, 1-2 vectors, masked ends), strides 1 and 2, symmetric, asymmetric, zero and wide padding, the AVX2 kernel's bits on the padded copy",
           .enabled(if: KernelISA.isSupported(.avx512f), "CPU lacks AVX-512F"))
     func depthwiseAVX512Blocks() throws {
         var seed: UInt64 = 500
+        let paddings = [Padding(1), Padding(0), Padding(2), Padding(top: 0, left: 1, bottom: 2, right: 0),
+                        Padding(top: 2, left: 0, bottom: 0, right: 3)]
         for (h, w) in [(1, 1), (2, 2), (3, 15), (4, 16), (5, 17), (2, 31), (3, 32), (1, 33), (6, 47), (7, 64), (3, 70)] {
             for stride in [1, 2] {
-                for accumulate in [false, true] {
-                    var d = Conv2DDescriptor(batch: 2, channels: 3, height: h, width: w, filters: 3, size: 3,
-                                             stride: stride, pad: 1, groups: 3, activation: .relu6)
+                for (padding, accumulate) in paddings.flatMap({ p in [(p, false), (p, true)] }) {
+                    // Planes smaller than the filter with their padding have no output.
+                    if h + padding.top + padding.bottom < 3 || w + padding.left + padding.right < 3 { continue }
+                    var d = Conv2DDescriptor(batch: 2, inputChannels: 3, inputHeight: h, inputWidth: w,
+                                             outputChannels: 3, kernelHeight: 3, kernelWidth: 3,
+                                             strideHeight: stride, strideWidth: stride, padding: padding,
+                                             groups: 3, activation: .relu6)
                     d.accumulate = accumulate
                     let wide = DirectBackend(isa: .avx512f)
                     #expect(try wide.prepare(d, weights: Array(repeating: 0.1, count: d.weightCount),
                                              bias: Array(repeating: 0, count: d.outputChannels))
-                        .implementation.contains("avx512f"))
+                        .implementation.contains("ck_f32_dwconv3x3_unpadded (avx512f)"))
                     try Self.check(d, seed: seed, backend: wide)
                     // The same bits as the AVX2 kernel, including the prior output added.
                     var rng = TestRandom(seed: seed)

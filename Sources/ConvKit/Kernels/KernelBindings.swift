@@ -49,6 +49,9 @@ typealias PointwiseTileKernel = @convention(c) (Int, UnsafePointer<Float>?, Unsa
 typealias DepthwisePlaneKernel = @convention(c) (UnsafePointer<Float>?, Int, Int, Int, Int, Int, Int, Int,
                                                  UnsafePointer<Float>?, Float, UInt32, Float, Float,
                                                  UnsafeMutablePointer<Float>?) -> Void
+typealias Depthwise3x3UnpaddedKernel = @convention(c) (UnsafePointer<Float>?, Int, Int, Int, Int, Int, Int, Int,
+                                                        UnsafePointer<Float>?, Float, UInt32, Float, Float,
+                                                        UnsafeMutablePointer<Float>?) -> Void
 typealias DepthwiseRowKernel = @convention(c) (Int, Int, Int, UnsafePointer<Float>?, Int, Int, Int,
                                                UnsafePointer<Float>?, UnsafeMutablePointer<Float>?) -> Void
 typealias FullyConnectedTileKernel = @convention(c) (Int, UnsafePointer<Float>?, Int, Int, UnsafePointer<Float>?, Int,
@@ -79,7 +82,7 @@ extension KernelTable {
     static let portable = KernelTable(
         isa: .portable, gemm: nil, gemmPair: nil, convTile: nil, convTilePair: nil, fewChannels: nil,
         fewChannelsName: "", fewChannelsMinWidth: Int.max,
-        pointwiseTile: nil, pointwisePixelsPerStep: 16, depthwisePlane: nil, depthwiseRow: nil,
+        pointwiseTile: nil, pointwisePixelsPerStep: 16, depthwisePlane: nil, depthwise3x3Unpadded: nil, depthwiseRow: nil,
         fullyConnectedTile: nil, fullyConnectedRow: nil, poolPlane: nil,
         winogradF4Input: nil, winogradF4Output: nil, winogradInput: nil, winogradOutput: nil)
 
@@ -89,7 +92,8 @@ extension KernelTable {
         convTile: ck_f32_conv_tiles_6x16__avx2_fma, convTilePair: nil, fewChannels: ck_f32_conv_fewk_8px__avx2_fma,
         fewChannelsName: "ck_f32_conv_fewk_8px (avx2+fma)", fewChannelsMinWidth: 1,
         pointwiseTile: ck_f32_conv1x1_tiles_6x16__avx2_fma, pointwisePixelsPerStep: 16,
-        depthwisePlane: ck_f32_dwconv_plane_ukernel__avx2_fma, depthwiseRow: ck_f32_dwconv_row_ukernel__avx2_fma,
+        depthwisePlane: ck_f32_dwconv_plane_ukernel__avx2_fma, depthwise3x3Unpadded: nil,
+        depthwiseRow: ck_f32_dwconv_row_ukernel__avx2_fma,
         fullyConnectedTile: ck_f32_fc_ukernel_4x3__avx2_fma, fullyConnectedRow: ck_f32_fc_ukernel_8x1__avx2_fma,
         poolPlane: ck_f32_pool2d_plane__avx2,
         winogradF4Input: ck_f32_winograd_f4x3_input_ukernel__avx2_fma,
@@ -99,7 +103,8 @@ extension KernelTable {
 
     /// AVX-512F: the AVX2 table with the AVX-512F kernels where they exist (6x32 GEMM and
     /// indirect tiles, the 32-pixel few-channel kernel, 6x64 pointwise tiles, the 3x3 depthwise
-    /// plane kernel, which passes other filters to the AVX2 one). Each computes the same sums in
+    /// plane kernel, which passes other filters to the AVX2 one, and its form that reads the
+    /// unpadded plane in place). Each computes the same sums in
     /// the same order as the AVX2 kernel it replaces or pairs.
     static let avx512f: KernelTable = {
         var t = KernelTable.avx2fma
@@ -112,6 +117,7 @@ extension KernelTable {
         t.pointwiseTile = ck_f32_conv1x1_tiles_6x64__avx512f
         t.pointwisePixelsPerStep = 64
         t.depthwisePlane = ck_f32_dwconv_plane_ukernel__avx512f
+        t.depthwise3x3Unpadded = ck_f32_dwconv3x3_unpadded_ukernel__avx512f
         return t
     }()
 }

@@ -36,8 +36,10 @@ struct KernelTable: Sendable {
     var pointwiseTile: PointwiseTileKernel?
     var pointwisePixelsPerStep: Int
 
-    // Depthwise: the whole-plane kernel (over a zero-padded plane) and the row kernel.
+    // Depthwise: the whole-plane kernel (over a zero-padded plane), the 3x3 kernel (dilation 1,
+    // stride 1 or 2) that reads an unpadded plane in place, and the row kernel.
     var depthwisePlane: DepthwisePlaneKernel?
+    var depthwise3x3Unpadded: Depthwise3x3UnpaddedKernel?
     var depthwiseRow: DepthwiseRowKernel?
 
     // Fully connected: 4 outputs x 3 samples, and the batch-1 8-output GEMV (same sums).

@@ -4,10 +4,12 @@
 /// Each channel is convolved with its own `R x S` filter. Each input plane is first copied
 /// into a zero-padded plane (per-worker scratch), then convolved whole by
 /// `ck_f32_dwconv_plane_ukernel__avx2_fma` (8 outputs of a row per step, stride 2 by
-/// de-interleaving, bias, clamp and accumulation fused into the store), on AVX-512F by
-/// `ck_f32_dwconv_plane_ukernel__avx512f` for 3x3 filters with dilation 1 and stride 1 or 2
-/// (2 rows x 32 outputs per step, each input row loaded once, the same bits), or on the portable
-/// ISA row by row in Swift. Work is split over `(image, channel)` planes.
+/// de-interleaving, bias, clamp and accumulation fused into the store), or on the portable
+/// ISA row by row in Swift. On AVX-512F, 3x3 filters with dilation 1 and stride 1 or 2 run
+/// `ck_f32_dwconv3x3_unpadded_ukernel__avx512f` on the input plane in place, with no copy
+/// (2 rows x 32 outputs per step, each input row loaded once, the border as masked-off lanes;
+/// the same bits as the AVX2 kernel on the padded copy). Work is split over `(image, channel)`
+/// planes.
 final class DepthwiseConvolution: PreparedConvolution, @unchecked Sendable {
     let descriptor: Conv2DDescriptor
     let isa: KernelISA
@@ -30,24 +32,30 @@ final class DepthwiseConvolution: PreparedConvolution, @unchecked Sendable {
     var backendName: String { "direct" }
     var implementation: String { Self.implementation(descriptor, isa: isa) }
     /// One zero-padded input plane per worker thread (default thread count).
-    var workspaceBytes: Int { Self.workspaceBytes(descriptor, threads: ConvKit.defaultThreadCount) }
+    var workspaceBytes: Int { Self.workspaceBytes(descriptor, isa: isa, threads: ConvKit.defaultThreadCount) }
 
     /// The kernel that runs `d` on `isa` (``implementation``, known before preparing).
     static func implementation(_ d: Conv2DDescriptor, isa: KernelISA) -> String {
-        guard KernelTable.of(isa).depthwisePlane != nil else { return "depthwise row kernel (portable)" }
-        return usesAVX512Kernel(d, isa: isa) ? "depthwise plane kernel ck_f32_dwconv_plane (avx512f)"
-            : "depthwise plane kernel ck_f32_dwconv_plane (avx2+fma)"
+        let table = KernelTable.of(isa)
+        guard table.depthwisePlane != nil else { return "depthwise row kernel (portable)" }
+        if readsInputInPlace(d, table: table) {
+            return "depthwise 3x3 kernel ck_f32_dwconv3x3_unpadded (\(table.isaLabel)), input read in place"
+        }
+        return "depthwise plane kernel ck_f32_dwconv_plane (avx2+fma)"
     }
 
     /// One zero-padded plane per worker: `threads` planes (``workspaceBytes`` for the default
-    /// thread count).
-    static func workspaceBytes(_ d: Conv2DDescriptor, threads: Int) -> Int { planeFloats(d) * 4 * threads }
+    /// thread count); none where the kernel reads the input in place.
+    static func workspaceBytes(_ d: Conv2DDescriptor, isa: KernelISA, threads: Int) -> Int {
+        readsInputInPlace(d, table: .of(isa)) ? 0 : planeFloats(d) * 4 * threads
+    }
 
-    /// Whether the AVX-512F plane kernel runs `d` (3x3, dilation 1, stride 1 or 2); otherwise
-    /// the AVX2 one does (the AVX-512F table's plane kernel passes other shapes to it).
-    private static func usesAVX512Kernel(_ d: Conv2DDescriptor, isa: KernelISA) -> Bool {
-        isa == .avx512f && d.kernelHeight == 3 && d.kernelWidth == 3 && d.strideHeight == d.strideWidth
-            && (d.strideWidth == 1 || d.strideWidth == 2) && d.dilationHeight == 1 && d.dilationWidth == 1
+    /// Whether `table`'s in-place 3x3 kernel runs `d` (3x3, dilation 1, the same stride 1 or 2
+    /// along both axes), with no padded copy; otherwise the plane kernel runs on a padded copy.
+    private static func readsInputInPlace(_ d: Conv2DDescriptor, table: KernelTable) -> Bool {
+        table.depthwise3x3Unpadded != nil && d.kernelHeight == 3 && d.kernelWidth == 3
+            && d.strideHeight == d.strideWidth && (d.strideWidth == 1 || d.strideWidth == 2)
+            && d.dilationHeight == 1 && d.dilationWidth == 1
     }
 
     /// Floats of the zero-padded copy of one plane of `d` (`Int.max` when that overflows).
@@ -80,6 +88,22 @@ final class DepthwiseConvolution: PreparedConvolution, @unchecked Sendable {
         let d = descriptor
         let x = input.baseAddress!, y = output.baseAddress!
         let planes = d.batch * d.outputChannels
+        if Self.readsInputInPlace(d, table: kernels), let kernel = kernels.depthwise3x3Unpadded {
+            var flags: UInt32 = d.activation != .none ? KernelFlags.clamp : 0
+            if d.accumulate { flags |= KernelFlags.convAccumulate }
+            let (lo, hi) = d.activation.bounds
+            let w = weights.base, b = bias.base
+            let (H, W, OH, OW, K) = (d.inputHeight, d.inputWidth, d.outputHeight, d.outputWidth, d.outputChannels)
+            let (top, left, stride) = (d.padding.top, d.padding.left, d.strideWidth)
+            ParallelFor.run(items: planes, threads: threads) { _, range in
+                for plane in range {
+                    let k = plane % K
+                    kernel(x + plane * H * W, H, W, top, left, OH, OW, stride, w + k * 9, b[k], flags, lo, hi,
+                           y + plane * OH * OW)
+                }
+            }
+            return
+        }
         let workers = ParallelFor.workers(tasks: planes, threads: threads)
         let floats = planeFloats
         pool.withBuffer(count: floats * workers) { scratch in

@@ -161,7 +161,7 @@ public struct DirectBackend: ConvBackend {
         switch path {
         case .depthwise:
             (kernel, workspace) = (DepthwiseConvolution.implementation(d, isa: isa),
-                                   DepthwiseConvolution.workspaceBytes(d, threads: t))
+                                   DepthwiseConvolution.workspaceBytes(d, isa: isa, threads: t))
         case .packedPointwise:
             (kernel, workspace) = (DirectPackedPointwiseConvolution.implementation(d, isa: isa),
                                    DirectPackedPointwiseConvolution.workspaceBytes(d))
