@@ -138,6 +138,20 @@ void ck_f32_dwconv3x3_unpadded_ukernel__avx512f(
     const float* x, size_t in_h, size_t in_w, size_t pad_top, size_t pad_left, size_t out_h, size_t out_w,
     size_t stride, const float* w, float bias, uint32_t flags, float lo, float hi, float* y);
 
+// ---- im2col rows (ck_f32_im2col_rows__avx512f.c) ----
+// The lowered input of output pixels first_pixel .. first_pixel + pixel_count - 1 (row-major
+// over output rows of out_w pixels) of one image x (channels planes of in_h x in_w floats):
+//   dst[((c * kh + r) * kw + s) * dst_stride + p] = xp[c][oy * stride_h + r * dilation_h][ox * stride_w + s * dilation_w]
+// for output pixel first_pixel + p = (oy, ox), where xp is x inside an implicit zero border of
+// pad_top rows above and pad_left columns to the left (zeros past the right and bottom edges).
+// Reads only the plane's floats, writes only those pixel_count floats of each of the
+// channels * kh * kw rows. Stride 1 and 2 along rows are vectorised. Call only when the CPU has
+// AVX-512F.
+void ck_f32_im2col_rows__avx512f(
+    const float* x, size_t channels, size_t in_h, size_t in_w, size_t kh, size_t kw, size_t stride_h,
+    size_t stride_w, size_t dilation_h, size_t dilation_w, size_t pad_top, size_t pad_left, size_t out_w,
+    size_t first_pixel, size_t pixel_count, float* dst, size_t dst_stride);
+
 // ---- Pointwise convolution kernel (ck_f32_conv1x1_6x16__avx2_fma.c) ----
 // For output channels i < mr (1..6) and pixels p < pixel_count of one image:
 //   y[i * y_channel_stride + p] = clamp(bias[i] + sum_{c < channels} w[c * 6 + i] * x[c * x_channel_stride + p])

@@ -13,7 +13,9 @@ struct DirectBackendTests {
         : []) + (KernelISA.isSupported(.avx512f)
             ? [DirectBackend(isa: .avx512f, algorithm: .indirect), DirectBackend(isa: .avx512f, algorithm: .implicitGEMM),
                DirectBackend(isa: .avx512f, algorithm: .pointwise),
-               DirectBackend(isa: .avx512f, algorithm: .packedPointwise)] : [])
+               DirectBackend(isa: .avx512f, algorithm: .packedPointwise),
+               DirectBackend(isa: .avx512f, algorithm: .im2colPointwise),
+               DirectBackend(isa: .avx512f, algorithm: .automatic)] : [])
         + [DirectBackend(isa: .portable)]
 
     @Test("named edge cases", arguments: EdgeCases.all.map(\.0))
@@ -147,8 +149,10 @@ struct ConvPlanTests {
     func directPlansMatchPrepared() throws {
         var rng = TestRandom(seed: 20261202)
         let descriptors = EdgeCases.all.map(\.1) + (0..<150).map { _ in randomDescriptor(using: &rng) }
-        let marks = ["depthwise": "depthwise", "packed-pointwise": "packed 6-pixel", "pointwise": "on NCHW",
+        var marks = ["depthwise": "depthwise", "packed-pointwise": "packed 6-pixel", "pointwise": "on NCHW",
                      "indirect": "indirect", "implicit-gemm": "implicit GEMM"]
+        // The im2col path exists where the table has its kernel (AVX-512F).
+        if KernelISA.isSupported(.avx512f) { marks["im2col-pointwise"] = "im2col rows" }
         var algorithms = Set<String>()
         for d in descriptors {
             let c = ConvCase(d, seed: 3)

@@ -181,6 +181,41 @@ struct KernelEdgeTests {
         }
     }
 
+    @Test("im2col + pointwise GEMM (AVX-512F): strides 1 and 2, dilation, asymmetric and wide padding, partial rows per block, rows wider than 64 vectors, depths 1-96, K not a multiple of 6, batch, accumulation; automatic picks it for few-channel stems",
+          .enabled(if: KernelISA.isSupported(.avx512f), "CPU lacks AVX-512F"))
+    func im2colPointwise() throws {
+        var seed: UInt64 = 600
+        let forced = DirectBackend(isa: .avx512f, algorithm: .im2colPointwise)
+        // (C, K, H, W, R, stride, dilation, padding, batch)
+        let cases: [(Int, Int, Int, Int, Int, Int, Int, Padding, Int)] = [
+            (3, 32, 29, 31, 3, 2, 1, Padding(1), 2), (1, 7, 5, 6, 3, 1, 1, Padding(1), 1),
+            (3, 17, 40, 33, 3, 1, 2, Padding(2), 1), (2, 20, 9, 70, 5, 1, 1, Padding(top: 0, left: 2, bottom: 3, right: 1), 3),
+            (4, 25, 15, 15, 3, 2, 1, Padding(0), 2), (10, 13, 12, 11, 3, 1, 1, Padding(top: 1, left: 0, bottom: 0, right: 2), 1),
+            (3, 64, 3, 1100, 3, 1, 1, Padding(1), 1), (2, 12, 4, 2200, 3, 2, 1, Padding(1), 1),
+            (1, 6, 1, 1, 1, 1, 1, Padding(0), 2), (3, 40, 80, 80, 5, 2, 1, Padding(2), 1)]
+        for (c, k, h, w, r, stride, dil, padding, batch) in cases {
+            for accumulate in [false, true] {
+                var d = Conv2DDescriptor(batch: batch, inputChannels: c, inputHeight: h, inputWidth: w,
+                                         outputChannels: k, kernelHeight: r, kernelWidth: r, strideHeight: stride,
+                                         strideWidth: stride, padding: padding, dilationHeight: dil,
+                                         dilationWidth: dil, activation: .clamp(min: -0.5, max: 0.7))
+                d.accumulate = accumulate
+                #expect(try forced.prepare(d, weights: Array(repeating: 0.1, count: d.weightCount),
+                                           bias: Array(repeating: 0, count: k)).implementation.contains("im2col rows"), "\(d)")
+                try Self.check(d, seed: seed, backend: forced)
+                seed += 1
+            }
+        }
+        let stem = Conv2DDescriptor(channels: 3, height: 224, width: 224, filters: 32, size: 3, stride: 2, pad: 1)
+        let sixteen = Conv2DDescriptor(channels: 3, height: 64, width: 64, filters: 16, size: 3, pad: 1)
+        let deep = Conv2DDescriptor(channels: 4, height: 64, width: 64, filters: 32, size: 3, pad: 1)
+        for (d, path) in [(stem, "im2col rows"), (sixteen, "indirect"), (deep, "indirect")] {
+            #expect(try DirectBackend(isa: .avx512f).prepare(d, weights: Array(repeating: 0.1, count: d.weightCount),
+                                                             bias: Array(repeating: 0, count: d.outputChannels))
+                .implementation.contains(path), "\(d)")
+        }
+    }
+
     @Test("depthwise 5x5 and 7x7 planes: every block shape (1-4 vectors wide, 1-4 rows), strides 1-3")
     func depthwiseBlocks() throws {
         var seed: UInt64 = 300

@@ -35,6 +35,9 @@ struct KernelTable: Sendable {
     // Pointwise GEMM on NCHW planes: 6 channels x pointwisePixelsPerStep pixels.
     var pointwiseTile: PointwiseTileKernel?
     var pointwisePixelsPerStep: Int
+    /// The lowered input (im2col rows) of a block of output pixels, for layers with few input
+    /// channels run as a pointwise GEMM over it.
+    var im2colRows: Im2colRowsKernel?
 
     // Depthwise: the whole-plane kernel (over a zero-padded plane), the 3x3 kernel (dilation 1,
     // stride 1 or 2) that reads an unpadded plane in place, and the row kernel.

@@ -2,7 +2,9 @@
 ///
 /// Runs every valid descriptor. The algorithm is chosen at prepare time (see ``Algorithm``):
 /// - depthwise (`groups == C == K`): on AVX2+FMA a whole-plane kernel over a zero-padded copy
-///   of each channel (stride 2 de-interleaved), on the portable ISA a per-channel row kernel;
+///   of each channel (stride 2 de-interleaved), on AVX-512F for 3x3 filters (dilation 1,
+///   stride 1 or 2) a kernel that reads each plane in place, on the portable ISA a per-channel
+///   row kernel;
 /// - strided 1x1 unpadded layers, and stride-1 ones on planes of at most 64 pixels: on AVX2+FMA
 ///   a pointwise GEMM with the output channels as the vector over the input packed into 6-pixel
 ///   panels, in depth blocks of up to 256 (``Algorithm/packedPointwise`` forces it); on
@@ -11,6 +13,9 @@
 ///   the vector (``Algorithm/pointwise`` forces it), except deep ones on AVX-512F (at least 256
 ///   input channels and 128 output channels per group, or 1024 pixels), which run the indirect
 ///   kernel below;
+/// - on AVX-512F, one-group layers with stride 1 or 2, a lowered depth `C * R * S` of at most
+///   32 and more than 16 output channels (few-channel stems): im2col rows of each block of
+///   output pixels and the pointwise GEMM over them (``Algorithm/im2colPointwise``);
 /// - everything else, on AVX2+FMA: an indirect direct convolution: a 6-pixel by
 ///   16-output-channel register tile (12 accumulators of 8 floats) whose inputs are broadcast
 ///   straight from the NCHW input through a tap-offset table (a padded layer first copies its
@@ -53,6 +58,13 @@ public struct DirectBackend: ConvBackend {
         /// panels) for every unpadded 1x1 layer, strided or not (automatic uses it for planes
         /// of at most 64 pixels and for strided 1x1 layers); other layers as ``automatic``.
         case packedPointwise = "packed-pointwise"
+        /// Im2col rows of each block of output pixels (the zero padding as masked-off lanes)
+        /// and the pointwise GEMM over them, the pixels as the vector, for one-group layers with
+        /// stride 1 or 2 and a lowered depth `C * R * S` of at most 96 on AVX-512F (automatic
+        /// uses it for depths of at most 32 with more than 16 output channels, a 3-channel 3x3
+        /// stem for example: 1.05-2.06x the indirect kernel on such layers); other layers as
+        /// ``automatic``.
+        case im2colPointwise = "im2col-pointwise"
     }
 
     /// The micro-kernel instruction set.
@@ -94,6 +106,7 @@ public struct DirectBackend: ConvBackend {
         }
         guard kernels.convTile != nil else { return false }
         return algorithm != .implicitGEMM && (DirectPointwiseConvolution.supportsShape(d)
+            || DirectIm2colConvolution.supportsShape(d, isa: isa)
             || DirectPackedPointwiseConvolution.supportsShape(d) || DirectIndirectConvolution.supports(d))
     }
 
@@ -111,6 +124,8 @@ public struct DirectBackend: ConvBackend {
             return try DirectPointwiseConvolution(descriptor: descriptor, weights: weights, bias: bias, isa: isa)
         case .indirect:
             return try DirectIndirectConvolution(descriptor: descriptor, weights: weights, bias: bias, isa: isa)
+        case .im2colPointwise:
+            return try DirectIm2colConvolution(descriptor: descriptor, weights: weights, bias: bias, isa: isa)
         case .implicitGEMM:
             return try DirectGEMMConvolution(descriptor: descriptor, weights: weights, bias: bias, isa: isa)
         }
@@ -119,6 +134,7 @@ public struct DirectBackend: ConvBackend {
     /// The paths of the direct backend (the ``ConvPlan/algorithm`` names).
     enum Path: String {
         case depthwise, packedPointwise = "packed-pointwise", pointwise, indirect, implicitGEMM = "implicit-gemm"
+        case im2colPointwise = "im2col-pointwise"
     }
 
     /// The path `prepare` takes for `descriptor` (a valid one).
@@ -138,6 +154,10 @@ public struct DirectBackend: ConvBackend {
         if kernels.pointwiseTile != nil && (algorithm == .automatic && DirectPointwiseConvolution.supports(descriptor, isa: isa)
             || algorithm == .pointwise && DirectPointwiseConvolution.supportsShape(descriptor)) {
             return .pointwise
+        }
+        if algorithm == .automatic && DirectIm2colConvolution.supports(descriptor, isa: isa)
+            || algorithm == .im2colPointwise && DirectIm2colConvolution.supportsShape(descriptor, isa: isa) {
+            return .im2colPointwise
         }
         if kernels.convTile != nil && algorithm != .implicitGEMM && DirectIndirectConvolution.supports(descriptor) {
             return .indirect
@@ -170,6 +190,9 @@ public struct DirectBackend: ConvBackend {
         case .indirect:
             (kernel, workspace) = (DirectIndirectConvolution.implementation(d, isa: isa),
                                    DirectIndirectConvolution.workspaceBytes(d))
+        case .im2colPointwise:
+            (kernel, workspace) = (DirectIm2colConvolution.implementation(isa: isa),
+                                   DirectIm2colConvolution.workspaceBytes(d, threads: t))
         case .implicitGEMM:
             (kernel, workspace) = (DirectGEMMConvolution.implementation(d, isa: isa),
                                    DirectGEMMConvolution.workspaceBytes(d, threads: t))
