@@ -135,47 +135,50 @@ struct KernelEdgeTests {
         }
     }
 
-    @Test("depthwise 3x3 AVX-512F kernel on the unpadded plane: every block shape (1-2 rows, 1-2 vectors, masked ends), strides 1 and 2, symmetric, asymmetric, zero and wide padding, the AVX2 kernel's bits on the padded copy",
+    @Test("depthwise 3x3, 5x5 and 7x7 AVX-512F kernel on the unpadded plane: every block shape (1-4 rows, 1-2 vectors, masked ends), strides 1 and 2, symmetric, asymmetric, zero and wide padding, the AVX2 kernel's bits on the padded copy",
           .enabled(if: KernelISA.isSupported(.avx512f), "CPU lacks AVX-512F"))
     func depthwiseAVX512Blocks() throws {
         var seed: UInt64 = 500
-        let paddings = [Padding(1), Padding(0), Padding(2), Padding(top: 0, left: 1, bottom: 2, right: 0),
-                        Padding(top: 2, left: 0, bottom: 0, right: 3)]
-        for (h, w) in [(1, 1), (2, 2), (3, 15), (4, 16), (5, 17), (2, 31), (3, 32), (1, 33), (6, 47), (7, 64), (3, 70)] {
-            for stride in [1, 2] {
-                for (padding, accumulate) in paddings.flatMap({ p in [(p, false), (p, true)] }) {
-                    // Planes smaller than the filter with their padding have no output.
-                    if h + padding.top + padding.bottom < 3 || w + padding.left + padding.right < 3 { continue }
-                    var d = Conv2DDescriptor(batch: 2, inputChannels: 3, inputHeight: h, inputWidth: w,
-                                             outputChannels: 3, kernelHeight: 3, kernelWidth: 3,
-                                             strideHeight: stride, strideWidth: stride, padding: padding,
-                                             groups: 3, activation: .relu6)
-                    d.accumulate = accumulate
-                    let wide = DirectBackend(isa: .avx512f)
-                    #expect(try wide.prepare(d, weights: Array(repeating: 0.1, count: d.weightCount),
-                                             bias: Array(repeating: 0, count: d.outputChannels))
-                        .implementation.contains("ck_f32_dwconv3x3_unpadded (avx512f)"))
-                    try Self.check(d, seed: seed, backend: wide)
-                    // The same bits as the AVX2 kernel, including the prior output added.
-                    var rng = TestRandom(seed: seed)
-                    let wt = rng.uniform(d.weightCount), b = rng.uniform(d.outputChannels), x = rng.uniform(d.inputCount)
-                    var x2 = x
-                    x2[x2.count / 2] = .nan
-                    let prior = rng.uniform(d.outputCount)
-                    for input in [x, x2] {
-                        var y512 = prior, y2 = prior
-                        try input.withUnsafeBufferPointer { xb in
-                            try y512.withUnsafeMutableBufferPointer {
-                                try wide.prepare(d, weights: wt, bias: b).execute(input: xb, output: $0, threads: 1)
+        for k in [3, 5, 7] {
+            let paddings = [Padding(k / 2), Padding(0), Padding(k / 2 + 1), Padding(top: 0, left: 1, bottom: 2, right: 0),
+                            Padding(top: 2, left: 0, bottom: 0, right: 3)]
+            for (h, w) in [(1, 1), (2, 2), (3, 15), (4, 16), (5, 17), (2, 31), (3, 32), (1, 33), (6, 47), (7, 64), (3, 70),
+                           (9, 7)] {
+                for stride in [1, 2] {
+                    for (padding, accumulate) in paddings.flatMap({ p in [(p, false), (p, true)] }) {
+                        // Planes smaller than the filter with their padding have no output.
+                        if h + padding.top + padding.bottom < k || w + padding.left + padding.right < k { continue }
+                        var d = Conv2DDescriptor(batch: 2, inputChannels: 3, inputHeight: h, inputWidth: w,
+                                                 outputChannels: 3, kernelHeight: k, kernelWidth: k,
+                                                 strideHeight: stride, strideWidth: stride, padding: padding,
+                                                 groups: 3, activation: .relu6)
+                        d.accumulate = accumulate
+                        let wide = DirectBackend(isa: .avx512f)
+                        #expect(try wide.prepare(d, weights: Array(repeating: 0.1, count: d.weightCount),
+                                                 bias: Array(repeating: 0, count: d.outputChannels))
+                            .implementation.contains("ck_f32_dwconv_unpadded (avx512f)"))
+                        try Self.check(d, seed: seed, backend: wide)
+                        // The same bits as the AVX2 kernel, including the prior output added.
+                        var rng = TestRandom(seed: seed)
+                        let wt = rng.uniform(d.weightCount), b = rng.uniform(d.outputChannels), x = rng.uniform(d.inputCount)
+                        var x2 = x
+                        x2[x2.count / 2] = .nan
+                        let prior = rng.uniform(d.outputCount)
+                        for input in [x, x2] {
+                            var y512 = prior, y2 = prior
+                            try input.withUnsafeBufferPointer { xb in
+                                try y512.withUnsafeMutableBufferPointer {
+                                    try wide.prepare(d, weights: wt, bias: b).execute(input: xb, output: $0, threads: 1)
+                                }
+                                try y2.withUnsafeMutableBufferPointer {
+                                    try DirectBackend(isa: .avx2fma).prepare(d, weights: wt, bias: b)
+                                        .execute(input: xb, output: $0, threads: 1)
+                                }
                             }
-                            try y2.withUnsafeMutableBufferPointer {
-                                try DirectBackend(isa: .avx2fma).prepare(d, weights: wt, bias: b)
-                                    .execute(input: xb, output: $0, threads: 1)
-                            }
+                            #expect(y512.map(\.bitPattern) == y2.map(\.bitPattern), "\(d)")
                         }
-                        #expect(y512.map(\.bitPattern) == y2.map(\.bitPattern), "\(d)")
+                        seed += 1
                     }
-                    seed += 1
                 }
             }
         }

@@ -352,8 +352,8 @@ struct MicroKernelTests {
         }
         #expect(KernelTable.avx2fma.gemmPair == nil && KernelTable.avx2fma.convTilePair == nil)
         #expect(KernelTable.avx512f.gemmPair != nil && KernelTable.avx512f.convTilePair != nil)
-        #expect(KernelTable.portable.depthwise3x3Unpadded == nil && KernelTable.avx2fma.depthwise3x3Unpadded == nil
-            && KernelTable.avx512f.depthwise3x3Unpadded != nil)
+        #expect(KernelTable.portable.depthwiseUnpadded == nil && KernelTable.avx2fma.depthwiseUnpadded == nil
+            && KernelTable.avx512f.depthwiseUnpadded != nil)
         #expect(KernelTable.avx2fma.pointwisePixelsPerStep == 16 && KernelTable.avx512f.pointwisePixelsPerStep == 64)
         #expect(KernelTable.selected.isa == KernelISA.selected)
     }

@@ -49,9 +49,9 @@ typealias PointwiseTileKernel = @convention(c) (Int, UnsafePointer<Float>?, Unsa
 typealias DepthwisePlaneKernel = @convention(c) (UnsafePointer<Float>?, Int, Int, Int, Int, Int, Int, Int,
                                                  UnsafePointer<Float>?, Float, UInt32, Float, Float,
                                                  UnsafeMutablePointer<Float>?) -> Void
-typealias Depthwise3x3UnpaddedKernel = @convention(c) (UnsafePointer<Float>?, Int, Int, Int, Int, Int, Int, Int,
-                                                        UnsafePointer<Float>?, Float, UInt32, Float, Float,
-                                                        UnsafeMutablePointer<Float>?) -> Void
+typealias DepthwiseUnpaddedKernel = @convention(c) (UnsafePointer<Float>?, Int, Int, Int, Int, Int, Int, Int, Int,
+                                                     UnsafePointer<Float>?, Float, UInt32, Float, Float,
+                                                     UnsafeMutablePointer<Float>?) -> Void
 typealias Im2colRowsKernel = @convention(c) (UnsafePointer<Float>?, Int, Int, Int, Int, Int, Int, Int, Int, Int, Int,
                                               Int, Int, Int, Int, UnsafeMutablePointer<Float>?, Int) -> Void
 typealias DepthwiseRowKernel = @convention(c) (Int, Int, Int, UnsafePointer<Float>?, Int, Int, Int,
@@ -85,7 +85,7 @@ extension KernelTable {
         isa: .portable, gemm: nil, gemmPair: nil, convTile: nil, convTilePair: nil, fewChannels: nil,
         fewChannelsName: "", fewChannelsMinWidth: Int.max,
         pointwiseTile: nil, pointwisePixelsPerStep: 16, im2colRows: nil,
-        depthwisePlane: nil, depthwise3x3Unpadded: nil, depthwiseRow: nil,
+        depthwisePlane: nil, depthwiseUnpadded: nil, depthwiseRow: nil,
         fullyConnectedTile: nil, fullyConnectedRow: nil, poolPlane: nil,
         winogradF4Input: nil, winogradF4Output: nil, winogradInput: nil, winogradOutput: nil)
 
@@ -95,7 +95,7 @@ extension KernelTable {
         convTile: ck_f32_conv_tiles_6x16__avx2_fma, convTilePair: nil, fewChannels: ck_f32_conv_fewk_8px__avx2_fma,
         fewChannelsName: "ck_f32_conv_fewk_8px (avx2+fma)", fewChannelsMinWidth: 1,
         pointwiseTile: ck_f32_conv1x1_tiles_6x16__avx2_fma, pointwisePixelsPerStep: 16, im2colRows: nil,
-        depthwisePlane: ck_f32_dwconv_plane_ukernel__avx2_fma, depthwise3x3Unpadded: nil,
+        depthwisePlane: ck_f32_dwconv_plane_ukernel__avx2_fma, depthwiseUnpadded: nil,
         depthwiseRow: ck_f32_dwconv_row_ukernel__avx2_fma,
         fullyConnectedTile: ck_f32_fc_ukernel_4x3__avx2_fma, fullyConnectedRow: ck_f32_fc_ukernel_8x1__avx2_fma,
         poolPlane: ck_f32_pool2d_plane__avx2,
@@ -105,9 +105,9 @@ extension KernelTable {
         winogradOutput: ck_f32_winograd_output_ukernel__avx2_fma)
 
     /// AVX-512F: the AVX2 table with the AVX-512F kernels where they exist (6x32 GEMM and
-    /// indirect tiles, the 32-pixel few-channel kernel, 6x64 pointwise tiles, the 3x3 depthwise
-    /// plane kernel, which passes other filters to the AVX2 one, and its form that reads the
-    /// unpadded plane in place, the im2col rows for few-channel layers). Each computes the same sums in
+    /// indirect tiles, the 32-pixel few-channel kernel, 6x64 pointwise tiles, the 3x3, 5x5 and 7x7
+    /// depthwise plane kernel, which passes other filters to the AVX2 one, and its form that
+    /// reads the unpadded plane in place, the im2col rows for few-channel layers). Each computes the same sums in
     /// the same order as the AVX2 kernel it replaces or pairs.
     static let avx512f: KernelTable = {
         var t = KernelTable.avx2fma
@@ -121,7 +121,7 @@ extension KernelTable {
         t.pointwisePixelsPerStep = 64
         t.im2colRows = ck_f32_im2col_rows__avx512f
         t.depthwisePlane = ck_f32_dwconv_plane_ukernel__avx512f
-        t.depthwise3x3Unpadded = ck_f32_dwconv3x3_unpadded_ukernel__avx512f
+        t.depthwiseUnpadded = ck_f32_dwconv_unpadded_ukernel__avx512f
         return t
     }()
 }

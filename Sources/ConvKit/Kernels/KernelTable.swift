@@ -39,10 +39,11 @@ struct KernelTable: Sendable {
     /// channels run as a pointwise GEMM over it.
     var im2colRows: Im2colRowsKernel?
 
-    // Depthwise: the whole-plane kernel (over a zero-padded plane), the 3x3 kernel (dilation 1,
-    // stride 1 or 2) that reads an unpadded plane in place, and the row kernel.
+    // Depthwise: the whole-plane kernel (over a zero-padded plane), the kernel for square 3x3,
+    // 5x5 and 7x7 filters (dilation 1, stride 1 or 2) that reads an unpadded plane in place, and
+    // the row kernel.
     var depthwisePlane: DepthwisePlaneKernel?
-    var depthwise3x3Unpadded: Depthwise3x3UnpaddedKernel?
+    var depthwiseUnpadded: DepthwiseUnpaddedKernel?
     var depthwiseRow: DepthwiseRowKernel?
 
     // Fully connected: 4 outputs x 3 samples, and the batch-1 8-output GEMV (same sums).

@@ -5,10 +5,10 @@
 /// into a zero-padded plane (per-worker scratch), then convolved whole by
 /// `ck_f32_dwconv_plane_ukernel__avx2_fma` (8 outputs of a row per step, stride 2 by
 /// de-interleaving, bias, clamp and accumulation fused into the store), or on the portable
-/// ISA row by row in Swift. On AVX-512F, 3x3 filters with dilation 1 and stride 1 or 2 run
-/// `ck_f32_dwconv3x3_unpadded_ukernel__avx512f` on the input plane in place, with no copy
-/// (2 rows x 32 outputs per step, each input row loaded once, the border as masked-off lanes;
-/// the same bits as the AVX2 kernel on the padded copy). Work is split over `(image, channel)`
+/// ISA row by row in Swift. On AVX-512F, square 3x3, 5x5 and 7x7 filters with dilation 1 and
+/// stride 1 or 2 run `ck_f32_dwconv_unpadded_ukernel__avx512f` on the input plane in place,
+/// with no copy (2 rows x 32 outputs per step, each input row loaded once, the border as
+/// masked-off lanes; the same bits as the AVX2 kernel on the padded copy). Work is split over `(image, channel)`
 /// planes.
 final class DepthwiseConvolution: PreparedConvolution, @unchecked Sendable {
     let descriptor: Conv2DDescriptor
@@ -39,7 +39,7 @@ final class DepthwiseConvolution: PreparedConvolution, @unchecked Sendable {
         let table = KernelTable.of(isa)
         guard table.depthwisePlane != nil else { return "depthwise row kernel (portable)" }
         if readsInputInPlace(d, table: table) {
-            return "depthwise 3x3 kernel ck_f32_dwconv3x3_unpadded (\(table.isaLabel)), input read in place"
+            return "depthwise kernel ck_f32_dwconv_unpadded (\(table.isaLabel)), input read in place"
         }
         return "depthwise plane kernel ck_f32_dwconv_plane (avx2+fma)"
     }
@@ -50,10 +50,11 @@ final class DepthwiseConvolution: PreparedConvolution, @unchecked Sendable {
         readsInputInPlace(d, table: .of(isa)) ? 0 : planeFloats(d) * 4 * threads
     }
 
-    /// Whether `table`'s in-place 3x3 kernel runs `d` (3x3, dilation 1, the same stride 1 or 2
-    /// along both axes), with no padded copy; otherwise the plane kernel runs on a padded copy.
+    /// Whether `table`'s in-place kernel runs `d` (a square 3x3, 5x5 or 7x7 filter, dilation 1,
+    /// the same stride 1 or 2 along both axes), with no padded copy; otherwise the plane kernel
+    /// runs on a padded copy.
     private static func readsInputInPlace(_ d: Conv2DDescriptor, table: KernelTable) -> Bool {
-        table.depthwise3x3Unpadded != nil && d.kernelHeight == 3 && d.kernelWidth == 3
+        table.depthwiseUnpadded != nil && d.kernelHeight == d.kernelWidth && [3, 5, 7].contains(d.kernelWidth)
             && d.strideHeight == d.strideWidth && (d.strideWidth == 1 || d.strideWidth == 2)
             && d.dilationHeight == 1 && d.dilationWidth == 1
     }
@@ -88,18 +89,18 @@ final class DepthwiseConvolution: PreparedConvolution, @unchecked Sendable {
         let d = descriptor
         let x = input.baseAddress!, y = output.baseAddress!
         let planes = d.batch * d.outputChannels
-        if Self.readsInputInPlace(d, table: kernels), let kernel = kernels.depthwise3x3Unpadded {
+        if Self.readsInputInPlace(d, table: kernels), let kernel = kernels.depthwiseUnpadded {
             var flags: UInt32 = d.activation != .none ? KernelFlags.clamp : 0
             if d.accumulate { flags |= KernelFlags.convAccumulate }
             let (lo, hi) = d.activation.bounds
             let w = weights.base, b = bias.base
             let (H, W, OH, OW, K) = (d.inputHeight, d.inputWidth, d.outputHeight, d.outputWidth, d.outputChannels)
-            let (top, left, stride) = (d.padding.top, d.padding.left, d.strideWidth)
+            let (top, left, stride, size) = (d.padding.top, d.padding.left, d.strideWidth, d.kernelWidth)
             ParallelFor.run(items: planes, threads: threads) { _, range in
                 for plane in range {
                     let k = plane % K
-                    kernel(x + plane * H * W, H, W, top, left, OH, OW, stride, w + k * 9, b[k], flags, lo, hi,
-                           y + plane * OH * OW)
+                    kernel(x + plane * H * W, H, W, top, left, OH, OW, size, stride, w + k * size * size, b[k], flags,
+                           lo, hi, y + plane * OH * OW)
                 }
             }
             return
