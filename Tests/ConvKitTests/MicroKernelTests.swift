@@ -174,6 +174,53 @@ struct MicroKernelTests {
         }
     }
 
+    @Test("im2col rows: strides 1-3, dilation, asymmetric padding, blocks starting and ending mid-row, rows wider than the fast loop, nothing written outside the rows", arguments: isas)
+    func im2colRows(_ isa: KernelISA) throws {
+        guard let lower = KernelTable.of(isa).im2colRows else { return }  // AVX-512F only
+        var seed: UInt64 = 700
+        // (C, H, W, R, S, stride, dilation, top, left, bottom, right)
+        for (c, h, w, r, s, stride, dil, top, left, bottom, right) in [
+            (3, 9, 11, 3, 3, 1, 1, 1, 1, 1, 1), (2, 8, 40, 3, 3, 2, 1, 1, 1, 1, 1), (1, 5, 5, 5, 5, 1, 1, 2, 2, 2, 2),
+            (2, 7, 9, 3, 3, 1, 2, 0, 2, 2, 0), (1, 6, 13, 3, 2, 3, 1, 1, 0, 1, 1), (1, 3, 1100, 3, 3, 1, 1, 1, 1, 1, 1),
+            (1, 3, 2100, 3, 3, 2, 1, 0, 1, 0, 1), (4, 4, 17, 1, 1, 1, 1, 0, 0, 0, 0), (1, 2, 3, 3, 3, 1, 1, 3, 3, 3, 3)] {
+            let oh = (h + top + bottom - dil * (r - 1) - 1) / stride + 1
+            let ow = (w + left + right - dil * (s - 1) - 1) / stride + 1
+            let x = Self.values(c * h * w, seed: seed)
+            seed += 1
+            let pixels = oh * ow
+            // Whole plane, a block starting and ending mid-row, a single pixel.
+            for (first, count) in [(0, pixels), (ow / 2, Swift.min(pixels - ow / 2, ow + 3)), (pixels - 1, 1)] {
+                let rows = c * r * s, stride0 = count + 5  // a row stride past the block: 5 guard floats
+                var dst = [Float](repeating: 7, count: rows * stride0)
+                x.withUnsafeBufferPointer { xb in
+                    dst.withUnsafeMutableBufferPointer {
+                        lower(xb.baseAddress, c, h, w, r, s, stride, stride, dil, dil, top, left, ow, first, count,
+                              $0.baseAddress, stride0)
+                    }
+                }
+                var wrong = 0
+                for ci in 0..<c {
+                    for ri in 0..<r {
+                        for si in 0..<s {
+                            let row = (ci * r + ri) * s + si
+                            for j in 0..<stride0 {
+                                let got = dst[row * stride0 + j]
+                                var want: Float = 7  // guard floats stay untouched
+                                if j < count {
+                                    let p = first + j, oy = p / ow, ox = p % ow
+                                    let iy = oy * stride + ri * dil - top, ix = ox * stride + si * dil - left
+                                    want = iy >= 0 && iy < h && ix >= 0 && ix < w ? x[(ci * h + iy) * w + ix] : 0
+                                }
+                                if got.bitPattern != want.bitPattern { wrong += 1 }
+                            }
+                        }
+                    }
+                }
+                #expect(wrong == 0, "C\(c) \(h)x\(w) \(r)x\(s) stride \(stride) dilation \(dil) block \(first)+\(count)")
+            }
+        }
+    }
+
     @Test("fully connected: the 4x3 tile against float64, the batch-1 GEMV with the tile's bits", arguments: isas)
     func fullyConnected(_ isa: KernelISA) throws {
         let table = KernelTable.of(isa)
