@@ -171,6 +171,47 @@ struct ConvPlanTests {
         #expect(algorithms == Set(marks.keys), "paths reached: \(algorithms.sorted())")
     }
 
+    @Test("winograd plans match the prepared convolutions (tile, kernel, workspace) for every tile and thread count; unsupported layers throw")
+    func winogradPlansMatchPrepared() throws {
+        var rng = TestRandom(seed: 20261206)
+        var descriptors: [Conv2DDescriptor] = [
+            Conv2DDescriptor(channels: 64, height: 56, width: 56, filters: 64, size: 3, pad: 1),
+            Conv2DDescriptor(channels: 512, height: 7, width: 7, filters: 512, size: 3, pad: 1),
+            Conv2DDescriptor(batch: 3, channels: 5, height: 9, width: 13, filters: 7, size: 3, pad: 0),
+            Conv2DDescriptor(channels: 512, height: 28, width: 28, filters: 512, size: 3, pad: 1)]  // weights-bound
+        for _ in 0..<40 {
+            let c = Int.random(in: 1...40, using: &rng), k = Int.random(in: 1...40, using: &rng)
+            let h = Int.random(in: 3...30, using: &rng), w = Int.random(in: 3...30, using: &rng)
+            descriptors.append(Conv2DDescriptor(batch: Int.random(in: 1...3, using: &rng), inputChannels: c,
+                                                inputHeight: h, inputWidth: w, outputChannels: k, kernelHeight: 3,
+                                                kernelWidth: 3, padding: Padding(top: Int.random(in: 0...2, using: &rng),
+                                                                                 left: Int.random(in: 0...2, using: &rng),
+                                                                                 bottom: Int.random(in: 0...2, using: &rng),
+                                                                                 right: Int.random(in: 0...2, using: &rng))))
+        }
+        for d in descriptors {
+            let weights = [Float](repeating: 0.01, count: d.weightCount), bias = [Float](repeating: 0, count: d.outputChannels)
+            for tile in [nil] + WinogradTile.allCases.map(Optional.some) {
+                let b = WinogradBackend(tile: tile)
+                let p = try b.prepare(d, weights: weights, bias: bias)
+                let plan = try #require(try b.plan(for: d))
+                #expect(plan.backend == "winograd" && plan.kernel == p.implementation, "\(d) \(String(describing: tile))")
+                #expect(plan.algorithm == (tile ?? WinogradBackend.automaticTile(for: d)).description)
+                #expect(plan.workspaceBytes == p.workspaceBytes, "\(d) \(String(describing: tile)): \(plan)")
+                // Each extra worker owns one tile block's V and M: the workspace grows with the threads.
+                let one = try #require(try b.plan(for: d, threads: 1)), three = try #require(try b.plan(for: d, threads: 3))
+                #expect(three.workspaceBytes > one.workspaceBytes)
+            }
+        }
+        let strided = Conv2DDescriptor(channels: 8, height: 9, width: 9, filters: 8, size: 3, stride: 2, pad: 1)
+        #expect(throws: ConvError.unsupported(backend: "winograd", reason: "Winograd needs stride 1, got 2,2")) {
+            try WinogradBackend().plan(for: strided)
+        }
+        #expect(throws: ConvError.nonPositive(parameter: "threads", value: 0)) {
+            try WinogradBackend().plan(for: descriptors[0], threads: 0)
+        }
+    }
+
     @Test("plan workspace scales with the thread count where workers own scratch; bad input throws")
     func planThreadsAndErrors() throws {
         let gemm = Conv2DDescriptor(channels: 8, height: 20, width: 20, filters: 8, size: 3, pad: 1)

@@ -70,6 +70,27 @@ public struct WinogradBackend: ConvBackend, AutoSelectable {
         return side >= 8 ? .f4x3 : .f2x3
     }
 
+    /// The tile, kernel and workspace ``prepare(_:weights:bias:)`` would use for `descriptor`
+    /// with `threads` threads (default: ``ConvKit/defaultThreadCount``), computed from the
+    /// descriptor alone: the algorithm is the tile (for example `F(4x4,3x3)`).
+    /// - Throws: ``ConvError`` for an invalid descriptor, `threads < 1`, an ISA this CPU lacks,
+    ///   an unsupported descriptor or accumulation, as `prepare` would.
+    public func plan(for descriptor: Conv2DDescriptor, threads: Int?) throws -> ConvPlan? {
+        try descriptor.validate()
+        try checkAccumulation(descriptor, self)
+        if case let .unavailable(reason) = availability { throw ConvError.unavailable(backend: name, reason: reason) }
+        if case let .unsupported(reason) = support(for: descriptor) {
+            throw ConvError.unsupported(backend: name, reason: reason)
+        }
+        let t = threads ?? ConvKit.defaultThreadCount
+        if t < 1 { throw ConvError.nonPositive(parameter: "threads", value: t) }
+        let tile = tile ?? Self.automaticTile(for: descriptor)
+        return ConvPlan(backend: name, algorithm: tile.description,
+                        kernel: WinogradConvolution.implementation(descriptor, tile: tile, isa: isa),
+                        workspaceBytes: WinogradConvolution.workspaceBytes(descriptor, tile: tile, threads: t),
+                        threads: t)
+    }
+
     public func prepare(_ descriptor: Conv2DDescriptor, weights: UnsafeBufferPointer<Float>,
                         bias: UnsafeBufferPointer<Float>?) throws -> any PreparedConvolution {
         try checkWeightsAndBias(descriptor, weights: weights, bias: bias)

@@ -62,19 +62,8 @@ final class WinogradConvolution: PreparedConvolution, @unchecked Sendable {
         outputMatrix.base.update(from: matrices.AT, count: m * alpha)
         totalTiles = try checkedMul(tilesPerImage, d.batch, "Winograd tiles")
         let C = d.inputChannels, K = d.outputChannels
-        // Tiles per block. Normally V and M of one block (alpha^2 * (C + K) * tb floats) stay within
-        // about half of a 1 MiB L2, where the transforms write them and the GEMMs read them:
-        // measured on VGG and ResNet layers, 16-32 tiles beat 128 by 5-15% although each
-        // transformed weight panel is then read once per block (from L3, at GEMM speed). When
-        // the transformed weights do not fit in half the L3 (VGG conv4, 37 MiB for F(4x4)), each
-        // pass over them costs DRAM bandwidth, so the blocks are as large as possible (128).
-        // The tiles are then spread evenly over the blocks.
-        let perTile = Double(positions) * Double(C + K) * 4
-        weightsBound = Double(positions) * Double(C) * Double(K) * 4 > 16 * 1024 * 1024
-        let budget = weightsBound ? 128 : Int(Swift.max(512 * 1024 / perTile, 16))
-        let maxTB = Swift.max(Swift.min(budget / 16 * 16, 128), 16)
-        let neededBlocks = (totalTiles + maxTB - 1) / maxTB
-        tb = ((totalTiles + neededBlocks - 1) / neededBlocks + 15) / 16 * 16
+        weightsBound = Self.isWeightsBound(d, tile: tile)
+        tb = Self.tilesPerBlock(d, tile: tile)
         blocks = (totalTiles + tb - 1) / tb
         mPanels = (K + GEMMMicroKernel.mr - 1) / GEMMMicroKernel.mr
         // Whole channel blocks up to 512: the GEMMs have few tile columns, so each transformed
@@ -120,10 +109,48 @@ final class WinogradConvolution: PreparedConvolution, @unchecked Sendable {
         try checkWorkspace(workspaceBytesChecked(), backend: "winograd")
     }
 
-    var backendName: String { "winograd" }
-    var implementation: String {
-        "Winograd \(tile), tiles/block \(tb), GEMM ck_f32_gemm_ukernel_6x16 (\(kernel.isa.hasAVX2FMA ? "avx2+fma" : "portable"))"
+    /// Whether the transformed weights of `d` exceed half the L3 (16 MiB).
+    static func isWeightsBound(_ d: Conv2DDescriptor, tile: WinogradTile) -> Bool {
+        let positions = Double(tile.inputTile * tile.inputTile)
+        return positions * Double(d.inputChannels) * Double(d.outputChannels) * 4 > 16 * 1024 * 1024
     }
+
+    /// Tiles per block (a multiple of 16). Normally V and M of one block (alpha^2 * (C + K) * tb
+    /// floats) stay within about half of a 1 MiB L2, where the transforms write them and the
+    /// GEMMs read them: measured on VGG and ResNet layers, 16-32 tiles beat 128 by 5-15%
+    /// although each transformed weight panel is then read once per block (from L3, at GEMM
+    /// speed). When the transformed weights do not fit in half the L3 (VGG conv4, 37 MiB for
+    /// F(4x4)), each pass over them costs DRAM bandwidth, so the blocks are as large as possible
+    /// (128). The tiles are then spread evenly over the blocks.
+    static func tilesPerBlock(_ d: Conv2DDescriptor, tile: WinogradTile) -> Int {
+        let m = tile.outputTile, positions = tile.inputTile * tile.inputTile
+        let totalTiles = ((d.outputHeight + m - 1) / m) * ((d.outputWidth + m - 1) / m) * d.batch
+        let perTile = Double(positions) * Double(d.inputChannels + d.outputChannels) * 4
+        let budget = isWeightsBound(d, tile: tile) ? 128 : Int(Swift.max(512 * 1024 / perTile, 16))
+        let maxTB = Swift.max(Swift.min(budget / 16 * 16, 128), 16)
+        let neededBlocks = Swift.max((totalTiles + maxTB - 1) / maxTB, 1)
+        return ((totalTiles + neededBlocks - 1) / neededBlocks + 15) / 16 * 16
+    }
+
+    /// The label of `d` run with `tile` on `isa` (``implementation``, known before preparing).
+    static func implementation(_ d: Conv2DDescriptor, tile: WinogradTile, isa: KernelISA) -> String {
+        "Winograd \(tile), tiles/block \(tilesPerBlock(d, tile: tile)), GEMM ck_f32_gemm_ukernel_6x16 (\(isa.hasAVX2FMA ? "avx2+fma" : "portable"))"
+    }
+
+    /// ``workspaceBytes`` of `d` with `tile` for `threads` threads: the zero-padded input copy
+    /// plus, per worker, one tile block's V and M and the transforms' temporaries.
+    static func workspaceBytes(_ d: Conv2DDescriptor, tile: WinogradTile, threads: Int) -> Int {
+        let m = tile.outputTile, alpha = tile.inputTile, positions = alpha * alpha
+        let tilesY = (d.outputHeight + m - 1) / m, tilesX = (d.outputWidth + m - 1) / m
+        let padded = (d.batch * d.inputChannels * (tilesY * m + 2) * (tilesX * m + 2) + 15) / 16 * 16
+        let tb = tilesPerBlock(d, tile: tile)
+        let scratch = Swift.max(positions, m * (alpha + m)) * 8
+        let block = positions * (tb * d.inputChannels + 16 + d.outputChannels * tb + 16) + scratch
+        return (padded + 128 + block * threads + scratch * threads) * 4
+    }
+
+    var backendName: String { "winograd" }
+    var implementation: String { Self.implementation(descriptor, tile: tile, isa: kernel.isa) }
     /// ``workspaceBytes`` with overflow checks.
     func workspaceBytesChecked() throws -> Int {
         let d = descriptor
@@ -141,9 +168,7 @@ final class WinogradConvolution: PreparedConvolution, @unchecked Sendable {
 
     /// The zero-padded input copy plus, per worker thread (one in total when the phases are
     /// split instead of the blocks), the transformed input and GEMM output of one tile block.
-    var workspaceBytes: Int {
-        (paddedFloats + 128 + blockFloats(tb: tb) * ConvKit.defaultThreadCount + transformScratchFloats * ConvKit.defaultThreadCount) * 4
-    }
+    var workspaceBytes: Int { Self.workspaceBytes(descriptor, tile: tile, threads: ConvKit.defaultThreadCount) }
     private var paddedFloats: Int {
         // Rounded to 16 floats so that the per-worker blocks after it stay 64-byte aligned.
         (descriptor.batch * descriptor.inputChannels * paddedHeight * paddedWidth + 15) / 16 * 16
