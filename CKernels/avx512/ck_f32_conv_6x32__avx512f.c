@@ -1,5 +1,7 @@
 // Indirect direct-convolution micro-kernel for AVX-512F: 6 output pixels x 32 output channels
-// (two of the AVX2 kernel's 16-channel weight panels side by side), 12 zmm accumulators. Same
+// (two of the AVX2 kernel's 16-channel weight panels side by side), 12 zmm accumulators, or 7
+// pixels (14 accumulators) with CK_CONV_TILE7, which covers planes of 7n pixels (7x7, 14x14)
+// with whole tiles. Same
 // input addressing, taps, row skipping and stores as ck_f32_conv_6x16__avx2_fma.c: the pixel is
 // broadcast, the output channels are the vector, and each output gets the same sum in the same
 // order as in the AVX2 kernel.
@@ -15,9 +17,12 @@
 #define CK_LO(v) _mm512_castps512_ps256(v)
 #define CK_HI(v) _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(v), 1))
 
+// One tile of MR (6 or 7) pixels x 32 channels. The 7th pixel (MR == 7) runs two more
+// accumulators beside the 12 of the 6-pixel tile; its channels are stored one by one after the
+// 6-pixel transposing store. Each output's sum is the same whatever MR.
 CK_TARGET __attribute__((always_inline)) static inline void ck_conv_6x32(
-    size_t depth, const float* w0, const float* w1, const int32_t* taps, const float* const* pixels, size_t np,
-    float* out, size_t channel_stride, size_t nk, const float* bias, uint32_t flags, float lo, float hi,
+    const int MR, size_t depth, const float* w0, const float* w1, const int32_t* taps, const float* const* pixels,
+    size_t np, float* out, size_t channel_stride, size_t nk, const float* bias, uint32_t flags, float lo, float hi,
     const int prefetch_input) {
   const float* p0 = pixels[0];
   const float* p1 = pixels[np > 1 ? 1 : 0];
@@ -25,12 +30,13 @@ CK_TARGET __attribute__((always_inline)) static inline void ck_conv_6x32(
   const float* p3 = pixels[np > 3 ? 3 : 0];
   const float* p4 = pixels[np > 4 ? 4 : 0];
   const float* p5 = pixels[np > 5 ? 5 : 0];
-  __m512 c00, c01, c10, c11, c20, c21, c30, c31, c40, c41, c50, c51;
+  const float* p6 = pixels[MR == 7 && np > 6 ? 6 : 0];
+  __m512 c00, c01, c10, c11, c20, c21, c30, c31, c40, c41, c50, c51, c60, c61;
   if (bias != NULL) {
-    c00 = c10 = c20 = c30 = c40 = c50 = _mm512_loadu_ps(bias);
-    c01 = c11 = c21 = c31 = c41 = c51 = _mm512_loadu_ps(bias + 16);
+    c00 = c10 = c20 = c30 = c40 = c50 = c60 = _mm512_loadu_ps(bias);
+    c01 = c11 = c21 = c31 = c41 = c51 = c61 = _mm512_loadu_ps(bias + 16);
   } else {
-    c00 = c01 = c10 = c11 = c20 = c21 = c30 = c31 = c40 = c41 = c50 = c51 = _mm512_setzero_ps();
+    c00 = c01 = c10 = c11 = c20 = c21 = c30 = c31 = c40 = c41 = c50 = c51 = c60 = c61 = _mm512_setzero_ps();
   }
   for (size_t d = 0; d < depth; d++) {
     _mm_prefetch((const char*)(w0 + 384), _MM_HINT_T0);
@@ -49,6 +55,9 @@ CK_TARGET __attribute__((always_inline)) static inline void ck_conv_6x32(
     a = _mm512_set1_ps(p3[off]); c30 = _mm512_fmadd_ps(a, b0, c30); c31 = _mm512_fmadd_ps(a, b1, c31);
     a = _mm512_set1_ps(p4[off]); c40 = _mm512_fmadd_ps(a, b0, c40); c41 = _mm512_fmadd_ps(a, b1, c41);
     a = _mm512_set1_ps(p5[off]); c50 = _mm512_fmadd_ps(a, b0, c50); c51 = _mm512_fmadd_ps(a, b1, c51);
+    if (MR == 7) {
+      a = _mm512_set1_ps(p6[off]); c60 = _mm512_fmadd_ps(a, b0, c60); c61 = _mm512_fmadd_ps(a, b1, c61);
+    }
     w0 += 16;
     w1 += 16;
   }
@@ -58,9 +67,10 @@ CK_TARGET __attribute__((always_inline)) static inline void ck_conv_6x32(
 #define CK_CLAMP(v) v = _mm512_min_ps(vhi, _mm512_max_ps(vlo, v))
     CK_CLAMP(c00); CK_CLAMP(c01); CK_CLAMP(c10); CK_CLAMP(c11); CK_CLAMP(c20); CK_CLAMP(c21);
     CK_CLAMP(c30); CK_CLAMP(c31); CK_CLAMP(c40); CK_CLAMP(c41); CK_CLAMP(c50); CK_CLAMP(c51);
+    if (MR == 7) { CK_CLAMP(c60); CK_CLAMP(c61); }
 #undef CK_CLAMP
   }
-  if (np == 6 && nk == 32 && !(flags & CK_CONV_ACCUMULATE)) {
+  if (np == (size_t)MR && nk == 32 && !(flags & CK_CONV_ACCUMULATE)) {
     ck_store_6x8(CK_LO(c00), CK_LO(c10), CK_LO(c20), CK_LO(c30), CK_LO(c40), CK_LO(c50), out, channel_stride);
     ck_store_6x8(CK_HI(c00), CK_HI(c10), CK_HI(c20), CK_HI(c30), CK_HI(c40), CK_HI(c50), out + 8 * channel_stride,
                  channel_stride);
@@ -68,6 +78,13 @@ CK_TARGET __attribute__((always_inline)) static inline void ck_conv_6x32(
                  channel_stride);
     ck_store_6x8(CK_HI(c01), CK_HI(c11), CK_HI(c21), CK_HI(c31), CK_HI(c41), CK_HI(c51), out + 24 * channel_stride,
                  channel_stride);
+    if (MR == 7) {
+      // The 7th pixel: channel i at out + i * channel_stride + 6.
+      float seventh[32];
+      _mm512_storeu_ps(seventh, c60);
+      _mm512_storeu_ps(seventh + 16, c61);
+      for (int i = 0; i < 32; i++) out[(size_t)i * channel_stride + 6] = seventh[i];
+    }
     return;
   }
   __m256 col[32];
@@ -75,43 +92,59 @@ CK_TARGET __attribute__((always_inline)) static inline void ck_conv_6x32(
   ck_transpose_6x8(CK_HI(c00), CK_HI(c10), CK_HI(c20), CK_HI(c30), CK_HI(c40), CK_HI(c50), col + 8);
   ck_transpose_6x8(CK_LO(c01), CK_LO(c11), CK_LO(c21), CK_LO(c31), CK_LO(c41), CK_LO(c51), col + 16);
   ck_transpose_6x8(CK_HI(c01), CK_HI(c11), CK_HI(c21), CK_HI(c31), CK_HI(c41), CK_HI(c51), col + 24);
+  const size_t n6 = np < 6 ? np : 6;
+  float seventh[32];
+  if (MR == 7) {
+    _mm512_storeu_ps(seventh, c60);
+    _mm512_storeu_ps(seventh + 16, c61);
+  }
   if (flags & CK_CONV_ACCUMULATE) {
     // out = clamp(out + acc)
     const __m256 vlo = _mm256_set1_ps(lo), vhi = _mm256_set1_ps(hi);
     for (size_t i = 0; i < nk; i++) {
       float* o = out + i * channel_stride;
-      __m256 v = _mm256_add_ps(col[i], ck_load_n(o, np));
+      __m256 v = _mm256_add_ps(col[i], ck_load_n(o, n6));
       if (flags & CK_GEMM_CLAMP) v = _mm256_min_ps(vhi, _mm256_max_ps(vlo, v));
-      ck_store_n(o, v, np);
+      ck_store_n(o, v, n6);
+      if (MR == 7 && np == 7) {
+        float t = o[6] + seventh[i];
+        // t < lo and t > hi are false for NaN: NaN propagates, as in the vector form.
+        if (flags & CK_GEMM_CLAMP) { t = t < lo ? lo : t; t = t > hi ? hi : t; }
+        o[6] = t;
+      }
     }
     return;
   }
-  for (size_t i = 0; i < nk; i++) ck_store_n(out + i * channel_stride, col[i], np);
+  for (size_t i = 0; i < nk; i++) {
+    ck_store_n(out + i * channel_stride, col[i], n6);
+    if (MR == 7 && np == 7) out[i * channel_stride + 6] = seventh[i];
+  }
 }
 
 #undef CK_LO
 #undef CK_HI
 
-CK_TARGET __attribute__((noinline)) static void ck_conv_6x32_plain(
-    size_t depth, const float* w0, const float* w1, const int32_t* taps, const float* const* pixels, size_t np,
-    float* out, size_t channel_stride, size_t nk, const float* bias, uint32_t flags, float lo, float hi) {
-  ck_conv_6x32(depth, w0, w1, taps, pixels, np, out, channel_stride, nk, bias, flags, lo, hi, 0);
-}
-
-CK_TARGET __attribute__((noinline)) static void ck_conv_6x32_prefetch(
-    size_t depth, const float* w0, const float* w1, const int32_t* taps, const float* const* pixels, size_t np,
-    float* out, size_t channel_stride, size_t nk, const float* bias, uint32_t flags, float lo, float hi) {
-  ck_conv_6x32(depth, w0, w1, taps, pixels, np, out, channel_stride, nk, bias, flags, lo, hi, 1);
-}
+#define CK_CONV_6X32_INSTANCE(NAME, MR, PREFETCH)                                                          \
+  CK_TARGET __attribute__((noinline)) static void NAME(                                                      \
+      size_t depth, const float* w0, const float* w1, const int32_t* taps, const float* const* pixels, size_t np, \
+      float* out, size_t channel_stride, size_t nk, const float* bias, uint32_t flags, float lo, float hi) {     \
+    ck_conv_6x32(MR, depth, w0, w1, taps, pixels, np, out, channel_stride, nk, bias, flags, lo, hi, PREFETCH);  \
+  }
+CK_CONV_6X32_INSTANCE(ck_conv_6x32_plain, 6, 0)
+CK_CONV_6X32_INSTANCE(ck_conv_6x32_prefetch, 6, 1)
+CK_CONV_6X32_INSTANCE(ck_conv_7x32_plain, 7, 0)
+CK_CONV_6X32_INSTANCE(ck_conv_7x32_prefetch, 7, 1)
+#undef CK_CONV_6X32_INSTANCE
 
 CK_TARGET void ck_f32_conv_tiles_6x32__avx512f(
     size_t depth, const float* w, size_t w_panel_stride, const int32_t* taps, const float* image, size_t row_step,
     size_t col_step, size_t output_width, size_t first_pixel, size_t pixel_count, float* out, size_t channel_stride,
     size_t nk, const float* bias, uint32_t flags, float lo, float hi, const ck_conv_rows* rows) {
   size_t oy = first_pixel / output_width, ox = first_pixel % output_width;
-  const float* pixels[6];
-  for (size_t p = 0; p < pixel_count; p += 6) {
-    const size_t np = pixel_count - p < 6 ? pixel_count - p : 6;
+  const size_t mr = (flags & CK_CONV_TILE7) ? 7 : 6;
+  const float* pixels[7];
+  for (size_t p = 0; p < pixel_count; p += mr) {
+    const size_t np = pixel_count - p < mr ? pixel_count - p : mr;
     const size_t first_row = oy;
     for (size_t j = 0; j < np; j++) {
       pixels[j] = image + oy * row_step + ox * col_step;
@@ -123,12 +156,17 @@ CK_TARGET void ck_f32_conv_tiles_6x32__avx512f(
     const float* w0 = w + d0 * 16;
     const float* w1 = w0 + w_panel_stride;
     const int32_t* tp = taps + d0;
-    if (flags & CK_CONV_PREFETCH_INPUT) {
-      ck_conv_6x32_prefetch(d1 - d0, w0, w1, tp, pixels, np, out + first_pixel + p, channel_stride, nk, bias, flags,
-                            lo, hi);
+    float* o = out + first_pixel + p;
+    if (np > 6) {
+      if (flags & CK_CONV_PREFETCH_INPUT) {
+        ck_conv_7x32_prefetch(d1 - d0, w0, w1, tp, pixels, np, o, channel_stride, nk, bias, flags, lo, hi);
+      } else {
+        ck_conv_7x32_plain(d1 - d0, w0, w1, tp, pixels, np, o, channel_stride, nk, bias, flags, lo, hi);
+      }
+    } else if (flags & CK_CONV_PREFETCH_INPUT) {
+      ck_conv_6x32_prefetch(d1 - d0, w0, w1, tp, pixels, np, o, channel_stride, nk, bias, flags, lo, hi);
     } else {
-      ck_conv_6x32_plain(d1 - d0, w0, w1, tp, pixels, np, out + first_pixel + p, channel_stride, nk, bias, flags,
-                         lo, hi);
+      ck_conv_6x32_plain(d1 - d0, w0, w1, tp, pixels, np, o, channel_stride, nk, bias, flags, lo, hi);
     }
   }
 }

@@ -265,6 +265,10 @@ void ck_f32_winograd_output_ukernel__avx2_fma(
 // Flag of ck_f32_conv_tiles_6x16__avx2_fma: add the result to the prior contents of the
 // output before the clamp: out = clamp(out + bias + sum) (a fused residual addition).
 #define CK_CONV_ACCUMULATE 8u
+// Flag of ck_f32_conv_tiles_6x32__avx512f: tiles of 7 pixels instead of 6 (the last one may be
+// smaller), for pixel ranges of 7n pixels (a 7x7 plane in 7 whole tiles instead of 9 of 6, the
+// last one nearly empty). Each output's sum is the same with either tile.
+#define CK_CONV_TILE7 16u
 
 // Vertical geometry for ck_f32_conv_tiles_6x16__avx2_fma, with the taps in (r, c, s) order:
 // tap d belongs to kernel row d / taps_per_row. When skip is non-zero, the kernel rows whose

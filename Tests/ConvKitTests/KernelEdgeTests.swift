@@ -219,6 +219,40 @@ struct KernelEdgeTests {
         }
     }
 
+    @Test("AVX-512F indirect kernel in 7-pixel tiles (planes of 7n pixels): partial channel pairs, padding, stride, accumulation, 1-3 threads; the AVX2 kernel's bits",
+          .enabled(if: KernelISA.isSupported(.avx512f), "CPU lacks AVX-512F"))
+    func sevenPixelTiles() throws {
+        var seed: UInt64 = 800
+        // (C, K, H, W, R, stride, pad): outputs 7x7, 14x14, 1x7, 7x3, 21x7 (7n pixels) and one of 6n.
+        for (c, k, h, w, r, stride, pad) in [(16, 32, 7, 7, 1, 1, 0), (9, 40, 7, 7, 3, 1, 1), (5, 33, 14, 14, 3, 1, 1),
+                                               (7, 64, 1, 7, 1, 1, 0), (12, 48, 13, 5, 3, 2, 1), (8, 24, 21, 7, 1, 1, 0),
+                                               (6, 36, 6, 6, 3, 1, 1)] {
+            for accumulate in [false, true] {
+                var d = Conv2DDescriptor(batch: 2, inputChannels: c, inputHeight: h, inputWidth: w, outputChannels: k,
+                                         kernelHeight: r, kernelWidth: r, strideHeight: stride, strideWidth: stride,
+                                         padding: Padding(pad), activation: .clamp(min: -0.5, max: 0.7))
+                d.accumulate = accumulate
+                let wide = DirectBackend(isa: .avx512f, algorithm: .indirect)
+                try Self.check(d, seed: seed, backend: wide)
+                var rng = TestRandom(seed: seed)
+                let wt = rng.uniform(d.weightCount), b = rng.uniform(d.outputChannels), x = rng.uniform(d.inputCount)
+                let prior = rng.uniform(d.outputCount)
+                var outputs: [[UInt32]] = []
+                for (backend, threads) in [(wide, 1), (wide, 3), (DirectBackend(isa: .avx2fma, algorithm: .indirect), 1)] {
+                    var y = prior
+                    try x.withUnsafeBufferPointer { xb in
+                        try y.withUnsafeMutableBufferPointer {
+                            try backend.prepare(d, weights: wt, bias: b).execute(input: xb, output: $0, threads: threads)
+                        }
+                    }
+                    outputs.append(y.map(\.bitPattern))
+                }
+                #expect(outputs[0] == outputs[1] && outputs[0] == outputs[2], "\(d)")
+                seed += 1
+            }
+        }
+    }
+
     @Test("depthwise 5x5 and 7x7 planes: every block shape (1-4 vectors wide, 1-4 rows), strides 1-3")
     func depthwiseBlocks() throws {
         var seed: UInt64 = 300

@@ -15,6 +15,8 @@ enum KernelFlags {
     static let gemmAccumulate: UInt32 = CK_GEMM_ACCUMULATE
     /// Convolution kernels: add the prior output before the clamp (a fused residual addition).
     static let convAccumulate: UInt32 = CK_CONV_ACCUMULATE
+    /// Tiles of 7 pixels in the 6x32 pair kernel (pixel ranges of 7n pixels).
+    static let convTile7: UInt32 = CK_CONV_TILE7
     /// Indirect convolution kernels: prefetch the input taps (inputs far larger than L2).
     static let prefetchInput: UInt32 = CK_CONV_PREFETCH_INPUT
     /// The GEMM micro-tile: `MR` rows of A, `NR` columns of B.

@@ -33,6 +33,16 @@ final class DirectIndirectConvolution: PreparedConvolution, @unchecked Sendable 
     private let taps: [Int32]
     private let pool = WorkspacePool()
 
+    /// Output pixels per task unit: 7 where the table has the 6x32 pair kernel and the plane has
+    /// 7n pixels (7x7, 14x14: whole 7-pixel tiles, where 6-pixel tiles leave 9 of 54 slots of
+    /// a 7x7 plane's last tiles empty), else the 6 of the tile. Results do not depend on it:
+    /// each output's sum is the same in any tile.
+    var tileUnit: Int { Self.tileUnit(descriptor, isa: isa) }
+    static func tileUnit(_ d: Conv2DDescriptor, isa: KernelISA) -> Int {
+        KernelTable.of(isa).convTilePair != nil && d.outputChannelsPerGroup > channelsPerPanel
+            && (d.outputHeight * d.outputWidth) % 7 == 0 ? 7 : pixelsPerTile
+    }
+
     /// Whether this path should run `d`: not depthwise (it has its own kernel), tap offsets
     /// within 32 bits, and a padded plane at most 4 times the input plane (or 64 Ki floats):
     /// with padding far larger than the image, the implicit GEMM, which never materialises
@@ -141,7 +151,8 @@ final class DirectIndirectConvolution: PreparedConvolution, @unchecked Sendable 
                 : fewChannels(d, isa: isa) ? "ck_f32_conv_tiles_6x16 (avx2+fma) + \(table.fewChannelsName) (last panel)"
                 : "ck_f32_conv_tiles_6x16 (avx2+fma)")
             + (table.convTilePair != nil && kPerGroup > channelsPerPanel
-                ? ", pairs of panels ck_f32_conv_tiles_6x32 (avx512f)" : "")
+                ? ", pairs of panels ck_f32_conv_tiles_6x32 (avx512f)"
+                    + (tileUnit(d, isa: isa) == 7 ? " in 7-pixel tiles" : "") : "")
             + (isPadded(d) ? ", zero-padded input copy" : "")
     }
     static func isPadded(_ d: Conv2DDescriptor) -> Bool { d.padding != .zero }
@@ -167,7 +178,8 @@ final class DirectIndirectConvolution: PreparedConvolution, @unchecked Sendable 
         let d = descriptor
         let threads = ThreadPolicy.threads(requested: requested, flops: d.flops)
         let pixels = d.outputHeight * d.outputWidth
-        let tiles = (pixels + Self.pixelsPerTile - 1) / Self.pixelsPerTile
+        let unit = tileUnit
+        let tiles = (pixels + unit - 1) / unit
         let perBlock = imagesPerBlock
         let imageFloats = d.inputChannels * planeHeight * planeWidth
         // Padding and the convolution: one fan-out (two phases of one team).
@@ -228,7 +240,7 @@ final class DirectIndirectConvolution: PreparedConvolution, @unchecked Sendable 
             let rowBytes = Swift.max(cPerGroup * planeWidth * 4, 1)
             let inputRows = Swift.max(256 * 1024 / rowBytes, 1)
             let outputRows = Swift.max((inputRows - (d.kernelHeight - 1) * d.dilationHeight) / d.strideHeight, 1)
-            let tilesPerChunk = Swift.max(outputRows * d.outputWidth / Self.pixelsPerTile, 1)
+            let tilesPerChunk = Swift.max(outputRows * d.outputWidth / tileUnit, 1)
             chunks = (tiles + tilesPerChunk - 1) / tilesPerChunk
         }
         return ChannelPanels.refine(chunks: chunks, panelBlocks: panelBlocks, pieces: images * d.groups, tiles: tiles,
@@ -243,7 +255,7 @@ final class DirectIndirectConvolution: PreparedConvolution, @unchecked Sendable 
                      panels: Range<Int>, tiles: Range<Int>, taps: UnsafeBufferPointer<Int32>) {
         let d = descriptor
         let OH = d.outputHeight, OW = d.outputWidth, pixels = OH * OW
-        let mr = Self.pixelsPerTile, nr = Self.channelsPerPanel
+        let mr = tileUnit, nr = Self.channelsPerPanel
         let plane = planeHeight * planeWidth
         let rowStep = d.strideHeight * planeWidth, colStep = d.strideWidth
         let image = x + (n * d.inputChannels + g * cPerGroup) * plane
@@ -269,7 +281,7 @@ final class DirectIndirectConvolution: PreparedConvolution, @unchecked Sendable 
                 // AVX-512: this panel and the next in one pass (6 pixels x 32 channels).
                 pairKernel(depth, w, depth * nr, taps.baseAddress, image, rowStep, colStep, OW, first, count,
                            out + kPanel * nr * pixels, pixels, Swift.min(2 * nr, kPerGroup - kPanel * nr), biasPtr,
-                           flags, lo, hi, &rows)
+                           mr == 7 ? flags | KernelFlags.convTile7 : flags, lo, hi, &rows)
                 kPanel += 1
                 continue
             }
