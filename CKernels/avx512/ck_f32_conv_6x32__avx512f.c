@@ -17,13 +17,48 @@
 #define CK_LO(v) _mm512_castps512_ps256(v)
 #define CK_HI(v) _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(v), 1))
 
+// A block of a tile's taps and the tile's pixels that sum them: taps [d0, d1) for pixels
+// [a, b) (the others read zero padding there, in a column left or right of the input).
+typedef struct {
+  size_t d0, d1;
+  size_t a, b;
+} ck_tap_block;
+
+// One tap d for the pixels j with GUARD(j) (all of them, or those of a block).
+#define CK_TAP(GUARD)                                                                                   \
+  do {                                                                                                  \
+    _mm_prefetch((const char*)(w0 + 16 * d + 384), _MM_HINT_T0);                                       \
+    _mm_prefetch((const char*)(w1 + 16 * d + 384), _MM_HINT_T0);                                       \
+    if (prefetch_input) {                                                                               \
+      _mm_prefetch((const char*)(p0 + taps[d + 16]), _MM_HINT_T0);                                     \
+      _mm_prefetch((const char*)(p5 + taps[d + 16]), _MM_HINT_T0);                                     \
+    }                                                                                                   \
+    const ptrdiff_t off = taps[d];                                                                      \
+    const __m512 b0 = _mm512_loadu_ps(w0 + 16 * d);                                                     \
+    const __m512 b1 = _mm512_loadu_ps(w1 + 16 * d);                                                     \
+    __m512 a;                                                                                           \
+    if (GUARD(0)) { a = _mm512_set1_ps(p0[off]); c00 = _mm512_fmadd_ps(a, b0, c00); c01 = _mm512_fmadd_ps(a, b1, c01); } \
+    if (GUARD(1)) { a = _mm512_set1_ps(p1[off]); c10 = _mm512_fmadd_ps(a, b0, c10); c11 = _mm512_fmadd_ps(a, b1, c11); } \
+    if (GUARD(2)) { a = _mm512_set1_ps(p2[off]); c20 = _mm512_fmadd_ps(a, b0, c20); c21 = _mm512_fmadd_ps(a, b1, c21); } \
+    if (GUARD(3)) { a = _mm512_set1_ps(p3[off]); c30 = _mm512_fmadd_ps(a, b0, c30); c31 = _mm512_fmadd_ps(a, b1, c31); } \
+    if (GUARD(4)) { a = _mm512_set1_ps(p4[off]); c40 = _mm512_fmadd_ps(a, b0, c40); c41 = _mm512_fmadd_ps(a, b1, c41); } \
+    if (GUARD(5)) { a = _mm512_set1_ps(p5[off]); c50 = _mm512_fmadd_ps(a, b0, c50); c51 = _mm512_fmadd_ps(a, b1, c51); } \
+    if (MR == 7 && GUARD(6)) {                                                                          \
+      a = _mm512_set1_ps(p6[off]); c60 = _mm512_fmadd_ps(a, b0, c60); c61 = _mm512_fmadd_ps(a, b1, c61); \
+    }                                                                                                   \
+  } while (0)
+#define CK_ALL(j) 1
+#define CK_IN_BLOCK(j) (blk_a <= (j) && (j) < blk_b)
+
 // One tile of MR (6 or 7) pixels x 32 channels. The 7th pixel (MR == 7) runs two more
 // accumulators beside the 12 of the 6-pixel tile; its channels are stored one by one after the
-// 6-pixel transposing store. Each output's sum is the same whatever MR.
+// 6-pixel transposing store. Each output's sum is the same whatever MR. Without blocks, every
+// pixel sums taps [0, depth); with blocks, each block's taps are summed by its pixels only (the
+// products left out are with zero padding).
 CK_TARGET __attribute__((always_inline)) static inline void ck_conv_6x32(
     const int MR, size_t depth, const float* w0, const float* w1, const int32_t* taps, const float* const* pixels,
     size_t np, float* out, size_t channel_stride, size_t nk, const float* bias, uint32_t flags, float lo, float hi,
-    const int prefetch_input) {
+    const int prefetch_input, const ck_tap_block* blocks, size_t nblocks) {
   const float* p0 = pixels[0];
   const float* p1 = pixels[np > 1 ? 1 : 0];
   const float* p2 = pixels[np > 2 ? 2 : 0];
@@ -38,28 +73,17 @@ CK_TARGET __attribute__((always_inline)) static inline void ck_conv_6x32(
   } else {
     c00 = c01 = c10 = c11 = c20 = c21 = c30 = c31 = c40 = c41 = c50 = c51 = c60 = c61 = _mm512_setzero_ps();
   }
-  for (size_t d = 0; d < depth; d++) {
-    _mm_prefetch((const char*)(w0 + 384), _MM_HINT_T0);
-    _mm_prefetch((const char*)(w1 + 384), _MM_HINT_T0);
-    if (prefetch_input) {
-      _mm_prefetch((const char*)(p0 + taps[d + 16]), _MM_HINT_T0);
-      _mm_prefetch((const char*)(p5 + taps[d + 16]), _MM_HINT_T0);
+  if (blocks == NULL) {
+    for (size_t d = 0; d < depth; d++) CK_TAP(CK_ALL);
+  } else {
+    for (size_t k = 0; k < nblocks; k++) {
+      const size_t blk_a = blocks[k].a, blk_b = blocks[k].b;
+      if (blk_a == 0 && blk_b >= np) {
+        for (size_t d = blocks[k].d0; d < blocks[k].d1; d++) CK_TAP(CK_ALL);
+      } else {
+        for (size_t d = blocks[k].d0; d < blocks[k].d1; d++) CK_TAP(CK_IN_BLOCK);
+      }
     }
-    const ptrdiff_t off = taps[d];
-    const __m512 b0 = _mm512_loadu_ps(w0);
-    const __m512 b1 = _mm512_loadu_ps(w1);
-    __m512 a;
-    a = _mm512_set1_ps(p0[off]); c00 = _mm512_fmadd_ps(a, b0, c00); c01 = _mm512_fmadd_ps(a, b1, c01);
-    a = _mm512_set1_ps(p1[off]); c10 = _mm512_fmadd_ps(a, b0, c10); c11 = _mm512_fmadd_ps(a, b1, c11);
-    a = _mm512_set1_ps(p2[off]); c20 = _mm512_fmadd_ps(a, b0, c20); c21 = _mm512_fmadd_ps(a, b1, c21);
-    a = _mm512_set1_ps(p3[off]); c30 = _mm512_fmadd_ps(a, b0, c30); c31 = _mm512_fmadd_ps(a, b1, c31);
-    a = _mm512_set1_ps(p4[off]); c40 = _mm512_fmadd_ps(a, b0, c40); c41 = _mm512_fmadd_ps(a, b1, c41);
-    a = _mm512_set1_ps(p5[off]); c50 = _mm512_fmadd_ps(a, b0, c50); c51 = _mm512_fmadd_ps(a, b1, c51);
-    if (MR == 7) {
-      a = _mm512_set1_ps(p6[off]); c60 = _mm512_fmadd_ps(a, b0, c60); c61 = _mm512_fmadd_ps(a, b1, c61);
-    }
-    w0 += 16;
-    w1 += 16;
   }
   if (flags & CK_GEMM_CLAMP && !(flags & CK_CONV_ACCUMULATE)) {
     // max(lo, x) and min(hi, x) return x when x is NaN (the second operand wins).
@@ -123,18 +147,65 @@ CK_TARGET __attribute__((always_inline)) static inline void ck_conv_6x32(
 
 #undef CK_LO
 #undef CK_HI
+#undef CK_TAP
+#undef CK_ALL
+#undef CK_IN_BLOCK
 
 #define CK_CONV_6X32_INSTANCE(NAME, MR, PREFETCH)                                                          \
   CK_TARGET __attribute__((noinline)) static void NAME(                                                      \
       size_t depth, const float* w0, const float* w1, const int32_t* taps, const float* const* pixels, size_t np, \
-      float* out, size_t channel_stride, size_t nk, const float* bias, uint32_t flags, float lo, float hi) {     \
-    ck_conv_6x32(MR, depth, w0, w1, taps, pixels, np, out, channel_stride, nk, bias, flags, lo, hi, PREFETCH);  \
+      float* out, size_t channel_stride, size_t nk, const float* bias, uint32_t flags, float lo, float hi,       \
+      const ck_tap_block* blocks, size_t nblocks) {                                                            \
+    ck_conv_6x32(MR, depth, w0, w1, taps, pixels, np, out, channel_stride, nk, bias, flags, lo, hi, PREFETCH,   \
+                 blocks, nblocks);                                                                             \
   }
 CK_CONV_6X32_INSTANCE(ck_conv_6x32_plain, 6, 0)
 CK_CONV_6X32_INSTANCE(ck_conv_6x32_prefetch, 6, 1)
 CK_CONV_6X32_INSTANCE(ck_conv_7x32_plain, 7, 0)
 CK_CONV_6X32_INSTANCE(ck_conv_7x32_prefetch, 7, 1)
 #undef CK_CONV_6X32_INSTANCE
+
+// The blocks of a tile of np pixels within one output row, starting at column ox, that sums the
+// taps of kernel rows [r_lo, r_hi] (in (r, s, c) order): per kernel column s, the pixels whose
+// input column is inside the plane; consecutive columns with the same pixels merge into one
+// block. Returns 0 when the tile cannot be blocked (too many columns) or every pixel sums every
+// tap (the plain loop is then as good).
+static size_t ck_conv_column_blocks(const ck_conv_rows* rows, size_t ox, size_t np, size_t r_lo, size_t r_hi,
+                                    ck_tap_block* blocks, size_t max_blocks) {
+  const size_t S = rows->kernel_cols, C = rows->channels;
+  if (S > 16) return 0;
+  size_t a[16], b[16];
+  int trimmed = 0;
+  for (size_t s = 0; s < S; s++) {
+    // Input column of pixel j: (ox + j) * stride + s * dilation - pad_left, inside [0, input_width).
+    const ptrdiff_t st = (ptrdiff_t)rows->col_stride;
+    const ptrdiff_t base = (ptrdiff_t)(ox * rows->col_stride + s * rows->col_dilation) - (ptrdiff_t)rows->pad_left;
+    ptrdiff_t lo = base >= 0 ? 0 : (-base + st - 1) / st;
+    const ptrdiff_t last = (ptrdiff_t)rows->input_width - 1 - base;
+    ptrdiff_t hi = last < 0 ? 0 : last / st + 1;
+    if (lo > (ptrdiff_t)np) lo = (ptrdiff_t)np;
+    if (hi > (ptrdiff_t)np) hi = (ptrdiff_t)np;
+    if (hi < lo) hi = lo;
+    a[s] = (size_t)lo;
+    b[s] = (size_t)hi;
+    if (a[s] != 0 || b[s] != np) trimmed = 1;
+  }
+  if (!trimmed) return 0;
+  size_t n = 0;
+  for (size_t r = r_lo; r <= r_hi; r++) {
+    for (size_t s = 0; s < S; s++) {
+      if (a[s] == b[s]) continue;  // no pixel reads inside the plane in this column
+      const size_t d0 = (r * S + s) * C, d1 = d0 + C;
+      if (n > 0 && blocks[n - 1].d1 == d0 && blocks[n - 1].a == a[s] && blocks[n - 1].b == b[s]) {
+        blocks[n - 1].d1 = d1;
+      } else {
+        if (n == max_blocks) return 0;
+        blocks[n++] = (ck_tap_block){d0, d1, a[s], b[s]};
+      }
+    }
+  }
+  return n;
+}
 
 CK_TARGET void ck_f32_conv_tiles_6x32__avx512f(
     size_t depth, const float* w, size_t w_panel_stride, const int32_t* taps, const float* image, size_t row_step,
@@ -143,9 +214,10 @@ CK_TARGET void ck_f32_conv_tiles_6x32__avx512f(
   size_t oy = first_pixel / output_width, ox = first_pixel % output_width;
   const size_t mr = (flags & CK_CONV_TILE7) ? 7 : 6;
   const float* pixels[7];
+  ck_tap_block blocks[64];
   for (size_t p = 0; p < pixel_count; p += mr) {
     const size_t np = pixel_count - p < mr ? pixel_count - p : mr;
-    const size_t first_row = oy;
+    const size_t first_row = oy, first_col = ox;
     for (size_t j = 0; j < np; j++) {
       pixels[j] = image + oy * row_step + ox * col_step;
       if (++ox == output_width) { ox = 0; oy++; }
@@ -153,20 +225,31 @@ CK_TARGET void ck_f32_conv_tiles_6x32__avx512f(
     const size_t last_row = ox == 0 ? oy - 1 : oy;
     size_t d0, d1;
     ck_conv_tile_taps(rows, first_row, last_row, depth, &d0, &d1);
-    const float* w0 = w + d0 * 16;
+    // A tile within one output row whose pixels see padding columns: per-column blocks.
+    size_t nblocks = 0;
+    if (rows != NULL && rows->skip_cols && first_row == last_row && d1 > d0) {
+      nblocks = ck_conv_column_blocks(rows, first_col, np, d0 / rows->taps_per_row, d1 / rows->taps_per_row - 1,
+                                      blocks, 64);
+    }
+    const ck_tap_block* bl = nblocks > 0 ? blocks : NULL;
+    // Without blocks the kernel reads taps [d0, d1) from pointers at d0; with blocks, the
+    // blocks' absolute taps from pointers at tap 0.
+    const size_t base = bl != NULL ? 0 : d0;
+    const float* w0 = w + base * 16;
     const float* w1 = w0 + w_panel_stride;
-    const int32_t* tp = taps + d0;
+    const int32_t* tp = taps + base;
+    const size_t n = d1 - d0;
     float* o = out + first_pixel + p;
     if (np > 6) {
       if (flags & CK_CONV_PREFETCH_INPUT) {
-        ck_conv_7x32_prefetch(d1 - d0, w0, w1, tp, pixels, np, o, channel_stride, nk, bias, flags, lo, hi);
+        ck_conv_7x32_prefetch(n, w0, w1, tp, pixels, np, o, channel_stride, nk, bias, flags, lo, hi, bl, nblocks);
       } else {
-        ck_conv_7x32_plain(d1 - d0, w0, w1, tp, pixels, np, o, channel_stride, nk, bias, flags, lo, hi);
+        ck_conv_7x32_plain(n, w0, w1, tp, pixels, np, o, channel_stride, nk, bias, flags, lo, hi, bl, nblocks);
       }
     } else if (flags & CK_CONV_PREFETCH_INPUT) {
-      ck_conv_6x32_prefetch(d1 - d0, w0, w1, tp, pixels, np, o, channel_stride, nk, bias, flags, lo, hi);
+      ck_conv_6x32_prefetch(n, w0, w1, tp, pixels, np, o, channel_stride, nk, bias, flags, lo, hi, bl, nblocks);
     } else {
-      ck_conv_6x32_plain(d1 - d0, w0, w1, tp, pixels, np, o, channel_stride, nk, bias, flags, lo, hi);
+      ck_conv_6x32_plain(n, w0, w1, tp, pixels, np, o, channel_stride, nk, bias, flags, lo, hi, bl, nblocks);
     }
   }
 }

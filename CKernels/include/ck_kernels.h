@@ -270,13 +270,19 @@ void ck_f32_winograd_output_ukernel__avx2_fma(
 // last one nearly empty). Each output's sum is the same with either tile.
 #define CK_CONV_TILE7 16u
 
-// Vertical geometry for ck_f32_conv_tiles_6x16__avx2_fma, with the taps in (r, c, s) order:
-// tap d belongs to kernel row d / taps_per_row. When skip is non-zero, the kernel rows whose
-// input row (oy * stride + r * dilation - pad_top) is outside [0, input_height) for every pixel
-// of a tile are left out of that tile's sum (they read zero padding).
+// Geometry for ck_f32_conv_tiles_6x16__avx2_fma, with the taps in (r, s, c) order: tap d belongs
+// to kernel row d / taps_per_row and, within it, to kernel column (d % taps_per_row) / channels.
+// When skip is non-zero, the kernel rows whose input row (oy * stride + r * dilation - pad_top)
+// is outside [0, input_height) for every pixel of a tile are left out of that tile's sum (they
+// read zero padding). When skip_cols is non-zero (read by the AVX-512F pair kernel only), a tile
+// within one output row also leaves out, pixel by pixel, the kernel columns whose input column
+// (ox * col_stride + s * col_dilation - pad_left) is outside [0, input_width): their products
+// are with zero padding, so the sums are unchanged for finite weights.
 typedef struct {
   size_t kernel_rows, taps_per_row, input_height, pad_top, stride, dilation;
   int skip;
+  size_t kernel_cols, channels, input_width, pad_left, col_stride, col_dilation;
+  int skip_cols;
 } ck_conv_rows;
 
 // Runs that tile over output pixels [first_pixel, first_pixel + pixel_count) of one image

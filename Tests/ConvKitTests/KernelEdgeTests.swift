@@ -253,6 +253,43 @@ struct KernelEdgeTests {
         }
     }
 
+    @Test("padding columns left out per pixel (AVX-512F pair kernel, outputs at most 17 wide): 3x3 to 7x7 filters, strides 1-2, dilation 2, asymmetric and wide padding, accumulation; the AVX2 kernel's bits")
+    func paddingColumnsSkipped() throws {
+        var seed: UInt64 = 900
+        // (C, K, H, W, R, S, stride, dilation, padding)
+        let cases: [(Int, Int, Int, Int, Int, Int, Int, Int, Padding)] = [
+            (6, 40, 7, 7, 7, 7, 1, 1, Padding(3)), (5, 33, 9, 11, 3, 5, 2, 1, Padding(top: 1, left: 2, bottom: 0, right: 3)),
+            (4, 48, 10, 10, 3, 3, 1, 2, Padding(2)), (3, 64, 4, 4, 5, 5, 1, 1, Padding(4)),
+            (7, 17, 17, 17, 5, 5, 1, 1, Padding(2)), (8, 32, 6, 13, 3, 3, 2, 2, Padding(top: 0, left: 3, bottom: 2, right: 0))]
+        for (c, k, h, w, r, s, stride, dil, padding) in cases {
+            for accumulate in [false, true] {
+                var d = Conv2DDescriptor(batch: 2, inputChannels: c, inputHeight: h, inputWidth: w, outputChannels: k,
+                                         kernelHeight: r, kernelWidth: s, strideHeight: stride, strideWidth: stride,
+                                         padding: padding, dilationHeight: dil, dilationWidth: dil,
+                                         activation: .clamp(min: -0.5, max: 0.7))
+                d.accumulate = accumulate
+                let isas = [KernelISA.avx2fma, .avx512f].filter(KernelISA.isSupported)
+                var outputs: [[UInt32]] = []
+                var rng = TestRandom(seed: seed)
+                let wt = rng.uniform(d.weightCount), b = rng.uniform(d.outputChannels), x = rng.uniform(d.inputCount)
+                let prior = rng.uniform(d.outputCount)
+                for isa in isas {
+                    let backend = DirectBackend(isa: isa, algorithm: .indirect)
+                    try Self.check(d, seed: seed, backend: backend)
+                    var y = prior
+                    try x.withUnsafeBufferPointer { xb in
+                        try y.withUnsafeMutableBufferPointer {
+                            try backend.prepare(d, weights: wt, bias: b).execute(input: xb, output: $0, threads: 2)
+                        }
+                    }
+                    outputs.append(y.map(\.bitPattern))
+                }
+                #expect(Set(outputs).count == 1, "\(d)")
+                seed += 1
+            }
+        }
+    }
+
     @Test("depthwise 5x5 and 7x7 planes: every block shape (1-4 vectors wide, 1-4 rows), strides 1-3")
     func depthwiseBlocks() throws {
         var seed: UInt64 = 300

@@ -178,8 +178,12 @@ enum KernelBindings {
 
     /// The vertical tap geometry of an indirect convolution (`ck_conv_rows`).
     static func convTapRows(kernelRows: Int, tapsPerRow: Int, inputHeight: Int, padTop: Int, stride: Int,
-                            dilation: Int, skip: Bool) -> ConvTapRows {
+                            dilation: Int, skip: Bool, kernelColumns: Int = 1, channels: Int = 1,
+                            inputWidth: Int = 0, padLeft: Int = 0, columnStride: Int = 1, columnDilation: Int = 1,
+                            skipColumns: Bool = false) -> ConvTapRows {
         ck_conv_rows(kernel_rows: kernelRows, taps_per_row: tapsPerRow, input_height: inputHeight, pad_top: padTop,
-                     stride: stride, dilation: dilation, skip: skip ? 1 : 0)
+                     stride: stride, dilation: dilation, skip: skip ? 1 : 0, kernel_cols: kernelColumns,
+                     channels: channels, input_width: inputWidth, pad_left: padLeft, col_stride: columnStride,
+                     col_dilation: columnDilation, skip_cols: skipColumns ? 1 : 0)
     }
 }

@@ -3,7 +3,8 @@
 /// dimension (the `direct` backend's path on AVX2+FMA for non-depthwise layers).
 ///
 /// For image `n` and group `g`, each output pixel is `y[k] = bias[k] + sum_d W[k][d] x[p + tap(d)]`
-/// over the `D = (C/g) * R * S` taps `d = (r, c, s)` (kernel row outermost). The kernel
+/// over the `D = (C/g) * R * S` taps `d = (r, c, s)`, or `(r, s, c)` on narrow padded outputs
+/// (kernel row outermost; see ``skipsPaddingColumns(_:isa:)``). The kernel
 /// `ck_f32_conv_tiles_6x16__avx2_fma` (on AVX-512F, `ck_f32_conv_tiles_6x32__avx512f` for two
 /// panels at a time) computes 6 pixels by 16 output channels: each tap's
 /// 16 weights are one packed row (two vectors), each pixel's input value is broadcast from the
@@ -28,10 +29,23 @@ final class DirectIndirectConvolution: PreparedConvolution, @unchecked Sendable 
     private let packedWeights: AlignedBuffer
     /// Bias per group, zero-extended to whole panels: `[group][kPanels * 16]`.
     private let bias: AlignedBuffer
-    /// Offset of each tap `(r, c, s)` from the pixel's first tap, in floats, then 16 copies of
+    /// Offset of each tap (in the taps' order) from the pixel's first tap, in floats, then 16 copies of
     /// the last one (read by the kernel's prefetches).
     private let taps: [Int32]
     private let pool = WorkspacePool()
+
+    /// Whether the taps are in (r, s, c) order, with the AVX-512F pair kernel leaving out, per
+    /// pixel, the kernel columns that read left or right padding (``skipsPaddingColumns(_:isa:)``).
+    let skipsColumns: Bool
+    /// Narrow outputs (at most 17 columns) with left or right padding: there the padding columns
+    /// are a large share of the taps (a 7x7 filter on a 7x7 image: 24%), and the (r, s, c) order
+    /// ran the 6x16 kernel no slower. Measured (1 thread, Zen 4, the two builds alternated layer
+    /// by layer, 5 rounds, medians): 1.07x geomean on 12 layers with 4-17 output columns
+    /// (0.93-1.27x; 7 of them random layers), 0.98-1.01x on 28-column ones, which therefore keep
+    /// the (r, c, s) order.
+    static func skipsPaddingColumns(_ d: Conv2DDescriptor, isa: KernelISA) -> Bool {
+        KernelTable.of(isa).convTile != nil && (d.padding.left > 0 || d.padding.right > 0) && d.outputWidth <= 17
+    }
 
     /// Output pixels per task unit: 7 where the table has the 6x32 pair kernel and the plane has
     /// 7n pixels (7x7, 14x14: whole 7-pixel tiles, where 6-pixel tiles leave 9 of 54 slots of
@@ -84,18 +98,24 @@ final class DirectIndirectConvolution: PreparedConvolution, @unchecked Sendable 
         let panelFloats = try checkedMul(depth, nr, "packed weights")
         packedWeights = AlignedBuffer(count: try checkedMul(try checkedMul(d.groups, kPanels, "packed weights"),
                                                             panelFloats, "packed weights"))
-        // Taps in (r, c, s) order (kernel row outermost), so that the taps of the kernel rows
-        // that fall in the top or bottom zero padding for a whole tile form a prefix or suffix
-        // the kernel can skip.
+        // Taps with the kernel row outermost, so that the taps of the kernel rows that fall in the
+        // top or bottom zero padding for a whole tile form a prefix or suffix the kernel can skip:
+        // (r, c, s) order, or (r, s, c) where the pair kernel skips padding columns (the taps of
+        // one kernel column are then a block of C/g taps).
         let pw = packedWeights.base
         let R = d.kernelHeight, S = d.kernelWidth, Cg = cPerGroup
+        let columnsOuter = Self.skipsPaddingColumns(d, isa: isa)
+        skipsColumns = columnsOuter
+        func tapIndex(_ r: Int, _ s: Int, _ c: Int) -> Int {
+            columnsOuter ? (r * S + s) * Cg + c : (r * Cg + c) * S + s
+        }
         for g in 0..<d.groups {
             for k in 0..<kPerGroup {
                 let panel = pw + (g * kPanels + k / nr) * panelFloats + k % nr
                 let src = weights.baseAddress! + (g * kPerGroup + k) * depth   // (c, r, s) order
                 for r in 0..<R {
-                    for c in 0..<Cg {
-                        for s in 0..<S { panel[((r * Cg + c) * S + s) * nr] = src[(c * R + r) * S + s] }
+                    for s in 0..<S {
+                        for c in 0..<Cg { panel[tapIndex(r, s, c) * nr] = src[(c * R + r) * S + s] }
                     }
                 }
             }
@@ -104,13 +124,15 @@ final class DirectIndirectConvolution: PreparedConvolution, @unchecked Sendable 
         let plane = planeHeight * planeWidth
         var taps: [Int32] = []
         taps.reserveCapacity(depth + 16)
+        var offsets = [Int32](repeating: 0, count: depth)
         for r in 0..<R {
-            for c in 0..<Cg {
-                for s in 0..<S {
-                    taps.append(Int32(c * plane + r * d.dilationHeight * planeWidth + s * d.dilationWidth))
+            for s in 0..<S {
+                for c in 0..<Cg {
+                    offsets[tapIndex(r, s, c)] = Int32(c * plane + r * d.dilationHeight * planeWidth + s * d.dilationWidth)
                 }
             }
         }
+        taps.append(contentsOf: offsets)
         // 16 more entries (repeating the last tap): the kernel prefetches 16 taps ahead.
         taps.append(contentsOf: repeatElement(taps.last ?? 0, count: 16))
         self.taps = taps
@@ -271,7 +293,11 @@ final class DirectIndirectConvolution: PreparedConvolution, @unchecked Sendable 
         var rows = KernelBindings.convTapRows(kernelRows: d.kernelHeight, tapsPerRow: cPerGroup * d.kernelWidth,
                                               inputHeight: d.inputHeight, padTop: d.padding.top,
                                               stride: d.strideHeight, dilation: d.dilationHeight,
-                                              skip: d.padding.top > 0 || d.padding.bottom > 0)
+                                              skip: d.padding.top > 0 || d.padding.bottom > 0,
+                                              kernelColumns: d.kernelWidth, channels: cPerGroup,
+                                              inputWidth: d.inputWidth, padLeft: d.padding.left,
+                                              columnStride: d.strideWidth, columnDilation: d.dilationWidth,
+                                              skipColumns: skipsColumns)
         var kPanel = panels.lowerBound
         while kPanel < panels.upperBound {
             defer { kPanel += 1 }
