@@ -20,15 +20,9 @@
 #if defined(__x86_64__)
 #include <immintrin.h>
 
-#define CK_TARGET __attribute__((target("avx512f")))
+#include "ck_avx512_mask.h"
 
-// Lanes [first, end) of a vector, clamped to 0 .. 16 (none when end <= first).
-CK_TARGET static inline __mmask16 ck_lane_span(ptrdiff_t first, ptrdiff_t end) {
-  if (first < 0) first = 0;
-  if (end > 16) end = 16;
-  if (end <= first) return (__mmask16)0;
-  return (__mmask16)(((1u << end) - 1u) & ~((1u << first) - 1u));
-}
+#define CK_TARGET __attribute__((target("avx512f")))
 
 // Lanes 0 .. n-1 (none for n <= 0, all for n >= 16).
 CK_TARGET static inline __mmask16 ck_lanes_below(ptrdiff_t n) { return ck_lane_span(0, n); }
@@ -40,13 +34,6 @@ typedef struct {
   const float* x;
   ptrdiff_t row_stride, in_h, in_w, pad_top, pad_left;
 } ck_dw_plane;
-
-// The address of column c of a row (c may be negative, or the row outside the plane): computed
-// as an integer, only dereferenced by masked loads whose lanes are all inside the plane (masked-off
-// lanes are not accessed, so they cannot fault).
-CK_TARGET static inline const float* ck_dw_at(const float* row, ptrdiff_t c) {
-  return (const float*)((uintptr_t)row + (uintptr_t)(c * (ptrdiff_t)sizeof(float)));
-}
 
 // valignd: lanes n .. 15 of lo followed by lanes 0 .. n - 1 of hi (_mm512_alignr_epi32(hi, lo, n)),
 // as an instruction: clang rewrites the intrinsic into vpermt2ps / vpermt2pd with constant index
@@ -64,8 +51,8 @@ CK_TARGET static inline const float* ck_dw_at(const float* row, ptrdiff_t c) {
 // of the two loads inside it).
 CK_TARGET __attribute__((always_inline)) static inline void ck_dw_taps_s1(
     const int K, const float* row, ptrdiff_t c0, __mmask16 m0, __mmask16 m1, __m512 t[7]) {
-  const __m512i a = _mm512_castps_si512(_mm512_maskz_loadu_ps(m0, ck_dw_at(row, c0)));
-  const __m512i b = _mm512_castps_si512(_mm512_maskz_loadu_ps(m1, ck_dw_at(row, c0 + 16)));
+  const __m512i a = _mm512_castps_si512(_mm512_maskz_loadu_ps(m0, ck_unchecked_at(row, c0)));
+  const __m512i b = _mm512_castps_si512(_mm512_maskz_loadu_ps(m1, ck_unchecked_at(row, c0 + 16)));
   t[0] = _mm512_castsi512_ps(a);
   if (K > 1) t[1] = _mm512_castsi512_ps(CK_ALIGNR(b, a, 1));
   if (K > 2) t[2] = _mm512_castsi512_ps(CK_ALIGNR(b, a, 2));
@@ -80,9 +67,9 @@ CK_TARGET __attribute__((always_inline)) static inline void ck_dw_taps_s1(
 // the even lanes shifted by s / 2, odd taps the odd lanes shifted by (s - 1) / 2.
 CK_TARGET __attribute__((always_inline)) static inline void ck_dw_taps_s2(
     const int K, const float* row, ptrdiff_t c0, __mmask16 m0, __mmask16 m1, __mmask16 m2, __m512 t[7]) {
-  const __m512 a = _mm512_maskz_loadu_ps(m0, ck_dw_at(row, c0));
-  const __m512 b = _mm512_maskz_loadu_ps(m1, ck_dw_at(row, c0 + 16));
-  const __m512 c = _mm512_maskz_loadu_ps(m2, ck_dw_at(row, c0 + 32));
+  const __m512 a = _mm512_maskz_loadu_ps(m0, ck_unchecked_at(row, c0));
+  const __m512 b = _mm512_maskz_loadu_ps(m1, ck_unchecked_at(row, c0 + 16));
+  const __m512 c = _mm512_maskz_loadu_ps(m2, ck_unchecked_at(row, c0 + 32));
   const __m512i even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
   const __m512i odd = _mm512_setr_epi32(1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31);
   // Columns 0, 2, .., 30 and 1, 3, .., 31 of the row segment; past them, columns 32, 34, .. and
@@ -151,7 +138,7 @@ CK_TARGET __attribute__((always_inline)) static inline void ck_dw_block(
         const int inside = iy >= 0 && iy < src->in_h;
         const __mmask16 rows_mask = (__mmask16)(inside ? 0xFFFF : 0);
         m0 &= rows_mask; m1 &= rows_mask; m2 &= rows_mask;
-        row = ck_dw_at(src->x, (inside ? iy : 0) * src->row_stride);
+        row = ck_unchecked_at(src->x, (inside ? iy : 0) * src->row_stride);
       } else {
         row = src->x + iy * src->row_stride;
       }

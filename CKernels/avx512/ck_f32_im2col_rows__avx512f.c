@@ -13,21 +13,9 @@
 #if defined(__x86_64__)
 #include <immintrin.h>
 
+#include "ck_avx512_mask.h"
+
 #define CK_TARGET __attribute__((target("avx512f")))
-
-// Lanes [first, end) of a vector, clamped to 0 .. 16 (none when end <= first).
-CK_TARGET static inline __mmask16 ck_im2col_span(ptrdiff_t first, ptrdiff_t end) {
-  if (first < 0) first = 0;
-  if (end > 16) end = 16;
-  if (end <= first) return (__mmask16)0;
-  return (__mmask16)(((1u << end) - 1u) & ~((1u << first) - 1u));
-}
-
-// The address of column c of a row (c may be negative): an integer computation, dereferenced
-// only by masked loads whose lanes are inside the row (masked-off lanes are not accessed).
-CK_TARGET static inline const float* ck_im2col_at(const float* row, ptrdiff_t c) {
-  return (const float*)((uintptr_t)row + (uintptr_t)(c * (ptrdiff_t)sizeof(float)));
-}
 
 // dst[j] = row[c0 + j * stride] for j < n, zero outside columns 0 .. in_w - 1.
 CK_TARGET static inline void ck_im2col_segment(const float* row, ptrdiff_t in_w, ptrdiff_t c0, size_t stride,
@@ -37,8 +25,8 @@ CK_TARGET static inline void ck_im2col_segment(const float* row, ptrdiff_t in_w,
     for (; j < n; j += 16) {
       const ptrdiff_t c = c0 + (ptrdiff_t)j;
       const size_t left = n - j < 16 ? n - j : 16;
-      const __mmask16 m = ck_im2col_span(-c, in_w - c) & ck_im2col_span(0, (ptrdiff_t)left);
-      _mm512_mask_storeu_ps(dst + j, ck_im2col_span(0, (ptrdiff_t)left), _mm512_maskz_loadu_ps(m, ck_im2col_at(row, c)));
+      const __mmask16 m = ck_lane_span(-c, in_w - c) & ck_lane_span(0, (ptrdiff_t)left);
+      _mm512_mask_storeu_ps(dst + j, ck_lane_span(0, (ptrdiff_t)left), _mm512_maskz_loadu_ps(m, ck_unchecked_at(row, c)));
     }
   } else if (stride == 2) {
     const __m512i even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
@@ -47,9 +35,9 @@ CK_TARGET static inline void ck_im2col_segment(const float* row, ptrdiff_t in_w,
       const size_t left = n - j < 16 ? n - j : 16;
       // Columns c .. c + 2 * left - 2 (the even lanes of two vectors).
       const ptrdiff_t end = (in_w < c + 2 * (ptrdiff_t)left - 1 ? in_w : c + 2 * (ptrdiff_t)left - 1) - c;
-      const __m512 a = _mm512_maskz_loadu_ps(ck_im2col_span(-c, end), ck_im2col_at(row, c));
-      const __m512 b = _mm512_maskz_loadu_ps(ck_im2col_span(-c - 16, end - 16), ck_im2col_at(row, c + 16));
-      _mm512_mask_storeu_ps(dst + j, ck_im2col_span(0, (ptrdiff_t)left), _mm512_permutex2var_ps(a, even, b));
+      const __m512 a = _mm512_maskz_loadu_ps(ck_lane_span(-c, end), ck_unchecked_at(row, c));
+      const __m512 b = _mm512_maskz_loadu_ps(ck_lane_span(-c - 16, end - 16), ck_unchecked_at(row, c + 16));
+      _mm512_mask_storeu_ps(dst + j, ck_lane_span(0, (ptrdiff_t)left), _mm512_permutex2var_ps(a, even, b));
     }
   } else {
     for (; j < n; j++) {
@@ -73,7 +61,7 @@ CK_TARGET void ck_f32_im2col_rows__avx512f(
   const size_t vectors = (out_w + 15) / 16;
   const int fast = (stride_w == 1 || stride_w == 2) && vectors <= CK_IM2COL_MAX_VECTORS;
   const __m512i even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
-  const __mmask16 last_store = ck_im2col_span(0, (ptrdiff_t)(out_w - 16 * (vectors - 1)));
+  const __mmask16 last_store = ck_lane_span(0, (ptrdiff_t)(out_w - 16 * (vectors - 1)));
   __mmask16 ma[CK_IM2COL_MAX_VECTORS], mb[CK_IM2COL_MAX_VECTORS];
   for (size_t s = 0; s < kw; s++) {
     // The first input column of a whole row's outputs for this filter column, and its masks.
@@ -83,12 +71,12 @@ CK_TARGET void ck_f32_im2col_rows__avx512f(
         const ptrdiff_t n = (ptrdiff_t)(out_w - 16 * j < 16 ? out_w - 16 * j : 16);
         if (stride_w == 1) {
           const ptrdiff_t c = c0 + 16 * (ptrdiff_t)j;
-          ma[j] = ck_im2col_span(-c, w - c) & ck_im2col_span(0, n);
+          ma[j] = ck_lane_span(-c, w - c) & ck_lane_span(0, n);
         } else {
           const ptrdiff_t c = c0 + 32 * (ptrdiff_t)j;
           const ptrdiff_t end = (w < c + 2 * n - 1 ? w : c + 2 * n - 1) - c;
-          ma[j] = ck_im2col_span(-c, end);
-          mb[j] = ck_im2col_span(-c - 16, end - 16);
+          ma[j] = ck_lane_span(-c, end);
+          mb[j] = ck_lane_span(-c - 16, end - 16);
         }
       }
     }
@@ -109,16 +97,16 @@ CK_TARGET void ck_f32_im2col_rows__avx512f(
           if (fast && begin == 0 && end == out_w) {
             if (stride_w == 1) {
               for (size_t j = 0; j + 1 < vectors; j++) {
-                _mm512_storeu_ps(o + 16 * j, _mm512_maskz_loadu_ps(ma[j], ck_im2col_at(row, c0 + 16 * (ptrdiff_t)j)));
+                _mm512_storeu_ps(o + 16 * j, _mm512_maskz_loadu_ps(ma[j], ck_unchecked_at(row, c0 + 16 * (ptrdiff_t)j)));
               }
               const size_t j = vectors - 1;
               _mm512_mask_storeu_ps(o + 16 * j, last_store,
-                                    _mm512_maskz_loadu_ps(ma[j], ck_im2col_at(row, c0 + 16 * (ptrdiff_t)j)));
+                                    _mm512_maskz_loadu_ps(ma[j], ck_unchecked_at(row, c0 + 16 * (ptrdiff_t)j)));
             } else {
               for (size_t j = 0; j < vectors; j++) {
-                const float* p = ck_im2col_at(row, c0 + 32 * (ptrdiff_t)j);
+                const float* p = ck_unchecked_at(row, c0 + 32 * (ptrdiff_t)j);
                 const __m512 a = _mm512_maskz_loadu_ps(ma[j], p);
-                const __m512 b = _mm512_maskz_loadu_ps(mb[j], ck_im2col_at(p, 16));
+                const __m512 b = _mm512_maskz_loadu_ps(mb[j], ck_unchecked_at(p, 16));
                 const __m512 v = _mm512_permutex2var_ps(a, even, b);
                 if (j + 1 < vectors) _mm512_storeu_ps(o + 16 * j, v);
                 else _mm512_mask_storeu_ps(o + 16 * j, last_store, v);
