@@ -15,6 +15,11 @@ enum KernelFlags {
     static let gemmAccumulate: UInt32 = CK_GEMM_ACCUMULATE
     /// Convolution kernels: add the prior output before the clamp (a fused residual addition).
     static let convAccumulate: UInt32 = CK_CONV_ACCUMULATE
+    /// The store flags of a convolution kernel for `d`: clamp when it has an activation, add to
+    /// the prior output when it accumulates (a fused residual addition).
+    static func store(for d: Conv2DDescriptor) -> UInt32 {
+        (d.activation != .none ? clamp : 0) | (d.accumulate ? convAccumulate : 0)
+    }
     /// Tiles of 7 pixels in the 6x32 pair kernel (pixel ranges of 7n pixels).
     static let convTile7: UInt32 = CK_CONV_TILE7
     /// Indirect convolution kernels: prefetch the input taps (inputs far larger than L2).

@@ -8,8 +8,8 @@
 /// ISA row by row in Swift. On AVX-512F, square 3x3, 5x5 and 7x7 filters with dilation 1 and
 /// stride 1 or 2 run `ck_f32_dwconv_unpadded_ukernel__avx512f` on the input plane in place,
 /// with no copy (2 rows x 32 outputs per step, each input row loaded once, the border as
-/// masked-off lanes; the same bits as the AVX2 kernel on the padded copy). Work is split over `(image, channel)`
-/// planes.
+/// masked-off lanes; the same bits as the AVX2 kernel on the padded copy). Work is split over
+/// `(image, channel)` planes.
 final class DepthwiseConvolution: PreparedConvolution, @unchecked Sendable {
     let descriptor: Conv2DDescriptor
     let isa: KernelISA
@@ -17,6 +17,10 @@ final class DepthwiseConvolution: PreparedConvolution, @unchecked Sendable {
     private let kernels: KernelTable
     private let weights: AlignedBuffer   // K x R x S
     private let bias: AlignedBuffer      // K
+    /// The table's in-place kernel where it runs the descriptor (no padded copy then).
+    private let inPlaceKernel: DepthwiseUnpaddedKernel?
+    /// The kernels' store flags (clamp, accumulate).
+    private let flags: UInt32
     private let pool = WorkspacePool()
 
     init(descriptor: Conv2DDescriptor, weights: UnsafeBufferPointer<Float>, bias: UnsafeBufferPointer<Float>?,
@@ -24,6 +28,8 @@ final class DepthwiseConvolution: PreparedConvolution, @unchecked Sendable {
         self.descriptor = descriptor
         self.isa = isa
         kernels = KernelTable.of(isa)
+        inPlaceKernel = Self.readsInputInPlace(descriptor, table: kernels) ? kernels.depthwiseUnpadded : nil
+        flags = KernelFlags.store(for: descriptor)
         self.weights = AlignedBuffer(copying: weights)
         self.bias = AlignedBuffer(count: descriptor.outputChannels)
         if let bias, descriptor.hasBias { self.bias.base.update(from: bias.baseAddress!, count: descriptor.outputChannels) }
@@ -31,7 +37,8 @@ final class DepthwiseConvolution: PreparedConvolution, @unchecked Sendable {
 
     var backendName: String { "direct" }
     var implementation: String { Self.implementation(descriptor, isa: isa) }
-    /// One zero-padded input plane per worker thread (default thread count).
+    /// One zero-padded input plane per worker thread (default thread count); none where the
+    /// kernel reads the input in place.
     var workspaceBytes: Int { Self.workspaceBytes(descriptor, isa: isa, threads: ConvKit.defaultThreadCount) }
 
     /// The kernel that runs `d` on `isa` (``implementation``, known before preparing).
@@ -89,11 +96,9 @@ final class DepthwiseConvolution: PreparedConvolution, @unchecked Sendable {
         let d = descriptor
         let x = input.baseAddress!, y = output.baseAddress!
         let planes = d.batch * d.outputChannels
-        if Self.readsInputInPlace(d, table: kernels), let kernel = kernels.depthwiseUnpadded {
-            var flags: UInt32 = d.activation != .none ? KernelFlags.clamp : 0
-            if d.accumulate { flags |= KernelFlags.convAccumulate }
+        if let kernel = inPlaceKernel {
             let (lo, hi) = d.activation.bounds
-            let w = weights.base, b = bias.base
+            let w = weights.base, b = bias.base, flags = flags
             let (H, W, OH, OW, K) = (d.inputHeight, d.inputWidth, d.outputHeight, d.outputWidth, d.outputChannels)
             let (top, left, stride, size) = (d.padding.top, d.padding.left, d.strideWidth, d.kernelWidth)
             ParallelFor.run(items: planes, threads: threads) { _, range in
@@ -162,8 +167,6 @@ final class DepthwiseConvolution: PreparedConvolution, @unchecked Sendable {
         let R = d.kernelHeight, S = d.kernelWidth
         let sh = d.strideHeight, sw = d.strideWidth, dh = d.dilationHeight, dw = d.dilationWidth
         if let plane = kernels.depthwisePlane, sh == sw, dh == dw {
-            var flags: UInt32 = d.activation != .none ? KernelFlags.clamp : 0
-            if d.accumulate { flags |= KernelFlags.convAccumulate }
             let (lo, hi) = d.activation.bounds
             plane(x, Wp, OH, OW, R, S, sw, dw, w, bias, flags, lo, hi, y)
             return

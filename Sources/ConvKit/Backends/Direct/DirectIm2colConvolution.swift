@@ -6,9 +6,9 @@
 /// input, one row of the block's pixels per tap `(c, r, s)` (`D = C * R * S` rows, the zero
 /// padding as masked-off lanes, never copied), into per-worker scratch; the pointwise tile
 /// kernel then computes `Y[k][p] = b[k] + sum_d W[k][d] X̂[d][p]` with the pixels as the vector
-/// (6 channels x 64 pixels per step) and stores whole vectors along its channel rows. The
-/// indirect kernel, with the output channels as the vector, spends as long transposing its
-/// store as on a 27-deep sum.
+/// (6 channels x 64 pixels per step) and stores whole vectors along its channel rows, where the
+/// indirect kernel, with the output channels as the vector, transposes every tile it stores: a
+/// large share of a sum only `C * R * S` (27 for a 3-channel 3x3 stem) deep.
 ///
 /// Weights are packed once into `[6-channel panel][D][6]`. Each output is the same sum in the
 /// same order whatever the pixel block (a lane of the vector), so results are bit-identical for
@@ -113,8 +113,7 @@ final class DirectIm2colConvolution: PreparedConvolution, @unchecked Sendable {
         let workers = ParallelFor.workers(tasks: tasks, threads: threads)
         let scratchFloats = depth * Self.blockPixels(d)
         let (lo, hi) = d.activation.bounds
-        var flags: UInt32 = d.activation != .none ? KernelFlags.clamp : 0
-        if d.accumulate { flags |= KernelFlags.convAccumulate }
+        let flags = KernelFlags.store(for: d)
         let x = input.baseAddress!, y = output.baseAddress!
         let w = packedWeights.base, b = bias.base, lower = lower, tileKernel = tileKernel
         let (depth, kPanels, mr, K) = (depth, kPanels, Self.channelsPerPanel, d.outputChannels)

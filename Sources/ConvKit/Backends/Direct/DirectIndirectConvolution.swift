@@ -51,7 +51,7 @@ final class DirectIndirectConvolution: PreparedConvolution, @unchecked Sendable 
     /// 7n pixels (7x7, 14x14: whole 7-pixel tiles, where 6-pixel tiles leave 9 of 54 slots of
     /// a 7x7 plane's last tiles empty), else the 6 of the tile. Results do not depend on it:
     /// each output's sum is the same in any tile.
-    var tileUnit: Int { Self.tileUnit(descriptor, isa: isa) }
+    let tileUnit: Int
     static func tileUnit(_ d: Conv2DDescriptor, isa: KernelISA) -> Int {
         KernelTable.of(isa).convTilePair != nil && d.outputChannelsPerGroup > channelsPerPanel
             && (d.outputHeight * d.outputWidth) % 7 == 0 ? 7 : pixelsPerTile
@@ -106,6 +106,7 @@ final class DirectIndirectConvolution: PreparedConvolution, @unchecked Sendable 
         let R = d.kernelHeight, S = d.kernelWidth, Cg = cPerGroup
         let columnsOuter = Self.skipsPaddingColumns(d, isa: isa)
         skipsColumns = columnsOuter
+        tileUnit = Self.tileUnit(d, isa: isa)
         func tapIndex(_ r: Int, _ s: Int, _ c: Int) -> Int {
             columnsOuter ? (r * S + s) * Cg + c : (r * Cg + c) * S + s
         }
@@ -122,17 +123,15 @@ final class DirectIndirectConvolution: PreparedConvolution, @unchecked Sendable 
         }
         self.bias = ChannelPanels.packBias(bias, hasBias: d.hasBias, groups: d.groups, kPerGroup: kPerGroup, width: nr)
         let plane = planeHeight * planeWidth
-        var taps: [Int32] = []
+        var taps = [Int32](repeating: 0, count: depth)
         taps.reserveCapacity(depth + 16)
-        var offsets = [Int32](repeating: 0, count: depth)
         for r in 0..<R {
             for s in 0..<S {
                 for c in 0..<Cg {
-                    offsets[tapIndex(r, s, c)] = Int32(c * plane + r * d.dilationHeight * planeWidth + s * d.dilationWidth)
+                    taps[tapIndex(r, s, c)] = Int32(c * plane + r * d.dilationHeight * planeWidth + s * d.dilationWidth)
                 }
             }
         }
-        taps.append(contentsOf: offsets)
         // 16 more entries (repeating the last tap): the kernel prefetches 16 taps ahead.
         taps.append(contentsOf: repeatElement(taps.last ?? 0, count: 16))
         self.taps = taps
@@ -283,8 +282,7 @@ final class DirectIndirectConvolution: PreparedConvolution, @unchecked Sendable 
         let image = x + (n * d.inputChannels + g * cPerGroup) * plane
         let out = y + (n * d.outputChannels + g * kPerGroup) * pixels
         let (lo, hi) = d.activation.bounds
-        var flags: UInt32 = d.activation != .none ? KernelFlags.clamp : 0
-        if d.accumulate { flags |= KernelFlags.convAccumulate }
+        var flags = KernelFlags.store(for: d)
         // Inputs far larger than L2 (1 MiB per image): prefetch the taps in the kernel.
         if cPerGroup * plane * 4 > 1 << 20 { flags |= KernelFlags.prefetchInput }
         let first = tiles.lowerBound * mr, count = Swift.min(tiles.upperBound * mr, pixels) - first

@@ -124,8 +124,7 @@ final class DirectPointwiseConvolution: PreparedConvolution, @unchecked Sendable
         let blocks = (pixels + block - 1) / block
         let x = input.baseAddress!, y = output.baseAddress!
         let (lo, hi) = d.activation.bounds
-        var flags: UInt32 = d.activation != .none ? KernelFlags.clamp : 0
-        if d.accumulate { flags |= KernelFlags.convAccumulate }
+        let flags = KernelFlags.store(for: d)
         let mr = Self.channelsPerPanel
         let panelFloats = cPerGroup * mr
         let w = packedWeights.base, b = bias.base, tileKernel = tileKernel
