@@ -150,7 +150,7 @@ struct ReliabilityNumericalTests {
         if path.backend.name == "onednn" {
             // oneDNN 2.6 computes subnormals in IEEE arithmetic like ConvKit, but on Intel CPUs
             // its kernels then take microcode assists: measured 101x slower on a Xeon with
-            // AVX-512 FP16, under 2x on AMD Zen 4. A oneDNN behaviour that the wrapper cannot fix
+            // AVX-512 FP16, within the 10x bound on AMD Zen 4. A oneDNN behaviour that the wrapper cannot fix
             // without changing the floating-point environment of the caller's threads.
             withKnownIssue("oneDNN is slow on subnormal inputs on Intel CPUs", isIntermittent: true) {
                 #expect(ratio < 10, "onednn: denormal inputs run \(ratio)x slower (\(Int(tNormal / 1000)) us normal)")
