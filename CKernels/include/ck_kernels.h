@@ -302,6 +302,23 @@ void ck_f32_conv_tiles_6x32__avx512f(
     size_t col_step, size_t output_width, size_t first_pixel, size_t pixel_count, float* out, size_t channel_stride,
     size_t nk, const float* bias, uint32_t flags, float lo, float hi, const ck_conv_rows* rows);
 
+// The input read in place, for AVX-512F (ck_f32_conv_6x32__avx512f.c): output rows
+// [first_row, first_row + row_count) of one image, all output_width pixels of each, in tiles of
+// 6 or 7 pixels that never cross a row end. panels (1 or 2) consecutive 16-channel panels at w
+// and w + w_panel_stride, nk <= 16 * panels, bias 16 * panels values (or NULL). image is the
+// group's first input channel, unpadded (rows->input_height x rows->input_width per channel);
+// pixel (oy, ox) has its taps at image + oy * row_step + ox * col_step
+// - (rows->pad_top * rows->input_width + rows->pad_left) + taps[d], with the taps in (r, s, c)
+// order when rows->skip_cols (needed whenever the layer pads left or right). rows->skip must be
+// set; each pixel then sums exactly its taps inside the image, so nothing outside it is read.
+// Requires rows->kernel_cols <= 16 and kernel_rows * kernel_cols <= 64. Same sums, in the same
+// order, as ck_f32_conv_tiles_6x16__avx2_fma over a zero-padded copy (for finite weights).
+void ck_f32_conv_rows_6x32__avx512f(
+    size_t depth, const float* w, size_t w_panel_stride, size_t panels, const int32_t* taps, const float* image,
+    size_t row_step, size_t col_step, size_t output_width, size_t first_row, size_t row_count, float* out,
+    size_t channel_stride, size_t nk, const float* bias, uint32_t flags, float lo, float hi,
+    const ck_conv_rows* rows);
+
 // ---- Few-output-channel direct convolution kernel (ck_f32_conv_fewk_8px__avx2_fma.c) ----
 // Stride 1, nk (1..12) output channels, the weights of the indirect kernel's single panel
 // (w[d * 16 + i]): for output pixels p in [first_pixel, first_pixel + pixel_count) of one image

@@ -91,6 +91,69 @@ struct KernelEdgeTests {
         }
     }
 
+    @Test("input read in place (AVX-512F row kernel): every tile size 1-7, single and paired panels, asymmetric, wide and all-padding borders, strides, dilation, groups, accumulation; nothing outside the input is read",
+          .enabled(if: KernelISA.isSupported(.avx512f), "CPU lacks AVX-512F"))
+    func indirectInPlace() throws {
+        var seed: UInt64 = 900
+        // (C, K, H, W, R, S, stride, dilation, padding, groups)
+        let cases: [(Int, Int, Int, Int, Int, Int, Int, Int, Padding, Int)] = [
+            (16, 16, 9, 9, 3, 3, 1, 1, Padding(1), 1),          // rows of 9: tiles 5 + 4, one panel
+            (20, 46, 13, 11, 3, 3, 1, 1, Padding(1), 1),        // a pair and a last panel of 14
+            (16, 33, 12, 15, 5, 5, 2, 1, Padding(top: 0, left: 2, bottom: 2, right: 1), 1),
+            (16, 30, 11, 14, 3, 3, 1, 2, Padding(2), 1),        // dilation 2, a pair of 16 + 14
+            (16, 16, 5, 5, 3, 3, 1, 1, Padding(3), 1),          // border pixels see only padding
+            (24, 48, 17, 17, 7, 7, 2, 1, Padding(3), 1),
+            (16, 29, 6, 20, 1, 7, 1, 1, Padding(top: 0, left: 3, bottom: 0, right: 3), 1),
+            (32, 60, 8, 8, 3, 3, 1, 1, Padding(1), 2),          // groups
+            (16, 32, 4, 29, 3, 3, 1, 1, Padding(top: 2, left: 0, bottom: 1, right: 4), 1),
+            (18, 35, 3, 1, 3, 3, 1, 1, Padding(1), 1),          // one-pixel rows
+            (16, 64, 7, 7, 3, 3, 1, 1, Padding(top: 1, left: 1, bottom: 0, right: 0), 1),
+        ]
+        for (c, k, h, w, r, s, stride, dil, padding, g) in cases {
+            for (accumulate, activation) in [(false, Activation.none), (true, .clamp(min: -0.5, max: 0.7))] {
+                var d = Conv2DDescriptor(batch: 2, inputChannels: c, inputHeight: h, inputWidth: w, outputChannels: k,
+                                         kernelHeight: r, kernelWidth: s, strideHeight: stride, strideWidth: stride,
+                                         padding: padding, dilationHeight: dil, dilationWidth: dil, groups: g,
+                                         activation: activation)
+                d.accumulate = accumulate
+                let backend = DirectBackend(isa: .avx512f, algorithm: .indirect)
+                let p = try backend.prepare(d, weights: Array(repeating: 0.5, count: d.weightCount),
+                                           bias: Array(repeating: 0, count: d.outputChannels))
+                #expect(p.implementation.contains("input read in place") && p.workspaceBytes == 0,
+                        "\(d): \(p.implementation), \(p.workspaceBytes) bytes")
+                // Sums of C/g * R * S float32 products in the kernel's order: within depth * u of
+                // the float64 reference (relative to the largest output).
+                try Self.check(d, seed: seed, tolerance: Swift.max(1e-5, Double(c / g * r * s) * 6e-8), backend: backend)
+                seed += 1
+            }
+            // NaN on both sides of the input: a tap read outside it would make an output NaN.
+            let d = Conv2DDescriptor(inputChannels: c, inputHeight: h, inputWidth: w, outputChannels: k,
+                                     kernelHeight: r, kernelWidth: s, strideHeight: stride, strideWidth: stride,
+                                     padding: padding, dilationHeight: dil, dilationWidth: dil, groups: g)
+            var rng = TestRandom(seed: seed)
+            let guardFloats = 4096
+            let x = rng.uniform(d.inputCount), wt = rng.uniform(d.weightCount), b = rng.uniform(d.outputChannels)
+            let guarded = [Float](repeating: .nan, count: guardFloats) + x + [Float](repeating: .nan, count: guardFloats)
+            var y = [Float](repeating: 0, count: d.outputCount)
+            try guarded.withUnsafeBufferPointer { gb in
+                try y.withUnsafeMutableBufferPointer {
+                    try DirectBackend(isa: .avx512f, algorithm: .indirect).prepare(d, weights: wt, bias: b)
+                        .execute(input: UnsafeBufferPointer(rebasing: gb[guardFloats..<(guardFloats + x.count)]),
+                                 output: $0, threads: 1)
+                }
+            }
+            let anyNaN = y.contains { $0.isNaN }
+            #expect(!anyNaN, "\(d): a tap outside the input was read")
+            var want = [Float](repeating: 0, count: d.outputCount)
+            try x.withUnsafeBufferPointer { xb in
+                try want.withUnsafeMutableBufferPointer {
+                    try ReferenceBackend().prepare(d, weights: wt, bias: b).execute(input: xb, output: $0, threads: 1)
+                }
+            }
+            #expect(normalizedMaxError(y, want) < 1e-5, "\(d)")
+        }
+    }
+
     @Test("few output channels (1-13 per group, or a last panel of 8 or 6): rows not a multiple of 8, padding, dilation, groups, row stride 2")
     func fewChannels() throws {
         var seed: UInt64 = 400

@@ -47,6 +47,10 @@ typealias ConvTilePairKernel = @convention(c) (Int, UnsafePointer<Float>?, Int, 
                                                UnsafePointer<Float>?, Int, Int, Int, Int, Int,
                                                UnsafeMutablePointer<Float>?, Int, Int, UnsafePointer<Float>?, UInt32,
                                                Float, Float, UnsafePointer<ConvTapRows>?) -> Void
+typealias ConvRowsKernel = @convention(c) (Int, UnsafePointer<Float>?, Int, Int, UnsafePointer<Int32>?,
+                                           UnsafePointer<Float>?, Int, Int, Int, Int, Int,
+                                           UnsafeMutablePointer<Float>?, Int, Int, UnsafePointer<Float>?, UInt32,
+                                           Float, Float, UnsafePointer<ConvTapRows>?) -> Void
 typealias FewChannelsKernel = @convention(c) (Int, UnsafePointer<Float>?, UnsafePointer<Int32>?, UnsafePointer<Float>?,
                                               Int, Int, Int, Int, UnsafeMutablePointer<Float>?, Int, Int,
                                               UnsafePointer<Float>?, UInt32, Float, Float) -> Void
@@ -121,6 +125,7 @@ extension KernelTable {
         t.isa = .avx512f
         t.gemmPair = ck_f32_gemm_ukernel_6x32__avx512f
         t.convTilePair = ck_f32_conv_tiles_6x32__avx512f
+        t.convRowsInPlace = ck_f32_conv_rows_6x32__avx512f
         t.fewChannels = ck_f32_conv_fewk_32px__avx512f
         t.fewChannelsName = "ck_f32_conv_fewk_32px (avx512f)"
         t.fewChannelsMinWidth = 8

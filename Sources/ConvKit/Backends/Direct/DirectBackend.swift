@@ -189,7 +189,7 @@ public struct DirectBackend: ConvBackend {
             (kernel, workspace) = (DirectPointwiseConvolution.implementation(isa: isa), 0)
         case .indirect:
             (kernel, workspace) = (DirectIndirectConvolution.implementation(d, isa: isa),
-                                   DirectIndirectConvolution.workspaceBytes(d))
+                                   DirectIndirectConvolution.workspaceBytes(d, isa: isa))
         case .im2colPointwise:
             (kernel, workspace) = (DirectIm2colConvolution.implementation(isa: isa),
                                    DirectIm2colConvolution.workspaceBytes(d, threads: t))

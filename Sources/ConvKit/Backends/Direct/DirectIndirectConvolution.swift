@@ -22,9 +22,15 @@ final class DirectIndirectConvolution: PreparedConvolution, @unchecked Sendable 
     static let pixelsPerTile = 6, channelsPerPanel = 16
 
     let kPerGroup: Int, cPerGroup: Int, depth: Int, kPanels: Int
-    /// Input plane as read by the kernel: the padded copy's, or the input's when nothing is padded.
+    /// Input plane as read by the kernel: the padded copy's, or the input's when nothing is
+    /// padded or the input is read in place.
     let planeHeight: Int, planeWidth: Int
-    var padded: Bool { Self.isPadded(descriptor) }
+    /// Whether each call makes a zero-padded copy of the input (the descriptor pads and the
+    /// input is not read in place).
+    var padded: Bool { Self.copiesInput(descriptor, isa: isa) }
+    /// Whether the input is read in place with every padding tap skipped
+    /// (``readsInPlace(_:isa:)``).
+    let inPlace: Bool
 
     private let packedWeights: AlignedBuffer
     /// Bias per group, zero-extended to whole panels: `[group][kPanels * 16]`.
@@ -44,7 +50,25 @@ final class DirectIndirectConvolution: PreparedConvolution, @unchecked Sendable 
     /// (0.93-1.27x; 7 of them random layers), 0.98-1.01x on 28-column ones, which therefore keep
     /// the (r, c, s) order.
     static func skipsPaddingColumns(_ d: Conv2DDescriptor, isa: KernelISA) -> Bool {
-        KernelTable.of(isa).convTile != nil && (d.padding.left > 0 || d.padding.right > 0) && d.outputWidth <= 17
+        KernelTable.of(isa).convTile != nil && (d.padding.left > 0 || d.padding.right > 0)
+            && (d.outputWidth <= 17 || readsInPlace(d, isa: isa))
+    }
+
+    /// Whether a padded layer reads its input in place, with no zero-padded copy: where the
+    /// table has the row kernel (`ck_f32_conv_rows_6x32__avx512f`, AVX-512F), every panel runs
+    /// the 6x32 or 6x16 tiles (no few-channel panel), and a tile's taps inside the image form
+    /// at most 64 blocks (kernels at most 16 wide and 64 taps per channel). Tiles then never
+    /// cross an output row, so each pixel sums exactly its taps inside the image (the products
+    /// with padding that the copy would supply are zero). Measured (1 thread, Zen 4, same run):
+    /// the copy cost 8-14% on padded 3x3 layers from 7x7 to 56x56, which oneDNN does not pay;
+    /// layers with fewer than 16 input channels per group (short sums, 8 channels: 0.85x the
+    /// copy path) keep the copy.
+    static func readsInPlace(_ d: Conv2DDescriptor, isa: KernelISA) -> Bool {
+        KernelTable.of(isa).convRowsInPlace != nil && isPadded(d) && !fewChannels(d, isa: isa)
+            && d.kernelWidth <= 16 && d.kernelHeight * d.kernelWidth <= 64 && d.inputChannelsPerGroup >= 16
+    }
+    static func copiesInput(_ d: Conv2DDescriptor, isa: KernelISA) -> Bool {
+        isPadded(d) && !readsInPlace(d, isa: isa)
     }
 
     /// Output pixels per task unit: 7 where the table has the 6x32 pair kernel and the plane has
@@ -92,8 +116,9 @@ final class DirectIndirectConvolution: PreparedConvolution, @unchecked Sendable 
         depth = cPerGroup * d.kernelHeight * d.kernelWidth
         let nr = Self.channelsPerPanel
         kPanels = (kPerGroup + nr - 1) / nr
-        planeHeight = d.inputHeight + d.padding.top + d.padding.bottom
-        planeWidth = d.inputWidth + d.padding.left + d.padding.right
+        inPlace = Self.readsInPlace(d, isa: isa)
+        planeHeight = inPlace ? d.inputHeight : d.inputHeight + d.padding.top + d.padding.bottom
+        planeWidth = inPlace ? d.inputWidth : d.inputWidth + d.padding.left + d.padding.right
 
         let panelFloats = try checkedMul(depth, nr, "packed weights")
         packedWeights = AlignedBuffer(count: try checkedMul(try checkedMul(d.groups, kPanels, "packed weights"),
@@ -106,7 +131,7 @@ final class DirectIndirectConvolution: PreparedConvolution, @unchecked Sendable 
         let R = d.kernelHeight, S = d.kernelWidth, Cg = cPerGroup
         let columnsOuter = Self.skipsPaddingColumns(d, isa: isa)
         skipsColumns = columnsOuter
-        tileUnit = Self.tileUnit(d, isa: isa)
+        tileUnit = inPlace ? d.outputWidth : Self.tileUnit(d, isa: isa)
         func tapIndex(_ r: Int, _ s: Int, _ c: Int) -> Int {
             columnsOuter ? (r * S + s) * Cg + c : (r * Cg + c) * S + s
         }
@@ -160,9 +185,9 @@ final class DirectIndirectConvolution: PreparedConvolution, @unchecked Sendable 
 
     var backendName: String { "direct" }
     var implementation: String { Self.implementation(descriptor, isa: isa) }
-    /// The zero-padded copy of one block of images, when the descriptor pads.
-    var workspaceBytes: Int { Self.workspaceBytes(descriptor) }
-    var imagesPerBlock: Int { Self.imagesPerBlock(descriptor) }
+    /// The zero-padded copy of one block of images, when the input is copied.
+    var workspaceBytes: Int { Self.workspaceBytes(descriptor, isa: isa) }
+    var imagesPerBlock: Int { Self.imagesPerBlock(descriptor, isa: isa) }
 
     /// The kernels that run `d` on `isa` (``implementation``, known before preparing).
     static func implementation(_ d: Conv2DDescriptor, isa: KernelISA) -> String {
@@ -171,10 +196,13 @@ final class DirectIndirectConvolution: PreparedConvolution, @unchecked Sendable 
             + (kPerGroup <= channelsPerPanel && fewChannels(d, isa: isa) ? "few-channel kernel \(table.fewChannelsName)"
                 : fewChannels(d, isa: isa) ? "ck_f32_conv_tiles_6x16 (avx2+fma) + \(table.fewChannelsName) (last panel)"
                 : "ck_f32_conv_tiles_6x16 (avx2+fma)")
-            + (table.convTilePair != nil && kPerGroup > channelsPerPanel
-                ? ", pairs of panels ck_f32_conv_tiles_6x32 (avx512f)"
-                    + (tileUnit(d, isa: isa) == 7 ? " in 7-pixel tiles" : "") : "")
-            + (isPadded(d) ? ", zero-padded input copy" : "")
+            + (readsInPlace(d, isa: isa)
+                ? ", replaced by ck_f32_conv_rows_6x32 (avx512f): 6x32 and 6x16 zmm tiles per output row, "
+                    + "input read in place, padding taps skipped"
+                : (table.convTilePair != nil && kPerGroup > channelsPerPanel
+                    ? ", pairs of panels ck_f32_conv_tiles_6x32 (avx512f)"
+                        + (tileUnit(d, isa: isa) == 7 ? " in 7-pixel tiles" : "") : "")
+                    + (isPadded(d) ? ", zero-padded input copy" : ""))
     }
     static func isPadded(_ d: Conv2DDescriptor) -> Bool { d.padding != .zero }
     /// Floats of one zero-padded image (all channels).
@@ -184,13 +212,14 @@ final class DirectIndirectConvolution: PreparedConvolution, @unchecked Sendable 
     }
     /// Images per zero-padded block: as many as fit in 16 MiB (at least one), so that the copy
     /// does not grow with the batch.
-    static func imagesPerBlock(_ d: Conv2DDescriptor) -> Int {
-        guard isPadded(d) else { return d.batch }
+    static func imagesPerBlock(_ d: Conv2DDescriptor, isa: KernelISA) -> Int {
+        guard copiesInput(d, isa: isa) else { return d.batch }
         return Swift.max(1, Swift.min(d.batch, (16 << 20) / 4 / Swift.max(paddedImageFloats(d), 1)))
     }
-    /// The zero-padded copy of one block of images, when `d` pads (any thread count).
-    static func workspaceBytes(_ d: Conv2DDescriptor) -> Int {
-        isPadded(d) ? imagesPerBlock(d) * paddedImageFloats(d) * 4 : 0
+    /// The zero-padded copy of one block of images, when `d` pads and its input is not read in
+    /// place on `isa` (any thread count).
+    static func workspaceBytes(_ d: Conv2DDescriptor, isa: KernelISA) -> Int {
+        copiesInput(d, isa: isa) ? imagesPerBlock(d, isa: isa) * paddedImageFloats(d) * 4 : 0
     }
 
     func execute(input: UnsafeBufferPointer<Float>, output: UnsafeMutableBufferPointer<Float>,
@@ -291,11 +320,25 @@ final class DirectIndirectConvolution: PreparedConvolution, @unchecked Sendable 
         var rows = KernelBindings.convTapRows(kernelRows: d.kernelHeight, tapsPerRow: cPerGroup * d.kernelWidth,
                                               inputHeight: d.inputHeight, padTop: d.padding.top,
                                               stride: d.strideHeight, dilation: d.dilationHeight,
-                                              skip: d.padding.top > 0 || d.padding.bottom > 0,
+                                              skip: inPlace || d.padding.top > 0 || d.padding.bottom > 0,
                                               kernelColumns: d.kernelWidth, channels: cPerGroup,
                                               inputWidth: d.inputWidth, padLeft: d.padding.left,
                                               columnStride: d.strideWidth, columnDilation: d.dilationWidth,
                                               skipColumns: skipsColumns)
+        if inPlace, let rowsKernel = kernels.convRowsInPlace {
+            // Whole output rows `tiles` (the task unit is a row here), the input in place.
+            var kPanel = panels.lowerBound
+            while kPanel < panels.upperBound {
+                let count = kPanel + 1 < panels.upperBound ? 2 : 1
+                let w = packedWeights.base + (g * kPanels + kPanel) * depth * nr
+                let biasPtr: UnsafePointer<Float>? = d.hasBias ? UnsafePointer(bias.base + (g * kPanels + kPanel) * nr) : nil
+                rowsKernel(depth, w, depth * nr, count, taps.baseAddress, image, rowStep, colStep, OW,
+                           tiles.lowerBound, tiles.count, out + kPanel * nr * pixels, pixels,
+                           Swift.min(count * nr, kPerGroup - kPanel * nr), biasPtr, flags, lo, hi, &rows)
+                kPanel += count
+            }
+            return
+        }
         var kPanel = panels.lowerBound
         while kPanel < panels.upperBound {
             defer { kPanel += 1 }
