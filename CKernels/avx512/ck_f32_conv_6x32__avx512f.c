@@ -281,7 +281,11 @@ CK_TARGET void ck_f32_conv_tiles_6x32__avx512f(
     const int32_t* tp = taps + base;
     const size_t n = d1 - d0;
     float* o = out + first_pixel + p;
-    if (np > 6) {
+    if (nk <= 16) {
+      // One panel (a layer's last, unpaired one): the 6x16 / 7x16 zmm tile.
+      ck_conv_tile_kernels[0][(flags & CK_CONV_PREFETCH_INPUT) != 0][(np > 6 ? 7 : 6) - 1](
+          n, w0, w0, tp, pixels, np, o, channel_stride, nk, bias, flags, lo, hi, bl, nblocks);
+    } else if (np > 6) {
       if (flags & CK_CONV_PREFETCH_INPUT) {
         ck_conv_m7_p2_f1(n, w0, w1, tp, pixels, np, o, channel_stride, nk, bias, flags, lo, hi, bl, nblocks);
       } else {

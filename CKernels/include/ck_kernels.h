@@ -295,7 +295,8 @@ void ck_f32_conv_tiles_6x16__avx2_fma(
 
 // The same tile loop for AVX-512F (ck_f32_conv_6x32__avx512f.c): 6 pixels x 32 output channels,
 // channels 0-15 from the panel at w and 16-31 from the panel at w + w_panel_stride (two
-// consecutive panels of the packing above), 17 <= nk <= 32, bias 32 values (or NULL). Each
+// consecutive panels of the packing above), 17 <= nk <= 32, bias 32 values (or NULL); or, with
+// nk <= 16, the panel at w alone (w_panel_stride unused, bias 16 values or NULL). Each
 // output's sum is the AVX2 kernel's, in the same order. Call only when the CPU has AVX-512F.
 void ck_f32_conv_tiles_6x32__avx512f(
     size_t depth, const float* w, size_t w_panel_stride, const int32_t* taps, const float* image, size_t row_step,

@@ -192,17 +192,19 @@ final class DirectIndirectConvolution: PreparedConvolution, @unchecked Sendable 
     /// The kernels that run `d` on `isa` (``implementation``, known before preparing).
     static func implementation(_ d: Conv2DDescriptor, isa: KernelISA) -> String {
         let kPerGroup = d.outputChannelsPerGroup, table = KernelTable.of(isa)
+        if readsInPlace(d, isa: isa) {
+            return "indirect direct convolution, ck_f32_conv_rows_6x32 (avx512f): 6x32 and 6x16 tiles per output row, "
+                + "input read in place, padding taps skipped"
+        }
+        let tile = table.convTilePair != nil ? "ck_f32_conv_tiles_6x16 (avx512f)" : "ck_f32_conv_tiles_6x16 (avx2+fma)"
         return "indirect direct convolution, "
             + (kPerGroup <= channelsPerPanel && fewChannels(d, isa: isa) ? "few-channel kernel \(table.fewChannelsName)"
-                : fewChannels(d, isa: isa) ? "ck_f32_conv_tiles_6x16 (avx2+fma) + \(table.fewChannelsName) (last panel)"
-                : "ck_f32_conv_tiles_6x16 (avx2+fma)")
-            + (readsInPlace(d, isa: isa)
-                ? ", replaced by ck_f32_conv_rows_6x32 (avx512f): 6x32 and 6x16 zmm tiles per output row, "
-                    + "input read in place, padding taps skipped"
-                : (table.convTilePair != nil && kPerGroup > channelsPerPanel
-                    ? ", pairs of panels ck_f32_conv_tiles_6x32 (avx512f)"
-                        + (tileUnit(d, isa: isa) == 7 ? " in 7-pixel tiles" : "") : "")
-                    + (isPadded(d) ? ", zero-padded input copy" : ""))
+                : fewChannels(d, isa: isa) ? "\(tile) + \(table.fewChannelsName) (last panel)"
+                : tile)
+            + (table.convTilePair != nil && kPerGroup > channelsPerPanel
+                ? ", pairs of panels ck_f32_conv_tiles_6x32 (avx512f)"
+                    + (tileUnit(d, isa: isa) == 7 ? " in 7-pixel tiles" : "") : "")
+            + (isPadded(d) ? ", zero-padded input copy" : "")
     }
     static func isPadded(_ d: Conv2DDescriptor) -> Bool { d.padding != .zero }
     /// Floats of one zero-padded image (all channels).
@@ -358,6 +360,13 @@ final class DirectIndirectConvolution: PreparedConvolution, @unchecked Sendable 
                 // rows: 8 pixels of a row as the vector, one accumulator per output channel.
                 fewChannelsKernel(depth, w, taps.baseAddress, image, rowStep, OW, first, count,
                                   out + kPanel * nr * pixels, pixels, nk, biasPtr, flags, lo, hi)
+                continue
+            }
+            if let pairKernel = kernels.convTilePair {
+                // AVX-512: an unpaired panel on the 6x16 zmm tile (nk <= 16: one panel read).
+                pairKernel(depth, w, depth * nr, taps.baseAddress, image, rowStep, colStep, OW, first, count,
+                           out + kPanel * nr * pixels, pixels, nk, biasPtr,
+                           mr == 7 ? flags | KernelFlags.convTile7 : flags, lo, hi, &rows)
                 continue
             }
             tileKernel(depth, w, taps.baseAddress, image, rowStep, colStep, OW, first, count,
