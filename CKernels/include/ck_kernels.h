@@ -120,25 +120,26 @@ void ck_f32_dwconv_plane_ukernel__avx2_fma(
     const float* x, size_t x_row_stride, size_t out_h, size_t out_w, size_t kh, size_t kw, size_t stride,
     size_t dilation, const float* w, float bias, uint32_t flags, float lo, float hi, float* y);
 // The same contract for AVX-512F (ck_f32_dwconv_plane__avx512f.c): square 3x3, 5x5 and 7x7
-// filters with dilation 1 and stride 1 or 2 run 2 rows x 32 outputs per step (4 rows x 16 on
+// filters with dilation 1 or 2 and stride 1 or 2 run 2 rows x 32 outputs per step (4 rows x 16 on
 // planes one vector wide), each input row loaded once, masked to the plane (nothing read past a
 // row's last tap), bit-identical to the AVX2 kernel; other filters, strides and dilations run the
 // AVX2 kernel. Call only when the CPU has AVX-512F.
 void ck_f32_dwconv_plane_ukernel__avx512f(
     const float* x, size_t x_row_stride, size_t out_h, size_t out_w, size_t kh, size_t kw, size_t stride,
     size_t dilation, const float* w, float bias, uint32_t flags, float lo, float hi, float* y);
-// The same kernel (kernel_size 3, 5 or 7, dilation 1, stride 1 or 2; it does nothing otherwise)
+// The same kernel (kernel_size 3, 5 or 7, dilation 1 or 2, stride 1 or 2; it does nothing otherwise)
 // on an input plane without a copied border: x is the in_h x in_w plane (contiguous rows) inside
 // an implicit zero border of pad_top rows above and pad_left columns to the left (and zeros past
 // its right and bottom edges):
-//   y[oy][ox] = clamp(bias + sum_{r, s < k} w[r * k + s] * xp[oy * stride + r][ox * stride + s])
+//   y[oy][ox] = clamp(bias + sum_{r, s < k} w[r * k + s] * xp[oy * stride + r * dilation][ox * stride + s * dilation])
 // where xp[i][j] = x[(i - pad_top) * in_w + j - pad_left] inside the plane and 0 outside. Reads
 // only the plane's floats (masked loads), writes only the out_h x out_w outputs; bit-identical to
 // ck_f32_dwconv_plane_ukernel__avx512f over the explicitly padded plane. Call only when the CPU
 // has AVX-512F.
 void ck_f32_dwconv_unpadded_ukernel__avx512f(
     const float* x, size_t in_h, size_t in_w, size_t pad_top, size_t pad_left, size_t out_h, size_t out_w,
-    size_t kernel_size, size_t stride, const float* w, float bias, uint32_t flags, float lo, float hi, float* y);
+    size_t kernel_size, size_t stride, size_t dilation, const float* w, float bias, uint32_t flags, float lo,
+    float hi, float* y);
 
 // ---- im2col rows (ck_f32_im2col_rows__avx512f.c) ----
 // The lowered input of output pixels first_pixel .. first_pixel + pixel_count - 1 (row-major

@@ -198,23 +198,26 @@ struct KernelEdgeTests {
         }
     }
 
-    @Test("depthwise 3x3, 5x5 and 7x7 AVX-512F kernel on the unpadded plane: every block shape (1-4 rows, 1-2 vectors, masked ends), strides 1 and 2, symmetric, asymmetric, zero and wide padding, the AVX2 kernel's bits on the padded copy",
+    @Test("depthwise 3x3, 5x5 and 7x7 AVX-512F kernel on the unpadded plane: every block shape (1-4 rows, 1-2 vectors, masked ends), strides 1 and 2, dilations 1 and 2, symmetric, asymmetric, zero and wide padding, the AVX2 kernel's bits on the padded copy",
           .enabled(if: KernelISA.isSupported(.avx512f), "CPU lacks AVX-512F"))
     func depthwiseAVX512Blocks() throws {
         var seed: UInt64 = 500
-        for k in [3, 5, 7] {
-            let paddings = [Padding(k / 2), Padding(0), Padding(k / 2 + 1), Padding(top: 0, left: 1, bottom: 2, right: 0),
-                            Padding(top: 2, left: 0, bottom: 0, right: 3)]
+        for (k, dil) in [(3, 1), (5, 1), (7, 1), (3, 2), (5, 2), (7, 2)] {
+            let extent = dil * (k - 1) + 1
+            let paddings = [Padding(extent / 2), Padding(0), Padding(extent / 2 + 1),
+                            Padding(top: 0, left: 1, bottom: 2, right: 0), Padding(top: 2, left: 0, bottom: 0, right: 3)]
             for (h, w) in [(1, 1), (2, 2), (3, 15), (4, 16), (5, 17), (2, 31), (3, 32), (1, 33), (6, 47), (7, 64), (3, 70),
                            (9, 7)] {
                 for stride in [1, 2] {
                     for (padding, accumulate) in paddings.flatMap({ p in [(p, false), (p, true)] }) {
                         // Planes smaller than the filter with their padding have no output.
-                        if h + padding.top + padding.bottom < k || w + padding.left + padding.right < k { continue }
+                        if h + padding.top + padding.bottom < extent || w + padding.left + padding.right < extent {
+                            continue
+                        }
                         var d = Conv2DDescriptor(batch: 2, inputChannels: 3, inputHeight: h, inputWidth: w,
                                                  outputChannels: 3, kernelHeight: k, kernelWidth: k,
                                                  strideHeight: stride, strideWidth: stride, padding: padding,
-                                                 groups: 3, activation: .relu6)
+                                                 dilationHeight: dil, dilationWidth: dil, groups: 3, activation: .relu6)
                         d.accumulate = accumulate
                         let wide = DirectBackend(isa: .avx512f)
                         #expect(try wide.prepare(d, weights: Array(repeating: 0.1, count: d.weightCount),

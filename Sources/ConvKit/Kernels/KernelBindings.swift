@@ -60,7 +60,7 @@ typealias PointwiseTileKernel = @convention(c) (Int, UnsafePointer<Float>?, Unsa
 typealias DepthwisePlaneKernel = @convention(c) (UnsafePointer<Float>?, Int, Int, Int, Int, Int, Int, Int,
                                                  UnsafePointer<Float>?, Float, UInt32, Float, Float,
                                                  UnsafeMutablePointer<Float>?) -> Void
-typealias DepthwiseUnpaddedKernel = @convention(c) (UnsafePointer<Float>?, Int, Int, Int, Int, Int, Int, Int, Int,
+typealias DepthwiseUnpaddedKernel = @convention(c) (UnsafePointer<Float>?, Int, Int, Int, Int, Int, Int, Int, Int, Int,
                                                      UnsafePointer<Float>?, Float, UInt32, Float, Float,
                                                      UnsafeMutablePointer<Float>?) -> Void
 typealias Im2colRowsKernel = @convention(c) (UnsafePointer<Float>?, Int, Int, Int, Int, Int, Int, Int, Int, Int, Int,

@@ -43,7 +43,7 @@ struct KernelTable: Sendable {
     var im2colRows: Im2colRowsKernel?
 
     // Depthwise: the whole-plane kernel (over a zero-padded plane), the kernel for square 3x3,
-    // 5x5 and 7x7 filters (dilation 1, stride 1 or 2) that reads an unpadded plane in place, and
+    // 5x5 and 7x7 filters (dilation 1 or 2, stride 1 or 2) that reads an unpadded plane in place, and
     // the row kernel.
     var depthwisePlane: DepthwisePlaneKernel?
     var depthwiseUnpadded: DepthwiseUnpaddedKernel?

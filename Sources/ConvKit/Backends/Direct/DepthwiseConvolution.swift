@@ -5,8 +5,8 @@
 /// into a zero-padded plane (per-worker scratch), then convolved whole by
 /// `ck_f32_dwconv_plane_ukernel__avx2_fma` (8 outputs of a row per step, stride 2 by
 /// de-interleaving, bias, clamp and accumulation fused into the store), or on the portable
-/// ISA row by row in Swift. On AVX-512F, square 3x3, 5x5 and 7x7 filters with dilation 1 and
-/// stride 1 or 2 run `ck_f32_dwconv_unpadded_ukernel__avx512f` on the input plane in place,
+/// ISA row by row in Swift. On AVX-512F, square 3x3, 5x5 and 7x7 filters with dilation 1 or 2
+/// and stride 1 or 2 (the same along both axes) run `ck_f32_dwconv_unpadded_ukernel__avx512f` on the input plane in place,
 /// with no copy (2 rows x 32 outputs per step, each input row loaded once, the border as
 /// masked-off lanes; the same bits as the AVX2 kernel on the padded copy). Work is split over
 /// `(image, channel)` planes.
@@ -57,13 +57,13 @@ final class DepthwiseConvolution: PreparedConvolution, @unchecked Sendable {
         readsInputInPlace(d, table: .of(isa)) ? 0 : planeFloats(d) * 4 * threads
     }
 
-    /// Whether `table`'s in-place kernel runs `d` (a square 3x3, 5x5 or 7x7 filter, dilation 1,
-    /// the same stride 1 or 2 along both axes), with no padded copy; otherwise the plane kernel
+    /// Whether `table`'s in-place kernel runs `d` (a square 3x3, 5x5 or 7x7 filter, the same
+    /// dilation 1 or 2 and the same stride 1 or 2 along both axes), with no padded copy; otherwise the plane kernel
     /// runs on a padded copy.
     private static func readsInputInPlace(_ d: Conv2DDescriptor, table: KernelTable) -> Bool {
         table.depthwiseUnpadded != nil && d.kernelHeight == d.kernelWidth && [3, 5, 7].contains(d.kernelWidth)
             && d.strideHeight == d.strideWidth && (d.strideWidth == 1 || d.strideWidth == 2)
-            && d.dilationHeight == 1 && d.dilationWidth == 1
+            && d.dilationHeight == d.dilationWidth && (d.dilationWidth == 1 || d.dilationWidth == 2)
     }
 
     /// Floats of the zero-padded copy of one plane of `d` (`Int.max` when that overflows).
@@ -101,10 +101,11 @@ final class DepthwiseConvolution: PreparedConvolution, @unchecked Sendable {
             let w = weights.base, b = bias.base, flags = flags
             let (H, W, OH, OW, K) = (d.inputHeight, d.inputWidth, d.outputHeight, d.outputWidth, d.outputChannels)
             let (top, left, stride, size) = (d.padding.top, d.padding.left, d.strideWidth, d.kernelWidth)
+            let dilation = d.dilationWidth
             ParallelFor.run(items: planes, threads: threads) { _, range in
                 for plane in range {
                     let k = plane % K
-                    kernel(x + plane * H * W, H, W, top, left, OH, OW, size, stride, w + k * size * size, b[k], flags,
+                    kernel(x + plane * H * W, H, W, top, left, OH, OW, size, stride, dilation, w + k * size * size, b[k], flags,
                            lo, hi, y + plane * OH * OW)
                 }
             }

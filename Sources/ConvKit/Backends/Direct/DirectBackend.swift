@@ -3,7 +3,7 @@
 /// Runs every valid descriptor. The algorithm is chosen at prepare time (see ``Algorithm``):
 /// - depthwise (`groups == C == K`): on AVX2+FMA a whole-plane kernel over a zero-padded copy
 ///   of each channel (stride 2 de-interleaved), on AVX-512F for square 3x3, 5x5 and 7x7
-///   filters (dilation 1, stride 1 or 2) a kernel that reads each plane in place, on the
+///   filters (dilation 1 or 2, stride 1 or 2) a kernel that reads each plane in place, on the
 ///   portable ISA a per-channel row kernel;
 /// - strided 1x1 unpadded layers, and stride-1 ones on planes of at most 64 pixels: on AVX2+FMA
 ///   a pointwise GEMM with the output channels as the vector over the input packed into 6-pixel
