@@ -100,6 +100,14 @@ void ck_f32_gemm_ukernel_6x32__avx512f(
     size_t kc, const float* a, const float* b, size_t b_panel_stride, float* c, size_t ldc,
     size_t mr, size_t nr, uint32_t flags, const float* bias, float lo, float hi);
 
+// The same contract for AVX-512F with 12 rows (ck_f32_gemm_12x16__avx512f.c): rows 0-5 from the
+// packed A micro-panel at a, rows 6-11 from the one at a + a_panel_stride (read only when mr > 6),
+// 1 <= mr <= 12, bias (when used) 12 values. Each output's sum equals the 6x16 kernel's bit for
+// bit. Call only when the CPU has AVX-512F.
+void ck_f32_gemm_ukernel_12x16__avx512f(
+    size_t kc, const float* a, size_t a_panel_stride, const float* b, float* c, size_t ldc,
+    size_t mr, size_t nr, uint32_t flags, const float* bias, float lo, float hi);
+
 // ---- f32 depthwise kernel (ck_f32_dwconv_*.c) ----
 // One channel, one output row segment whose taps are all in bounds:
 //   y[j] += sum_{r < kh, s < kw} w[r * kw + s] * x[r * x_row_stride + j * stride + s * dilation]

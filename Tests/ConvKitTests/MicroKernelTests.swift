@@ -121,6 +121,49 @@ struct MicroKernelTests {
         }
     }
 
+    @Test("12x16 GEMM row pair: the same bits as two 6x16 calls, every row and column count, overwrite, bias, accumulate, clamp", arguments: isas)
+    func gemmRowPair(_ isa: KernelISA) throws {
+        let kernel = GEMMMicroKernel(isa: isa)
+        let MR = GEMMMicroKernel.mr, ldc = 21
+        for kc in [1, 4, 37] {
+            let stride = kc * MR + 5   // the second A panel, not adjacent
+            let a = Self.values(stride + kc * MR, seed: UInt64(kc) + 50)
+            let b = Self.values(kc * GEMMMicroKernel.nr, seed: UInt64(kc) + 60)
+            let bias = Self.values(2 * MR, seed: 70)
+            let prior = Self.values(2 * MR * ldc, seed: 71)
+            for mr in 1...(2 * MR) {
+                for nr in [1, 7, 15, 16] {
+                    for flags in [GEMMMicroKernel.Flags(), .clamp, .accumulate, [.accumulate, .clamp]] {
+                        var paired = prior, single = prior
+                        a.withUnsafeBufferPointer { ap in
+                            b.withUnsafeBufferPointer { bp in
+                                bias.withUnsafeBufferPointer { biasp in
+                                    paired.withUnsafeMutableBufferPointer { cp in
+                                        kernel.rowPair(kc: kc, a: ap.baseAddress!, aPanelStride: stride,
+                                                       b: bp.baseAddress!, c: cp.baseAddress!, ldc: ldc, mr: mr, nr: nr,
+                                                       flags: flags, bias: biasp.baseAddress!, lo: -0.3, hi: 0.3)
+                                    }
+                                    single.withUnsafeMutableBufferPointer { cp in
+                                        kernel(kc: kc, a: ap.baseAddress!, b: bp.baseAddress!, c: cp.baseAddress!,
+                                               ldc: ldc, mr: Swift.min(mr, MR), nr: nr, flags: flags,
+                                               bias: biasp.baseAddress!, lo: -0.3, hi: 0.3)
+                                        if mr > MR {
+                                            kernel(kc: kc, a: ap.baseAddress! + stride, b: bp.baseAddress!,
+                                                   c: cp.baseAddress! + MR * ldc, ldc: ldc, mr: mr - MR, nr: nr,
+                                                   flags: flags, bias: biasp.baseAddress! + MR, lo: -0.3, hi: 0.3)
+                                        }
+                                    }
+                                }
+                            }
+                        }
+                        #expect(paired.map(\.bitPattern) == single.map(\.bitPattern),
+                                "\(isa) kc \(kc) mr \(mr) nr \(nr) flags \(flags.rawValue)")
+                    }
+                }
+            }
+        }
+    }
+
     @Test("pointwise tile: 1-6 channels, pixel counts around the step, bias, accumulate, clamp with NaN, unaligned",
           arguments: isas)
     func pointwiseTile(_ isa: KernelISA) throws {
@@ -399,6 +442,8 @@ struct MicroKernelTests {
         }
         #expect(KernelTable.avx2fma.gemmPair == nil && KernelTable.avx2fma.convTilePair == nil)
         #expect(KernelTable.avx512f.gemmPair != nil && KernelTable.avx512f.convTilePair != nil)
+        #expect(KernelTable.avx2fma.gemmRowPair == nil && KernelTable.avx2fma.convRowsInPlace == nil)
+        #expect(KernelTable.avx512f.gemmRowPair != nil && KernelTable.avx512f.convRowsInPlace != nil)
         #expect(KernelTable.portable.depthwiseUnpadded == nil && KernelTable.avx2fma.depthwiseUnpadded == nil
             && KernelTable.avx512f.depthwiseUnpadded != nil)
         #expect(KernelTable.avx2fma.pointwisePixelsPerStep == 16 && KernelTable.avx512f.pointwisePixelsPerStep == 64)

@@ -39,6 +39,9 @@ typealias GEMMKernel = @convention(c) (Int, UnsafePointer<Float>?, UnsafePointer
 typealias GEMMPairKernel = @convention(c) (Int, UnsafePointer<Float>?, UnsafePointer<Float>?, Int,
                                            UnsafeMutablePointer<Float>?, Int, Int, Int, UInt32,
                                            UnsafePointer<Float>?, Float, Float) -> Void
+typealias GEMMRowPairKernel = @convention(c) (Int, UnsafePointer<Float>?, Int, UnsafePointer<Float>?,
+                                              UnsafeMutablePointer<Float>?, Int, Int, Int, UInt32,
+                                              UnsafePointer<Float>?, Float, Float) -> Void
 typealias ConvTileKernel = @convention(c) (Int, UnsafePointer<Float>?, UnsafePointer<Int32>?, UnsafePointer<Float>?,
                                            Int, Int, Int, Int, Int, UnsafeMutablePointer<Float>?, Int, Int,
                                            UnsafePointer<Float>?, UInt32, Float, Float,
@@ -124,6 +127,7 @@ extension KernelTable {
         var t = KernelTable.avx2fma
         t.isa = .avx512f
         t.gemmPair = ck_f32_gemm_ukernel_6x32__avx512f
+        t.gemmRowPair = ck_f32_gemm_ukernel_12x16__avx512f
         t.convTilePair = ck_f32_conv_tiles_6x32__avx512f
         t.convRowsInPlace = ck_f32_conv_rows_6x32__avx512f
         t.fewChannels = ck_f32_conv_fewk_32px__avx512f

@@ -22,6 +22,8 @@ struct KernelTable: Sendable {
     // GEMM (implicit-GEMM direct convolution, Winograd products).
     var gemm: GEMMKernel?
     var gemmPair: GEMMPairKernel?
+    /// 12 rows (two A panels) x 16 columns: the Winograd products, one 16-tile B panel wide.
+    var gemmRowPair: GEMMRowPairKernel? = nil
 
     // Indirect direct convolution: 6 pixels x 16 channels, its 6x32 pair, and the few-channel
     // (at most 12 per panel, stride 1 along rows) kernel.

@@ -41,6 +41,29 @@ extension GEMMMicroKernel {
     /// (the table has one: ``KernelISA/avx512f``); otherwise it is two 6x16 calls.
     var hasPairKernel: Bool { kernels.gemmPair != nil }
 
+    /// Whether ``rowPair(kc:a:aPanelStride:b:c:ldc:mr:nr:flags:bias:lo:hi)`` runs a 12x16 kernel
+    /// (the table has one: ``KernelISA/avx512f``); otherwise it is two 6x16 calls.
+    var hasRowPairKernel: Bool { kernels.gemmRowPair != nil }
+
+    /// Two 6x16 tiles one above the other in one call: rows `0 ..< min(mr, 6)` from the A panel
+    /// at `a`, rows `6 ..< mr` from the one at `a + aPanelStride` (`1 <= mr <= 12`), stored to
+    /// rows `c + i * ldc`. The sums are the 6x16 kernel's, bit for bit.
+    @inline(__always)
+    func rowPair(kc: Int, a: UnsafePointer<Float>, aPanelStride: Int, b: UnsafePointer<Float>,
+                 c: UnsafeMutablePointer<Float>, ldc: Int, mr: Int, nr: Int, flags: Flags,
+                 bias: UnsafePointer<Float>?, lo: Float, hi: Float) {
+        if let rowPair = kernels.gemmRowPair {
+            rowPair(kc, a, aPanelStride, b, c, ldc, mr, nr, flags.rawValue, bias, lo, hi)
+            return
+        }
+        let m0 = Swift.min(mr, Self.mr)
+        self(kc: kc, a: a, b: b, c: c, ldc: ldc, mr: m0, nr: nr, flags: flags, bias: bias, lo: lo, hi: hi)
+        if mr > Self.mr {
+            self(kc: kc, a: a + aPanelStride, b: b, c: c + Self.mr * ldc, ldc: ldc, mr: mr - Self.mr, nr: nr,
+                 flags: flags, bias: bias.map { $0 + Self.mr }, lo: lo, hi: hi)
+        }
+    }
+
     /// Two neighbouring 6x16 tiles in one call: columns `0 ..< min(nr, 16)` from the B panel at
     /// `b`, columns `16 ..< nr` from the one at `b + bPanelStride` (`1 <= nr <= 32`), stored to
     /// `c[0 ..< nr]` per row. The sums are the 6x16 kernel's, bit for bit.

@@ -5,7 +5,8 @@
 /// (a multiple of 16), each block by one task:
 /// 1. input transform of the block's tiles for all channels into `V[p][panel][c][16]`;
 /// 2. for each position `p < alpha^2`: `M_p[K x tb] = U_p[K x C] * V_p[C x tb]` with the 6x16
-///    micro-kernel, `U` (the transformed weights) packed at prepare time into 6-row panels;
+///    micro-kernel (12x16 over two panels on AVX-512F: the same sums), `U` (the transformed
+///    weights) packed at prepare time into 6-row panels;
 /// 3. output transform of `M` with bias and activation, stored into the NCHW output.
 /// With at least two blocks per thread, each block is one task; otherwise the blocks run one
 /// after another with each phase split over the threads (channels, positions x panels,
@@ -134,7 +135,9 @@ final class WinogradConvolution: PreparedConvolution, @unchecked Sendable {
 
     /// The label of `d` run with `tile` on `isa` (``implementation``, known before preparing).
     static func implementation(_ d: Conv2DDescriptor, tile: WinogradTile, isa: KernelISA) -> String {
-        "Winograd \(tile), tiles/block \(tilesPerBlock(d, tile: tile)), GEMM ck_f32_gemm_ukernel_6x16 (\(isa.hasAVX2FMA ? "avx2+fma" : "portable"))"
+        "Winograd \(tile), tiles/block \(tilesPerBlock(d, tile: tile)), GEMM "
+            + (KernelTable.of(isa).gemmRowPair != nil ? "ck_f32_gemm_ukernel_12x16 (avx512f)"
+                : "ck_f32_gemm_ukernel_6x16 (\(isa.hasAVX2FMA ? "avx2+fma" : "portable"))")
     }
 
     /// ``workspaceBytes`` of `d` with `tile` for `threads` threads: the zero-padded input copy
@@ -274,15 +277,29 @@ final class WinogradConvolution: PreparedConvolution, @unchecked Sendable {
             while c0 < C {
                 let kcb = Swift.min(kc, C - c0)
                 let flags: GEMMMicroKernel.Flags = c0 == 0 ? [] : .accumulate
-                for panel in panels {
+                var panel = panels.lowerBound
+                while panel < panels.upperBound {
                     let row = panel * mr
-                    let rows = Swift.min(mr, K - row)
                     let a = packedWeights.base + ((p * mPanels + panel) * C + c0) * mr
+                    if kernel.hasRowPairKernel && panel + 1 < panels.upperBound {
+                        // AVX-512: this panel and the next (12 output channels) per call.
+                        let rows = Swift.min(2 * mr, K - row)
+                        for j in 0..<tilePanels {
+                            let cols = Swift.min(nr, count - j * nr)
+                            kernel.rowPair(kc: kcb, a: a, aPanelStride: C * mr, b: vp + (j * C + c0) * nr,
+                                           c: mp + row * tb + j * nr, ldc: tb, mr: rows, nr: cols, flags: flags,
+                                           bias: nil, lo: 0, hi: 0)
+                        }
+                        panel += 2
+                        continue
+                    }
+                    let rows = Swift.min(mr, K - row)
                     for j in 0..<tilePanels {
                         let cols = Swift.min(nr, count - j * nr)
                         kernel(kc: kcb, a: a, b: vp + (j * C + c0) * nr, c: mp + row * tb + j * nr, ldc: tb,
                                mr: rows, nr: cols, flags: flags, bias: nil, lo: 0, hi: 0)
                     }
+                    panel += 1
                 }
                 c0 += kcb
             }
