@@ -8,8 +8,9 @@
 /// at prepare time; per block of output tiles, the input tiles are transformed 8 at a time
 /// (on AVX2+FMA by the C kernels of `CKernels`: specialised F(4x4) transforms, dense ones for
 /// F(2x2) and F(6x6); portable Swift SIMD code otherwise), then for each of the `alpha^2`
-/// transformed positions one GEMM over channels runs on the 6x16 GEMM micro-kernel (on AVX-512F
-/// the 12x16 one, two 6-row weight panels per call, the same bits), and the
+/// transformed positions one GEMM over channels runs on the 6x16 GEMM micro-kernel (on AVX-512F,
+/// for layers of at most 128 x 128 channels, the 12x16 one: two 6-row weight panels per call,
+/// the same bits), and the
 /// output transform adds the bias and applies the activation. Tiles are processed in blocks
 /// sized so that one block's transformed input and GEMM output stay in L2 (16-128 tiles), so
 /// the transformed input is never fully materialised; see
@@ -30,7 +31,8 @@ public struct WinogradBackend: ConvBackend, AutoSelectable {
     public var name: String { "winograd" }
     public var summary: String {
         "Winograd \(tile.map(\.description) ?? "F(2|4|6,3x3) chosen per layer"), "
-            + (KernelTable.of(isa).gemmRowPair != nil ? "12x16 avx512f" : "6x16 \(isa.hasAVX2FMA ? "avx2+fma" : "portable")")
+            + (KernelTable.of(isa).gemmRowPair != nil ? "6x16 or (up to 128 x 128 channels) 12x16 avx512f"
+                : "6x16 \(isa.hasAVX2FMA ? "avx2+fma" : "portable")")
             + " GEMM"
     }
     public var availability: BackendAvailability {

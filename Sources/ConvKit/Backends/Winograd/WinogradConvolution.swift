@@ -16,6 +16,8 @@ final class WinogradConvolution: PreparedConvolution, @unchecked Sendable {
     let tile: WinogradTile
     let matrices: WinogradMatrices
     let kernel: GEMMMicroKernel
+    /// Whether the products run the 12x16 kernel (``usesRowPairs(_:isa:)``).
+    let runsRowPairs: Bool
 
     let alpha: Int
     let positions: Int          // alpha^2
@@ -47,6 +49,7 @@ final class WinogradConvolution: PreparedConvolution, @unchecked Sendable {
         self.tile = tile
         matrices = WinogradMatrices(tile)
         kernel = GEMMMicroKernel(isa: isa)
+        runsRowPairs = Self.usesRowPairs(descriptor, isa: isa)
         let m = tile.outputTile
         alpha = tile.inputTile
         positions = alpha * alpha
@@ -134,9 +137,18 @@ final class WinogradConvolution: PreparedConvolution, @unchecked Sendable {
     }
 
     /// The label of `d` run with `tile` on `isa` (``implementation``, known before preparing).
+    /// Whether the products run the 12x16 kernel (two 6-row weight panels per call; AVX-512F):
+    /// for layers with at most 128 x 128 channels. Measured (1 thread, Zen 4, the two kernels'
+    /// builds alternated, 3 runs): 1.02-1.18x on 48-128-channel layers (7x7 to 56x56), but
+    /// 0.84-0.94x on 256- and 512-channel ones, whose transformed weights stream from L2/L3
+    /// (ResNet-18's layer3 and layer4), which keep the 6x16 kernel. Same sums either way.
+    static func usesRowPairs(_ d: Conv2DDescriptor, isa: KernelISA) -> Bool {
+        KernelTable.of(isa).gemmRowPair != nil && d.inputChannels * d.outputChannels <= 128 * 128
+    }
+
     static func implementation(_ d: Conv2DDescriptor, tile: WinogradTile, isa: KernelISA) -> String {
         "Winograd \(tile), tiles/block \(tilesPerBlock(d, tile: tile)), GEMM "
-            + (KernelTable.of(isa).gemmRowPair != nil ? "ck_f32_gemm_ukernel_12x16 (avx512f)"
+            + (usesRowPairs(d, isa: isa) ? "ck_f32_gemm_ukernel_12x16 (avx512f)"
                 : "ck_f32_gemm_ukernel_6x16 (\(isa.hasAVX2FMA ? "avx2+fma" : "portable"))")
     }
 
@@ -281,7 +293,7 @@ final class WinogradConvolution: PreparedConvolution, @unchecked Sendable {
                 while panel < panels.upperBound {
                     let row = panel * mr
                     let a = packedWeights.base + ((p * mPanels + panel) * C + c0) * mr
-                    if kernel.hasRowPairKernel && panel + 1 < panels.upperBound {
+                    if runsRowPairs && panel + 1 < panels.upperBound {
                         // AVX-512: this panel and the next (12 output channels) per call.
                         let rows = Swift.min(2 * mr, K - row)
                         for j in 0..<tilePanels {
