@@ -247,6 +247,35 @@ static size_t ck_conv_column_blocks(const ck_conv_rows* rows, size_t ox, size_t 
   return n;
 }
 
+// One tile of np (1..7) pixels at pixels[] over the taps [d0, d1) of its kernel rows, panels (1
+// or 2) 16-channel panels at w and w + w_panel_stride, stored at o. With col_blocks (the tile lies
+// in one output row, from column ox, and the taps are in (r, s, c) order), each pixel sums only
+// its kernel columns inside the image. With in_place, a tile whose every tap reads padding sums
+// nothing (its outputs are the bias); without, it sums its taps over the zero-padded copy, the
+// AVX2 kernel's products.
+static inline void ck_conv_run_tile(const ck_conv_rows* rows, int col_blocks, int in_place, size_t ox,
+                                    const float* const* pixels, size_t np, size_t d0, size_t d1, const float* w,
+                                    size_t w_panel_stride, int panels, const int32_t* taps, float* o,
+                                    size_t channel_stride, size_t nk, const float* bias, uint32_t flags, float lo,
+                                    float hi) {
+  ck_tap_block blocks[64];
+  size_t nblocks = 0;
+  int all_padding = 0;
+  if (col_blocks && d1 > d0) {
+    nblocks = ck_conv_column_blocks(rows, ox, np, d0 / rows->taps_per_row, d1 / rows->taps_per_row - 1, blocks, 64,
+                                    &all_padding);
+  }
+  const ck_tap_block* bl = nblocks > 0 ? blocks : NULL;
+  // Without blocks the kernel reads taps [d0, d1) from pointers at d0; with blocks, the blocks'
+  // absolute taps from pointers at tap 0.
+  const size_t base = bl != NULL ? 0 : d0;
+  const float* w0 = w + base * 16;
+  const size_t n = in_place && all_padding ? 0 : d1 - d0;
+  ck_conv_tile_kernels[panels == 2 ? 1 : 0][(flags & CK_CONV_PREFETCH_INPUT) != 0][np - 1](
+      n, w0, panels == 2 ? w0 + w_panel_stride : w0, taps + base, pixels, np, o, channel_stride, nk, bias, flags, lo,
+      hi, bl, nblocks);
+}
+
 CK_TARGET void ck_f32_conv_tiles_6x32__avx512f(
     size_t depth, const float* w, size_t w_panel_stride, const int32_t* taps, const float* image, size_t row_step,
     size_t col_step, size_t output_width, size_t first_pixel, size_t pixel_count, float* out, size_t channel_stride,
@@ -254,7 +283,6 @@ CK_TARGET void ck_f32_conv_tiles_6x32__avx512f(
   size_t oy = first_pixel / output_width, ox = first_pixel % output_width;
   const size_t mr = (flags & CK_CONV_TILE7) ? 7 : 6;
   const float* pixels[7];
-  ck_tap_block blocks[64];
   for (size_t p = 0; p < pixel_count; p += mr) {
     const size_t np = pixel_count - p < mr ? pixel_count - p : mr;
     const size_t first_row = oy, first_col = ox;
@@ -266,36 +294,9 @@ CK_TARGET void ck_f32_conv_tiles_6x32__avx512f(
     size_t d0, d1;
     ck_conv_tile_taps(rows, first_row, last_row, depth, &d0, &d1);
     // A tile within one output row whose pixels see padding columns: per-column blocks.
-    size_t nblocks = 0;
-    if (rows != NULL && rows->skip_cols && first_row == last_row && d1 > d0) {
-      int all_padding;
-      nblocks = ck_conv_column_blocks(rows, first_col, np, d0 / rows->taps_per_row, d1 / rows->taps_per_row - 1,
-                                      blocks, 64, &all_padding);
-    }
-    const ck_tap_block* bl = nblocks > 0 ? blocks : NULL;
-    // Without blocks the kernel reads taps [d0, d1) from pointers at d0; with blocks, the
-    // blocks' absolute taps from pointers at tap 0.
-    const size_t base = bl != NULL ? 0 : d0;
-    const float* w0 = w + base * 16;
-    const float* w1 = w0 + w_panel_stride;
-    const int32_t* tp = taps + base;
-    const size_t n = d1 - d0;
-    float* o = out + first_pixel + p;
-    if (nk <= 16) {
-      // One panel (a layer's last, unpaired one): the 6x16 / 7x16 zmm tile.
-      ck_conv_tile_kernels[0][(flags & CK_CONV_PREFETCH_INPUT) != 0][(np > 6 ? 7 : 6) - 1](
-          n, w0, w0, tp, pixels, np, o, channel_stride, nk, bias, flags, lo, hi, bl, nblocks);
-    } else if (np > 6) {
-      if (flags & CK_CONV_PREFETCH_INPUT) {
-        ck_conv_m7_p2_f1(n, w0, w1, tp, pixels, np, o, channel_stride, nk, bias, flags, lo, hi, bl, nblocks);
-      } else {
-        ck_conv_m7_p2_f0(n, w0, w1, tp, pixels, np, o, channel_stride, nk, bias, flags, lo, hi, bl, nblocks);
-      }
-    } else if (flags & CK_CONV_PREFETCH_INPUT) {
-      ck_conv_m6_p2_f1(n, w0, w1, tp, pixels, np, o, channel_stride, nk, bias, flags, lo, hi, bl, nblocks);
-    } else {
-      ck_conv_m6_p2_f0(n, w0, w1, tp, pixels, np, o, channel_stride, nk, bias, flags, lo, hi, bl, nblocks);
-    }
+    ck_conv_run_tile(rows, rows != NULL && rows->skip_cols && first_row == last_row, 0, first_col, pixels, np, d0, d1,
+                     w, w_panel_stride, nk <= 16 ? 1 : 2, taps, out + first_pixel + p, channel_stride, nk, bias,
+                     flags, lo, hi);
   }
 }
 
@@ -315,7 +316,6 @@ CK_TARGET void ck_f32_conv_rows_6x32__avx512f(
   const size_t small = output_width / tiles_per_row, larger = output_width % tiles_per_row;
   const ptrdiff_t origin = (ptrdiff_t)(rows->pad_top * rows->input_width + rows->pad_left);
   const float* pixels[7];
-  ck_tap_block blocks[64];
   for (size_t oy = first_row; oy < first_row + row_count; oy++) {
     size_t d0, d1;
     ck_conv_tile_taps(rows, oy, oy, depth, &d0, &d1);
@@ -326,22 +326,8 @@ CK_TARGET void ck_f32_conv_rows_6x32__avx512f(
         const ptrdiff_t offset = (ptrdiff_t)(oy * row_step + (ox + j) * col_step) - origin;
         pixels[j] = (const float*)((uintptr_t)image + (uintptr_t)(offset * (ptrdiff_t)sizeof(float)));
       }
-      size_t nblocks = 0;
-      int all_padding = 0;
-      if (rows->skip_cols && d1 > d0) {
-        nblocks = ck_conv_column_blocks(rows, ox, np, d0 / rows->taps_per_row, d1 / rows->taps_per_row - 1,
-                                        blocks, 64, &all_padding);
-      }
-      const ck_tap_block* bl = nblocks > 0 ? blocks : NULL;
-      const size_t base = bl != NULL ? 0 : d0;
-      const float* w0 = w + base * 16;
-      const float* w1 = w0 + w_panel_stride;
-      const int32_t* tp = taps + base;
-      const size_t n = all_padding ? 0 : d1 - d0;  // no tap inside the image: the bias alone
-      float* o = out + oy * output_width + ox;
-      const int pf = (flags & CK_CONV_PREFETCH_INPUT) != 0;
-      ck_conv_tile_kernels[panels == 2 ? 1 : 0][pf][np - 1](n, w0, panels == 2 ? w1 : w0, tp, pixels, np, o,
-                                                               channel_stride, nk, bias, flags, lo, hi, bl, nblocks);
+      ck_conv_run_tile(rows, rows->skip_cols, 1, ox, pixels, np, d0, d1, w, w_panel_stride, panels == 2 ? 2 : 1, taps,
+                       out + oy * output_width + ox, channel_stride, nk, bias, flags, lo, hi);
       ox += np;
     }
   }
