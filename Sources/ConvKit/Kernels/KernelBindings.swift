@@ -97,7 +97,7 @@ extension KernelTable {
     /// The portable ISA: no C kernel; every operator runs its Swift SIMD path.
     static let portable = KernelTable(
         isa: .portable, gemm: nil, gemmPair: nil, convTile: nil, convTilePair: nil, fewChannels: nil,
-        fewChannelsName: "", fewChannelsMinWidth: Int.max,
+        fewChannelsName: "", fewChannelsVectorPixels: 1,
         pointwiseTile: nil, pointwisePixelsPerStep: 16, im2colRows: nil,
         depthwisePlane: nil, depthwiseUnpadded: nil, depthwiseRow: nil,
         fullyConnectedTile: nil, fullyConnectedRow: nil, poolPlane: nil,
@@ -107,7 +107,7 @@ extension KernelTable {
     static let avx2fma = KernelTable(
         isa: .avx2fma, gemm: ck_f32_gemm_ukernel_6x16__avx2_fma, gemmPair: nil,
         convTile: ck_f32_conv_tiles_6x16__avx2_fma, convTilePair: nil, fewChannels: ck_f32_conv_fewk_8px__avx2_fma,
-        fewChannelsName: "ck_f32_conv_fewk_8px (avx2+fma)", fewChannelsMinWidth: 1,
+        fewChannelsName: "ck_f32_conv_fewk_8px (avx2+fma)", fewChannelsVectorPixels: 8,
         pointwiseTile: ck_f32_conv1x1_tiles_6x16__avx2_fma, pointwisePixelsPerStep: 16, im2colRows: nil,
         depthwisePlane: ck_f32_dwconv_plane_ukernel__avx2_fma, depthwiseUnpadded: nil,
         depthwiseRow: ck_f32_dwconv_row_ukernel__avx2_fma,
@@ -132,7 +132,7 @@ extension KernelTable {
         t.convRowsInPlace = ck_f32_conv_rows_6x32__avx512f
         t.fewChannels = ck_f32_conv_fewk_32px__avx512f
         t.fewChannelsName = "ck_f32_conv_fewk_32px (avx512f)"
-        t.fewChannelsMinWidth = 8
+        t.fewChannelsVectorPixels = 16
         t.pointwiseTile = ck_f32_conv1x1_tiles_6x64__avx512f
         t.pointwisePixelsPerStep = 64
         t.im2colRows = ck_f32_im2col_rows__avx512f

@@ -34,8 +34,10 @@ struct KernelTable: Sendable {
     var convRowsInPlace: ConvRowsKernel? = nil
     var fewChannels: FewChannelsKernel?
     var fewChannelsName: String
-    /// The narrowest output rows the few-channel kernel takes (narrower ones run the 6x16 tile).
-    var fewChannelsMinWidth: Int
+    /// Output pixels of one vector of the few-channel kernel (8 on AVX2, 16 on AVX-512F): a row
+    /// of `W` pixels fills `W / (v * ceil(W / v))` of its lanes, which decides against the 6x16
+    /// tile (see `DirectIndirectConvolution.runsFewChannels`).
+    var fewChannelsVectorPixels: Int
 
     // Pointwise GEMM on NCHW planes: 6 channels x pointwisePixelsPerStep pixels.
     var pointwiseTile: PointwiseTileKernel?

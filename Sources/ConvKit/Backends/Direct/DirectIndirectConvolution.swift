@@ -170,13 +170,21 @@ final class DirectIndirectConvolution: PreparedConvolution, @unchecked Sendable 
     /// channel lanes empty.
     static let fewChannelsMax = 12
     /// Whether the few-channel kernel runs the last (or only) panel of `d` on `isa`: at most 12
-    /// channels in it, stride 1 along rows, and rows at least as wide as the table's
-    /// `fewChannelsMinWidth` (8 on AVX-512F, whose 16-pixel vectors would run 7-pixel rows
-    /// mostly empty: measured 0.39x vs 0.55x oneDNN with the 6x16 tile on a 7x7 layer, while
-    /// 10-pixel rows still ran 1.4x faster on the few-channel kernel).
+    /// channels in it, stride 1 along rows, and its vectors of output pixels at least as full as
+    /// the 6x16 tile's 16 channel lanes (`panelChannels / 16`). A row of `W` pixels fills
+    /// `W / (v * ceil(W / v))` of the lanes of the table's `v`-pixel vectors (16 on AVX-512F, so
+    /// a 17-pixel row fills 53%, a 7-pixel one 44%; 8 on AVX2). Measured (1 thread, Zen 4,
+    /// AVX-512F, the two rules alternated, medians): 12 channels on 17-pixel rows 0.61-0.65x
+    /// oneDNN on the few-channel kernel, 0.92-0.97x on the tile (read in place), on 9-pixel rows
+    /// 0.55x -> 1.00x, 8 channels on 17-pixel rows (53% vs 50%) and 33-pixel rows (69% vs 75%)
+    /// unchanged; AVX2, 12 channels on 17-pixel rows 0.62x -> 0.78-0.81x. Earlier, 7-pixel rows
+    /// 0.39x vs 0.55x with the tile, 10-pixel rows (62%, 8 channels: 50%) 1.4x faster on the
+    /// few-channel kernel.
     static func runsFewChannels(_ d: Conv2DDescriptor, isa: KernelISA, panelChannels: Int) -> Bool {
-        panelChannels <= fewChannelsMax && d.strideWidth == 1
-            && d.outputWidth >= KernelTable.of(isa).fewChannelsMinWidth
+        guard panelChannels <= fewChannelsMax && d.strideWidth == 1 else { return false }
+        let v = KernelTable.of(isa).fewChannelsVectorPixels, w = d.outputWidth
+        // w / (v * ceil(w / v)) >= panelChannels / 16, in integers.
+        return w * 16 >= panelChannels * v * ((w + v - 1) / v)
     }
     var fewChannels: Bool { Self.fewChannels(descriptor, isa: isa) }
     static func fewChannels(_ d: Conv2DDescriptor, isa: KernelISA) -> Bool {
