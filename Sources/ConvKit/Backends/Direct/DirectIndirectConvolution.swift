@@ -60,12 +60,13 @@ final class DirectIndirectConvolution: PreparedConvolution, @unchecked Sendable 
     /// at most 64 blocks (kernels at most 16 wide and 64 taps per channel). Tiles then never
     /// cross an output row, so each pixel sums exactly its taps inside the image (the products
     /// with padding that the copy would supply are zero). Measured (1 thread, Zen 4, same run):
-    /// the copy cost 8-14% on padded 3x3 layers from 7x7 to 56x56, which oneDNN does not pay;
-    /// layers with fewer than 16 input channels per group (short sums, 8 channels: 0.85x the
-    /// copy path) keep the copy.
+    /// the copy cost 8-14% on padded 3x3 layers from 7x7 to 56x56, which oneDNN does not pay.
+    /// Layers with fewer than 8 input channels per group keep the copy: at 8-15 channels (after
+    /// the tile's column blocks and the runner were shared) reading in place measured 0.98-1.24x
+    /// the copy on 3x3 and 5x5 layers, 1.08-1.24x at stride 2; at 4 and 6 channels 0.99x.
     static func readsInPlace(_ d: Conv2DDescriptor, isa: KernelISA) -> Bool {
         KernelTable.of(isa).convRowsInPlace != nil && isPadded(d) && !fewChannels(d, isa: isa)
-            && d.kernelWidth <= 16 && d.kernelHeight * d.kernelWidth <= 64 && d.inputChannelsPerGroup >= 16
+            && d.kernelWidth <= 16 && d.kernelHeight * d.kernelWidth <= 64 && d.inputChannelsPerGroup >= 8
     }
     static func copiesInput(_ d: Conv2DDescriptor, isa: KernelISA) -> Bool {
         isPadded(d) && !readsInPlace(d, isa: isa)
@@ -187,8 +188,14 @@ final class DirectIndirectConvolution: PreparedConvolution, @unchecked Sendable 
         return w * 16 >= panelChannels * v * ((w + v - 1) / v)
     }
     var fewChannels: Bool { Self.fewChannels(descriptor, isa: isa) }
+    /// Whether `d`'s last (or only) panel runs the few-channel kernel. Where the table has the
+    /// 6x32 pair kernel, tasks keep pairs of panels together, so a last panel that has a partner
+    /// (an even number of panels: 17-32 channels per group, say) runs in the pair and never on
+    /// the few-channel kernel; such a layer may then read its input in place.
     static func fewChannels(_ d: Conv2DDescriptor, isa: KernelISA) -> Bool {
-        runsFewChannels(d, isa: isa, panelChannels: (d.outputChannelsPerGroup - 1) % channelsPerPanel + 1)
+        let panels = (d.outputChannelsPerGroup + channelsPerPanel - 1) / channelsPerPanel
+        if KernelTable.of(isa).convTilePair != nil && panels % 2 == 0 { return false }
+        return runsFewChannels(d, isa: isa, panelChannels: (d.outputChannelsPerGroup - 1) % channelsPerPanel + 1)
     }
 
     var backendName: String { "direct" }
