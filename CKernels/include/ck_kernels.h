@@ -148,6 +148,24 @@ void ck_f32_dwconv_unpadded_ukernel__avx512f(
     const float* x, size_t in_h, size_t in_w, size_t pad_top, size_t pad_left, size_t out_h, size_t out_w,
     size_t kernel_size, size_t stride, size_t dilation, const float* w, float bias, uint32_t flags, float lo,
     float hi, float* y);
+// Depthwise, 16 channels as the vector (ck_f32_dwconv_c16__avx512f.c): `channels` (1..16) planes
+// of in_h x in_w floats at x (contiguous planes) inside an implicit zero border (pad_top rows
+// above, pad_left columns to the left, zeros past the right and bottom edges), any kh x kw
+// filter, stride 1 or 2 (both axes), any dilation (both axes):
+//   y[ch][oy][ox] = clamp(bias[ch] + sum_{r < kh, s < kw} w[(r * kw + s) * 16 + ch]
+//                                          * xp[ch][oy * stride + r * dilation][ox * stride + s * dilation])
+// into `channels` planes of out_h x out_w at y, with the flags of the plane kernel (CK_GEMM_CLAMP,
+// NaN propagating; CK_CONV_ACCUMULATE adds the prior y before the clamp). w holds kh * kw rows of
+// 16 weights and bias 16 values (channels past `channels` are read and ignored). scratch: at least
+// hp * wp * 16 floats, hp = stride * (out_h - 1) + dilation * (kh - 1) + 1 and
+// wp = stride * (out_w - 1) + dilation * (kw - 1) + 1 (any contents; overwritten). Reads only
+// the planes' floats, writes only the outputs. Bit-identical to ck_f32_dwconv_plane_ukernel__avx2_fma
+// over the zero-padded planes. Does nothing for other strides or channel counts. Call only when the
+// CPU has AVX-512F.
+void ck_f32_dwconv_c16_ukernel__avx512f(
+    const float* x, size_t in_h, size_t in_w, size_t pad_top, size_t pad_left, size_t out_h, size_t out_w,
+    size_t kh, size_t kw, size_t stride, size_t dilation, size_t channels, const float* w, const float* bias,
+    uint32_t flags, float lo, float hi, float* scratch, float* y);
 
 // ---- im2col rows (ck_f32_im2col_rows__avx512f.c) ----
 // The lowered input of output pixels first_pixel .. first_pixel + pixel_count - 1 (row-major

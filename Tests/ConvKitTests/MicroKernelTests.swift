@@ -264,6 +264,87 @@ struct MicroKernelTests {
         }
     }
 
+    @Test("depthwise channel-block kernel (AVX-512F): 1-16 channels, every tile width 1-16 and rows of 17-33, strides 1 and 2, dilation 1-3, non-square and asymmetric padding, clamp with NaN, accumulate; the AVX2 plane kernel's bits; nothing read or written outside the planes")
+    func depthwiseChannelBlocks() throws {
+        guard let kernel = KernelTable.avx512f.depthwiseChannelBlock, KernelISA.isSupported(.avx512f),
+              let plane = KernelTable.avx2fma.depthwisePlane else { return }
+        var seed: UInt64 = 1300
+        // (channels, H, W, R, S, stride, dilation, top, left, bottom, right)
+        // Every tile width 1-16 (3x3 rows of 1 to 16 pixels), then odd shapes.
+        let cases: [(Int, Int, Int, Int, Int, Int, Int, Int, Int, Int, Int)] = (1...16).map { (($0 * 5) % 16 + 1, 3, $0, 3, 3, 1, 1, 1, 1, 1, 1) } + [
+            (16, 7, 7, 3, 3, 1, 1, 1, 1, 1, 1), (5, 17, 17, 7, 7, 1, 1, 3, 3, 3, 3), (1, 1, 1, 3, 3, 1, 1, 1, 1, 1, 1),
+            (16, 9, 16, 5, 5, 1, 1, 2, 2, 2, 2), (13, 6, 33, 3, 3, 1, 1, 1, 1, 1, 1), (3, 12, 30, 3, 3, 2, 1, 1, 1, 1, 1),
+            (8, 11, 23, 5, 5, 2, 2, 4, 4, 4, 4), (16, 10, 12, 3, 5, 1, 3, 0, 2, 3, 6), (2, 5, 4, 1, 3, 1, 1, 0, 0, 0, 0),
+            (15, 8, 2, 7, 7, 1, 1, 3, 3, 3, 3), (7, 13, 9, 3, 3, 2, 1, 0, 1, 2, 0), (16, 3, 40, 5, 5, 1, 2, 4, 4, 4, 4),
+        ]
+        for (c, h, w, r, s, stride, dil, top, left, bottom, right) in cases {
+            let oh = (h + top + bottom - dil * (r - 1) - 1) / stride + 1
+            let ow = (w + left + right - dil * (s - 1) - 1) / stride + 1
+            let hp = stride * (oh - 1) + dil * (r - 1) + 1, wp = stride * (ow - 1) + dil * (s - 1) + 1
+            var x = Self.values(c * h * w, seed: seed)
+            x[x.count / 2] = .nan  // propagates to the outputs that read it, and only to them
+            let wt = Self.values(c * r * s, seed: seed + 1)
+            let bias = Self.values(16, seed: seed + 2), prior = Self.values(c * oh * ow, seed: seed + 3)
+            seed += 4
+            // Weights as 16-channel rows per tap (channels past c: NaN, which must not reach an output).
+            var packed = [Float](repeating: .nan, count: r * s * 16)
+            for ch in 0..<c { for t in 0..<(r * s) { packed[t * 16 + ch] = wt[ch * r * s + t] } }
+            let guardFloats = 64
+            let guarded = [Float](repeating: .nan, count: guardFloats) + x + [Float](repeating: .nan, count: guardFloats)
+            for (flags, lo, hi) in [(UInt32(0), -Float.infinity, Float.infinity), (KernelFlags.clamp | KernelFlags.convAccumulate, -0.5, 0.7)] {
+                let accumulate = flags & KernelFlags.convAccumulate != 0
+                let sentinel: Float = 9
+                var y = [Float](repeating: sentinel, count: guardFloats) + (accumulate ? prior : [Float](repeating: sentinel, count: prior.count))
+                    + [Float](repeating: sentinel, count: guardFloats)
+                var scratch = [Float](repeating: .nan, count: hp * wp * 16)
+                guarded.withUnsafeBufferPointer { gb in
+                    y.withUnsafeMutableBufferPointer { yb in
+                        scratch.withUnsafeMutableBufferPointer { sb in
+                            kernel(gb.baseAddress! + guardFloats, h, w, top, left, oh, ow, r, s, stride, dil, c, packed,
+                                   bias, flags, lo, hi, sb.baseAddress, yb.baseAddress! + guardFloats)
+                        }
+                    }
+                }
+                let label = "C\(c) \(h)x\(w) \(r)x\(s) stride \(stride) dilation \(dil) flags \(flags)"
+                let outside = y[..<guardFloats].filter { $0 != sentinel }.count + y[(guardFloats + prior.count)...].filter { $0 != sentinel }.count
+                #expect(outside == 0, "\(label): \(outside) floats written outside the output planes")
+                // The AVX2 plane kernel over each explicitly zero-padded plane (plus the floats it may read past a row).
+                var wrongBits = 0, wrongValues = 0
+                for ch in 0..<c {
+                    var padded = [Float](repeating: 0, count: hp * wp + 64)
+                    for iy in 0..<h where iy + top < hp {
+                        for ix in 0..<w where ix + left < wp { padded[(iy + top) * wp + ix + left] = x[(ch * h + iy) * w + ix] }
+                    }
+                    var want = accumulate ? Array(prior[(ch * oh * ow)..<((ch + 1) * oh * ow)]) : [Float](repeating: 0, count: oh * ow)
+                    Array(wt[(ch * r * s)..<((ch + 1) * r * s)]).withUnsafeBufferPointer { wb in
+                        want.withUnsafeMutableBufferPointer {
+                            plane(padded, wp, oh, ow, r, s, stride, dil, wb.baseAddress, bias[ch], flags, lo, hi, $0.baseAddress)
+                        }
+                    }
+                    for i in 0..<(oh * ow) {
+                        let got = y[guardFloats + ch * oh * ow + i]
+                        if got.bitPattern != want[i].bitPattern { wrongBits += 1 }
+                        // And against float64.
+                        let oy = i / ow, ox = i % ow
+                        var sum = Double(bias[ch]), scale = abs(Double(bias[ch]))
+                        for ri in 0..<r {
+                            for si in 0..<s {
+                                let iy = oy * stride + ri * dil - top, ix = ox * stride + si * dil - left
+                                guard iy >= 0, iy < h, ix >= 0, ix < w else { continue }
+                                let term = Double(wt[(ch * r + ri) * s + si]) * Double(x[(ch * h + iy) * w + ix])
+                                sum += term
+                                scale += abs(term)
+                            }
+                        }
+                        if accumulate { sum += Double(prior[ch * oh * ow + i]); scale += abs(Double(prior[ch * oh * ow + i])) }
+                        if !Self.close(got, Self.clamp(sum, lo, hi), scale: scale) { wrongValues += 1 }
+                    }
+                }
+                #expect(wrongBits == 0 && wrongValues == 0, "\(label): \(wrongBits) outputs differ from the AVX2 kernel, \(wrongValues) from float64")
+            }
+        }
+    }
+
     @Test("fully connected: the 4x3 tile against float64, the batch-1 GEMV with the tile's bits", arguments: isas)
     func fullyConnected(_ isa: KernelISA) throws {
         let table = KernelTable.of(isa)
@@ -446,6 +527,8 @@ struct MicroKernelTests {
         #expect(KernelTable.avx512f.gemmRowPair != nil && KernelTable.avx512f.convRowsInPlace != nil)
         #expect(KernelTable.portable.depthwiseUnpadded == nil && KernelTable.avx2fma.depthwiseUnpadded == nil
             && KernelTable.avx512f.depthwiseUnpadded != nil)
+        #expect(KernelTable.portable.depthwiseChannelBlock == nil && KernelTable.avx2fma.depthwiseChannelBlock == nil
+            && KernelTable.avx512f.depthwiseChannelBlock != nil)
         #expect(KernelTable.avx2fma.pointwisePixelsPerStep == 16 && KernelTable.avx512f.pointwisePixelsPerStep == 64)
         #expect(KernelTable.selected.isa == KernelISA.selected)
     }

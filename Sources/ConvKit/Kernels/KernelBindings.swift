@@ -66,6 +66,10 @@ typealias DepthwisePlaneKernel = @convention(c) (UnsafePointer<Float>?, Int, Int
 typealias DepthwiseUnpaddedKernel = @convention(c) (UnsafePointer<Float>?, Int, Int, Int, Int, Int, Int, Int, Int, Int,
                                                      UnsafePointer<Float>?, Float, UInt32, Float, Float,
                                                      UnsafeMutablePointer<Float>?) -> Void
+typealias DepthwiseChannelBlockKernel = @convention(c) (UnsafePointer<Float>?, Int, Int, Int, Int, Int, Int, Int, Int,
+                                                         Int, Int, Int, UnsafePointer<Float>?, UnsafePointer<Float>?,
+                                                         UInt32, Float, Float, UnsafeMutablePointer<Float>?,
+                                                         UnsafeMutablePointer<Float>?) -> Void
 typealias Im2colRowsKernel = @convention(c) (UnsafePointer<Float>?, Int, Int, Int, Int, Int, Int, Int, Int, Int, Int,
                                               Int, Int, Int, Int, UnsafeMutablePointer<Float>?, Int) -> Void
 typealias DepthwiseRowKernel = @convention(c) (Int, Int, Int, UnsafePointer<Float>?, Int, Int, Int,
@@ -99,7 +103,7 @@ extension KernelTable {
         isa: .portable, gemm: nil, gemmPair: nil, convTile: nil, convTilePair: nil, fewChannels: nil,
         fewChannelsName: "", fewChannelsVectorPixels: 1,
         pointwiseTile: nil, pointwisePixelsPerStep: 16, im2colRows: nil,
-        depthwisePlane: nil, depthwiseUnpadded: nil, depthwiseRow: nil,
+        depthwisePlane: nil, depthwiseUnpadded: nil, depthwiseChannelBlock: nil, depthwiseRow: nil,
         fullyConnectedTile: nil, fullyConnectedRow: nil, poolPlane: nil,
         winogradF4Input: nil, winogradF4Output: nil, winogradInput: nil, winogradOutput: nil)
 
@@ -109,7 +113,7 @@ extension KernelTable {
         convTile: ck_f32_conv_tiles_6x16__avx2_fma, convTilePair: nil, fewChannels: ck_f32_conv_fewk_8px__avx2_fma,
         fewChannelsName: "ck_f32_conv_fewk_8px (avx2+fma)", fewChannelsVectorPixels: 8,
         pointwiseTile: ck_f32_conv1x1_tiles_6x16__avx2_fma, pointwisePixelsPerStep: 16, im2colRows: nil,
-        depthwisePlane: ck_f32_dwconv_plane_ukernel__avx2_fma, depthwiseUnpadded: nil,
+        depthwisePlane: ck_f32_dwconv_plane_ukernel__avx2_fma, depthwiseUnpadded: nil, depthwiseChannelBlock: nil,
         depthwiseRow: ck_f32_dwconv_row_ukernel__avx2_fma,
         fullyConnectedTile: ck_f32_fc_ukernel_4x3__avx2_fma, fullyConnectedRow: ck_f32_fc_ukernel_8x1__avx2_fma,
         poolPlane: ck_f32_pool2d_plane__avx2,
@@ -138,6 +142,7 @@ extension KernelTable {
         t.im2colRows = ck_f32_im2col_rows__avx512f
         t.depthwisePlane = ck_f32_dwconv_plane_ukernel__avx512f
         t.depthwiseUnpadded = ck_f32_dwconv_unpadded_ukernel__avx512f
+        t.depthwiseChannelBlock = ck_f32_dwconv_c16_ukernel__avx512f
         return t
     }()
 }

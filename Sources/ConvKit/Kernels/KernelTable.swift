@@ -51,6 +51,9 @@ struct KernelTable: Sendable {
     // the row kernel.
     var depthwisePlane: DepthwisePlaneKernel?
     var depthwiseUnpadded: DepthwiseUnpaddedKernel?
+    /// 16 channels at a time as the vector, over a zero-padded pixel-major copy of their planes
+    /// (any filter, stride 1 or 2), for planes whose rows fill the plane kernels' vectors poorly.
+    var depthwiseChannelBlock: DepthwiseChannelBlockKernel?
     var depthwiseRow: DepthwiseRowKernel?
 
     // Fully connected: 4 outputs x 3 samples, and the batch-1 8-output GEMV (same sums).
