@@ -163,6 +163,7 @@ struct ConvPlanTests {
                 #expect(plan.kernel == p.implementation, "\(d) [\(b.isa) \(b.algorithm)]")
                 #expect(plan.workspaceBytes == p.workspaceBytes, "\(d) [\(b.isa) \(b.algorithm)]: \(plan)")
                 #expect(plan.threads == ConvKit.defaultThreadCount)
+                #expect(plan.runsSmallerBatches && p.runsSmallerBatches, "\(d) [\(b.isa) \(b.algorithm)]")
                 let mark = try #require(marks[plan.algorithm], "unknown algorithm \(plan.algorithm)")
                 #expect(plan.kernel.contains(mark), "\(plan)")
                 algorithms.insert(plan.algorithm)
@@ -198,6 +199,7 @@ struct ConvPlanTests {
                 #expect(plan.backend == "winograd" && plan.kernel == p.implementation, "\(d) \(String(describing: tile))")
                 #expect(plan.algorithm == (tile ?? WinogradBackend.automaticTile(for: d)).description)
                 #expect(plan.workspaceBytes == p.workspaceBytes, "\(d) \(String(describing: tile)): \(plan)")
+                #expect(plan.runsSmallerBatches && p.runsSmallerBatches)
                 // Each extra worker owns one tile block's V and M: the workspace grows with the threads.
                 let one = try #require(try b.plan(for: d, threads: 1)), three = try #require(try b.plan(for: d, threads: 3))
                 #expect(three.workspaceBytes > one.workspaceBytes)

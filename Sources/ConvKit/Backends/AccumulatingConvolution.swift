@@ -24,13 +24,23 @@ public final class AccumulatingConvolution: PreparedConvolution, @unchecked Send
     public var implementation: String { inner.implementation + " + separate residual pass" }
     public var workspaceBytes: Int { inner.workspaceBytes + descriptor.outputCount * 4 }
 
+    /// Whether the wrapped convolution runs smaller batches (then so does this one).
+    public var runsSmallerBatches: Bool { inner.runsSmallerBatches }
+
     public func execute(input: UnsafeBufferPointer<Float>, output: UnsafeMutableBufferPointer<Float>,
                         threads: Int?) throws {
-        let t = try checkedExecutionArguments(input: input, output: output, threads: threads)
-        let count = descriptor.outputCount
+        try execute(input: input, output: output, images: descriptor.batch, threads: threads)
+    }
+
+    public func execute(input: UnsafeBufferPointer<Float>, output: UnsafeMutableBufferPointer<Float>,
+                        images: Int, threads: Int?) throws {
+        try checkImages(images, smaller: inner.runsSmallerBatches)
+        let t = try checkedExecutionArguments(input: input, output: output, images: images, threads: threads)
+        let count = descriptor(images: images).outputCount
         let act = descriptor.activation
         try pool.withBuffer(count: count) { scratch in
-            try inner.execute(input: input, output: UnsafeMutableBufferPointer(start: scratch, count: count), threads: t)
+            try inner.execute(input: input, output: UnsafeMutableBufferPointer(start: scratch, count: count),
+                              images: images, threads: t)
             let y = output.baseAddress!
             parallelChunks(count: count, threads: t) { range in
                 addActivated(UnsafePointer(scratch) + range.lowerBound, into: y + range.lowerBound,

@@ -23,6 +23,8 @@ public protocol ConvBackend: Sendable {
     func support(for descriptor: Conv2DDescriptor) -> BackendSupport
     /// Validates `descriptor`, copies and packs the weights (`K x C/groups x R x S`) and the
     /// bias (`K` values, required exactly when `descriptor.hasBias`), and sizes the workspace.
+    /// Where the result ``PreparedConvolution/runsSmallerBatches`` (the native backends), that
+    /// one packing serves every batch from 1 to `descriptor.batch`.
     ///
     /// The caller's buffers are only read, and may be released after the call.
     /// - Throws: ``ConvError`` for an invalid descriptor, mis-sized weights or bias, an
@@ -69,6 +71,10 @@ public struct ConvPlan: Sendable, Equatable, CustomStringConvertible {
     public var workspaceBytes: Int
     /// The thread count the workspace is for.
     public var threads: Int
+    /// Whether the prepared convolution runs any batch of 1 to `descriptor.batch` images on
+    /// its one packing of the weights (``PreparedConvolution/runsSmallerBatches``): prepare once
+    /// for the largest batch. True for every plan the built-in backends give.
+    public var runsSmallerBatches: Bool = true
 
     public var description: String {
         "\(backend) \(algorithm): \(kernel); workspace \(workspaceBytes) bytes for \(threads) threads"
@@ -138,6 +144,52 @@ public protocol PreparedConvolution: AnyObject, Sendable {
     ///   `threads < 1`, all before any element is written; a backend-internal failure.
     func execute(input: UnsafeBufferPointer<Float>, output: UnsafeMutableBufferPointer<Float>,
                  threads: Int?) throws
+
+    /// Whether ``execute(input:output:images:threads:)`` runs any batch of 1 to
+    /// `descriptor.batch` images with these packed weights and this workspace (prepare once for
+    /// the largest batch). `true` for the native backends (`direct`, `winograd`, `reference`);
+    /// `false` for `onednn`, whose primitives have a fixed batch, and by default.
+    var runsSmallerBatches: Bool { get }
+
+    /// Runs the convolution on the first `images` images: `input` holds `images` NCHW images
+    /// (`images * C * H * W` floats), `output` receives `images * K * OH * OW`. Each output is
+    /// computed exactly as in a full-batch call (the same bits).
+    /// - Throws: ``ConvError/nonPositive(parameter:value:)`` for `images < 1`,
+    ///   ``ConvError/unsupported(backend:reason:)`` for more images than `descriptor.batch` or,
+    ///   where ``runsSmallerBatches`` is `false`, fewer; everything
+    ///   ``execute(input:output:threads:)`` throws, all before any element is written.
+    func execute(input: UnsafeBufferPointer<Float>, output: UnsafeMutableBufferPointer<Float>,
+                 images: Int, threads: Int?) throws
+}
+
+extension PreparedConvolution {
+    public var runsSmallerBatches: Bool { false }
+
+    /// Runs the whole batch when `images == descriptor.batch`; throws otherwise.
+    public func execute(input: UnsafeBufferPointer<Float>, output: UnsafeMutableBufferPointer<Float>,
+                        images: Int, threads: Int?) throws {
+        try checkImages(images, smaller: false)
+        try execute(input: input, output: output, threads: threads)
+    }
+
+    /// Checks `images` for ``execute(input:output:images:threads:)``: at least 1, at most the
+    /// prepared batch, and the whole batch unless `smaller` (the backend runs fewer).
+    public func checkImages(_ images: Int, smaller: Bool) throws {
+        if images < 1 { throw ConvError.nonPositive(parameter: "images", value: images) }
+        let batch = descriptor.batch
+        if images > batch || (!smaller && images != batch) {
+            throw ConvError.unsupported(backend: backendName, reason: images > batch
+                ? "\(images) images, but prepared for a batch of \(batch); prepare for the largest batch"
+                : "prepared for a batch of \(batch), it runs only that batch (not \(images) images)")
+        }
+    }
+
+    /// The descriptor of a run on `images` images (its batch replaced).
+    public func descriptor(images: Int) -> Conv2DDescriptor {
+        var d = descriptor
+        d.batch = images
+        return d
+    }
 }
 
 extension ConvBackend {
@@ -184,7 +236,16 @@ extension PreparedConvolution {
     public func checkedExecutionArguments(input: UnsafeBufferPointer<Float>,
                                           output: UnsafeMutableBufferPointer<Float>,
                                           threads: Int?) throws -> Int {
-        let d = descriptor
+        try checkedExecutionArguments(input: input, output: output, images: descriptor.batch, threads: threads)
+    }
+
+    /// The checks of ``checkedExecutionArguments(input:output:threads:)`` for a run on `images`
+    /// images (``checkImages(_:smaller:)`` with `smaller: true`, then the buffers for that many).
+    public func checkedExecutionArguments(input: UnsafeBufferPointer<Float>,
+                                          output: UnsafeMutableBufferPointer<Float>,
+                                          images: Int, threads: Int?) throws -> Int {
+        try checkImages(images, smaller: true)
+        let d = descriptor(images: images)
         if input.count < d.inputCount {
             throw ConvError.bufferTooSmall(what: "input", required: d.inputCount, actual: input.count)
         }

@@ -38,10 +38,17 @@ final class PreparedReferenceConvolution: PreparedConvolution {
     var implementation: String { "naive loops, Double accumulation" }
     var workspaceBytes: Int { 0 }
 
+    var runsSmallerBatches: Bool { true }
+
     func execute(input: UnsafeBufferPointer<Float>, output: UnsafeMutableBufferPointer<Float>,
                  threads: Int?) throws {
-        let threads = try checkedExecutionArguments(input: input, output: output, threads: threads)
-        let d = descriptor
+        try execute(input: input, output: output, images: descriptor.batch, threads: threads)
+    }
+
+    func execute(input: UnsafeBufferPointer<Float>, output: UnsafeMutableBufferPointer<Float>,
+                 images: Int, threads: Int?) throws {
+        let threads = try checkedExecutionArguments(input: input, output: output, images: images, threads: threads)
+        let d = descriptor(images: images)
         let (C, H, W, K) = (d.inputChannels, d.inputHeight, d.inputWidth, d.outputChannels)
         let (R, S) = (d.kernelHeight, d.kernelWidth)
         let (OH, OW) = (d.outputHeight, d.outputWidth)

@@ -141,7 +141,9 @@ public final class Conv2D: Layer {
             try b.withUnsafeBufferPointerOrNil { bp -> (any PreparedConvolution, (any PreparedConvolution)?) in
                 let full = try backend.prepareAccumulating(d, weights: wp, bias: bp)
                 var single: (any PreparedConvolution)? = nil
-                if d.batch > 1 {
+                // Backends whose prepared convolutions run any smaller batch pack the weights
+                // once; the others get a batch-1 preparation for runs on fewer images.
+                if d.batch > 1 && !full.runsSmallerBatches {
                     var d1 = d
                     d1.batch = 1
                     single = try backend.prepareAccumulating(d1, weights: wp, bias: bp)
@@ -153,7 +155,8 @@ public final class Conv2D: Layer {
     }
 }
 
-/// A convolution prepared for a batch, plus a batch-1 copy for smaller runs.
+/// A convolution prepared for a batch. Smaller batches run on it directly where it can
+/// (``PreparedConvolution/runsSmallerBatches``), else image by image on a batch-1 copy.
 final class PreparedConv2D: PreparedLayer {
     let name: String
     let full: any PreparedConvolution
@@ -173,6 +176,12 @@ final class PreparedConv2D: PreparedLayer {
         if shape.n == d.batch {
             try full.execute(input: UnsafeBufferPointer(start: input, count: d.inputCount),
                              output: UnsafeMutableBufferPointer(start: output, count: d.outputCount), threads: threads)
+            return
+        }
+        if full.runsSmallerBatches {
+            try full.execute(input: UnsafeBufferPointer(start: input, count: shape.n * (d.inputCount / d.batch)),
+                             output: UnsafeMutableBufferPointer(start: output, count: shape.n * (d.outputCount / d.batch)),
+                             images: shape.n, threads: threads)
             return
         }
         guard let single else { return }

@@ -148,12 +148,18 @@ final class DepthwiseConvolution: PreparedConvolution, @unchecked Sendable {
         return (h * w + 15) / 16 * 16 + 64
     }
 
+    var runsSmallerBatches: Bool { true }
+
     func execute(input: UnsafeBufferPointer<Float>, output: UnsafeMutableBufferPointer<Float>,
                  threads: Int?) throws {
-        let threads = ThreadPolicy.threads(
-            requested: try checkedExecutionArguments(input: input, output: output, threads: threads),
-            flops: descriptor.flops * 4)  // memory-bound: count its work as 4x its FLOPs
-        let d = descriptor
+        try execute(input: input, output: output, images: descriptor.batch, threads: threads)
+    }
+
+    func execute(input: UnsafeBufferPointer<Float>, output: UnsafeMutableBufferPointer<Float>,
+                 images: Int, threads: Int?) throws {
+        let requested = try checkedExecutionArguments(input: input, output: output, images: images, threads: threads)
+        let d = descriptor(images: images)
+        let threads = ThreadPolicy.threads(requested: requested, flops: d.flops * 4)  // memory-bound: its work as 4x its FLOPs
         let x = input.baseAddress!, y = output.baseAddress!
         let planes = d.batch * d.outputChannels
         if let kernel = channelBlockKernel, let bw = blockWeights, let bb = blockBias {

@@ -97,35 +97,42 @@ final class DirectGEMMConvolution: PreparedConvolution, @unchecked Sendable {
         return (phasedFloats(d) + kc * nc * threads) * 4
     }
 
+    var runsSmallerBatches: Bool { true }
+
     func execute(input: UnsafeBufferPointer<Float>, output: UnsafeMutableBufferPointer<Float>,
                  threads: Int?) throws {
-        let requested = try checkedExecutionArguments(input: input, output: output, threads: threads)
-        let d = descriptor
+        try execute(input: input, output: output, images: descriptor.batch, threads: threads)
+    }
+
+    func execute(input: UnsafeBufferPointer<Float>, output: UnsafeMutableBufferPointer<Float>,
+                 images: Int, threads: Int?) throws {
+        let requested = try checkedExecutionArguments(input: input, output: output, images: images, threads: threads)
+        let d = descriptor(images: images)
         let threads = ThreadPolicy.threads(requested: requested, flops: d.flops)
         // Split each image's pixels into more, smaller blocks (at least 16 pixels) when there are
         // too few for the threads; then, if still short, split the output channels too. The
         // results do not depend on the split: every output column is computed the same way.
-        let images = d.batch * d.groups
+        let groupImages = d.batch * d.groups
         var blocksPerImage = nBlocks
-        if threads > 1 && images * blocksPerImage < 4 * threads {
-            blocksPerImage = Swift.min((4 * threads + images - 1) / images, (pixels + 15) / 16)
+        if threads > 1 && groupImages * blocksPerImage < 4 * threads {
+            blocksPerImage = Swift.min((4 * threads + groupImages - 1) / groupImages, (pixels + 15) / 16)
         }
         let blockPixels = ((pixels + blocksPerImage - 1) / blocksPerImage + 15) / 16 * 16
         blocksPerImage = (pixels + blockPixels - 1) / blockPixels
-        let base = images * blocksPerImage
+        let base = groupImages * blocksPerImage
         let mSplit = threads == 1 || base >= 2 * threads ? 1 : Swift.min(mPanels, (2 * threads + base - 1) / base)
         let tasks = base * mSplit
         let workers = ParallelFor.workers(tasks: tasks, threads: threads)
         let blockFloats = kc * nc
         let y = output.baseAddress!
-        let phasedCount = phasedFloats
+        let phasedCount = Self.phasedFloats(d)
         pool.withBuffer(count: phasedCount + blockFloats * workers) { buffer in
             let scratch = buffer + phasedCount
             // With a horizontal stride s > 1, deinterleave every input row into s phases once, so
             // that packing copies contiguous runs (see `phasedWidth`).
             let x: UnsafePointer<Float>
             if d.strideWidth > 1 {
-                deinterleave(input.baseAddress!, into: buffer, threads: threads)
+                deinterleave(input.baseAddress!, images: images, into: buffer, threads: threads)
                 x = UnsafePointer(buffer)
             } else {
                 x = input.baseAddress!
@@ -170,10 +177,11 @@ final class DirectGEMMConvolution: PreparedConvolution, @unchecked Sendable {
     }
 
     /// Deinterleaves every input row into `strideWidth` phases (see ``rowStride``).
-    private func deinterleave(_ x: UnsafePointer<Float>, into phased: UnsafeMutablePointer<Float>, threads: Int) {
+    private func deinterleave(_ x: UnsafePointer<Float>, images: Int, into phased: UnsafeMutablePointer<Float>,
+                              threads: Int) {
         let d = descriptor
         let W = d.inputWidth, s = d.strideWidth, wq = phasedWidth, stride = rowStride, phases = phases
-        let rows = d.batch * d.inputChannels * d.inputHeight
+        let rows = images * d.inputChannels * d.inputHeight
         ParallelFor.run(items: rows, threads: threads) { _, range in
             for row in range {
                 let src = x + row * W, dst = phased + row * stride

@@ -96,10 +96,17 @@ final class DirectIm2colConvolution: PreparedConvolution, @unchecked Sendable {
         d.inputChannels * d.kernelHeight * d.kernelWidth * blockPixels(d) * 4 * threads
     }
 
+    var runsSmallerBatches: Bool { true }
+
     func execute(input: UnsafeBufferPointer<Float>, output: UnsafeMutableBufferPointer<Float>,
                  threads: Int?) throws {
-        let requested = try checkedExecutionArguments(input: input, output: output, threads: threads)
-        let d = descriptor
+        try execute(input: input, output: output, images: descriptor.batch, threads: threads)
+    }
+
+    func execute(input: UnsafeBufferPointer<Float>, output: UnsafeMutableBufferPointer<Float>,
+                 images: Int, threads: Int?) throws {
+        let requested = try checkedExecutionArguments(input: input, output: output, images: images, threads: threads)
+        let d = descriptor(images: images)
         let threads = ThreadPolicy.threads(requested: requested, flops: d.flops)
         let pixels = d.outputHeight * d.outputWidth
         var block = Self.blockPixels(d)

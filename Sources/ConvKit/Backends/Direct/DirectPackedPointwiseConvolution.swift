@@ -141,10 +141,17 @@ final class DirectPackedPointwiseConvolution: PreparedConvolution, @unchecked Se
     var packedImageFloats: Int { Self.packedImageFloats(descriptor) }
     var imagesPerBlock: Int { Self.imagesPerBlock(descriptor) }
 
+    var runsSmallerBatches: Bool { true }
+
     func execute(input: UnsafeBufferPointer<Float>, output: UnsafeMutableBufferPointer<Float>,
                  threads: Int?) throws {
-        let requested = try checkedExecutionArguments(input: input, output: output, threads: threads)
-        let d = descriptor
+        try execute(input: input, output: output, images: descriptor.batch, threads: threads)
+    }
+
+    func execute(input: UnsafeBufferPointer<Float>, output: UnsafeMutableBufferPointer<Float>,
+                 images: Int, threads: Int?) throws {
+        let requested = try checkedExecutionArguments(input: input, output: output, images: images, threads: threads)
+        let d = descriptor(images: images)
         let threads = ThreadPolicy.threads(requested: requested, flops: d.flops)
         let perBlock = imagesPerBlock, imageFloats = packedImageFloats
         let inImage = d.inputChannels * d.inputHeight * d.inputWidth, outImage = d.outputChannels * pixels

@@ -103,10 +103,17 @@ final class DirectPointwiseConvolution: PreparedConvolution, @unchecked Sendable
         return "pointwise GEMM on NCHW, ck_f32_conv1x1_tiles_6x\(table.pointwisePixelsPerStep) (\(table.isaLabel))"
     }
 
+    var runsSmallerBatches: Bool { true }
+
     func execute(input: UnsafeBufferPointer<Float>, output: UnsafeMutableBufferPointer<Float>,
                  threads: Int?) throws {
-        let requested = try checkedExecutionArguments(input: input, output: output, threads: threads)
-        let d = descriptor
+        try execute(input: input, output: output, images: descriptor.batch, threads: threads)
+    }
+
+    func execute(input: UnsafeBufferPointer<Float>, output: UnsafeMutableBufferPointer<Float>,
+                 images: Int, threads: Int?) throws {
+        let requested = try checkedExecutionArguments(input: input, output: output, images: images, threads: threads)
+        let d = descriptor(images: images)
         let threads = ThreadPolicy.threads(requested: requested, flops: d.flops)
         let pixels = d.inputHeight * d.inputWidth
         // Pixel blocks (multiples of 16) whose C/g input planes and K/g output planes fit in about
@@ -116,8 +123,8 @@ final class DirectPointwiseConvolution: PreparedConvolution, @unchecked Sendable
             ? pixelsPerStep : 16
         var block = Swift.max(16, (256 * 1024 / 4 / Swift.max(cPerGroup + kPerGroup, 1)) / unit * unit)
         var panelBlocks = 1
-        let images = d.batch * d.groups
-        while threads > 1 && images * ((pixels + block - 1) / block) * panelBlocks < 4 * threads {
+        let groupImages = d.batch * d.groups
+        while threads > 1 && groupImages * ((pixels + block - 1) / block) * panelBlocks < 4 * threads {
             if block > 64 { block = Swift.max(16, block / 2 / 16 * 16) } else if panelBlocks < kPanels { panelBlocks *= 2 } else { break }
         }
         panelBlocks = Swift.min(panelBlocks, kPanels)
@@ -129,7 +136,7 @@ final class DirectPointwiseConvolution: PreparedConvolution, @unchecked Sendable
         let panelFloats = cPerGroup * mr
         let w = packedWeights.base, b = bias.base, tileKernel = tileKernel
         let (kPerGroup, cPerGroup, kPanels, hasBias) = (kPerGroup, cPerGroup, kPanels, d.hasBias)
-        ParallelFor.run(tasks: images * blocks * panelBlocks, threads: threads) { _, task in
+        ParallelFor.run(tasks: groupImages * blocks * panelBlocks, threads: threads) { _, task in
             var rest = task
             let pb = rest % panelBlocks; rest /= panelBlocks
             let blk = rest % blocks; rest /= blocks

@@ -14,12 +14,12 @@ extension WinogradConvolution {
         return (n, (r / tilesX) * tile.outputTile, (r % tilesX) * tile.outputTile)
     }
 
-    /// Copies the input into a zero-padded buffer `[N][C][paddedHeight][paddedWidth]` so that
+    /// Copies `images` images of the input into a zero-padded buffer `[images][C][paddedHeight][paddedWidth]` so that
     /// every tile's `alpha x alpha` patch lies inside it (no bounds checks in the transform).
-    func padInput(x: UnsafePointer<Float>, into padded: UnsafeMutablePointer<Float>, threads: Int) {
+    func padInput(x: UnsafePointer<Float>, images: Int, into padded: UnsafeMutablePointer<Float>, threads: Int) {
         let d = descriptor
         let H = d.inputHeight, W = d.inputWidth, Hp = paddedHeight, Wp = paddedWidth
-        ParallelFor.run(items: d.batch * d.inputChannels, threads: threads) { _, range in
+        ParallelFor.run(items: images * d.inputChannels, threads: threads) { _, range in
             for plane in range {
                 copyZeroPadded(x + plane * H * W, height: H, width: W, into: padded + plane * Hp * Wp, paddedHeight: Hp,
                                paddedWidth: Wp, top: d.padding.top, left: d.padding.left)

@@ -184,10 +184,6 @@ final class WinogradConvolution: PreparedConvolution, @unchecked Sendable {
     /// The zero-padded input copy plus, per worker thread (one in total when the phases are
     /// split instead of the blocks), the transformed input and GEMM output of one tile block.
     var workspaceBytes: Int { Self.workspaceBytes(descriptor, tile: tile, threads: ConvKit.defaultThreadCount) }
-    private var paddedFloats: Int {
-        // Rounded to 16 floats so that the per-worker blocks after it stay 64-byte aligned.
-        (descriptor.batch * descriptor.inputChannels * paddedHeight * paddedWidth + 15) / 16 * 16
-    }
     /// Floats from one transformed position to the next in V (`tb * C`, the position's GEMM
     /// operand) and in M (`K * tb`), plus 16: with power-of-two channel counts the plain
     /// strides are multiples of 4 KiB, so the 36 (F(4x4)) vectors a transform writes or reads
@@ -203,11 +199,20 @@ final class WinogradConvolution: PreparedConvolution, @unchecked Sendable {
     /// `m * alpha + m * m` (output), whichever is larger.
     var transformScratchFloats: Int { Swift.max(positions, tile.outputTile * (alpha + tile.outputTile)) * 8 }
 
+    var runsSmallerBatches: Bool { true }
+
     func execute(input: UnsafeBufferPointer<Float>, output: UnsafeMutableBufferPointer<Float>,
                  threads: Int?) throws {
-        let threads = ThreadPolicy.threads(
-            requested: try checkedExecutionArguments(input: input, output: output, threads: threads),
-            flops: descriptor.flops / 2)  // it does about a third of the direct work
+        try execute(input: input, output: output, images: descriptor.batch, threads: threads)
+    }
+
+    func execute(input: UnsafeBufferPointer<Float>, output: UnsafeMutableBufferPointer<Float>,
+                 images: Int, threads: Int?) throws {
+        let requested = try checkedExecutionArguments(input: input, output: output, images: images, threads: threads)
+        let d = descriptor(images: images)
+        let threads = ThreadPolicy.threads(requested: requested, flops: d.flops / 2)  // about a third of the direct work
+        // The tiles of these images, in blocks sized for them (at most the prepared batch's).
+        let totalTiles = tilesPerImage * images
         // With several threads and few blocks, use smaller blocks (at least 16 tiles) so that
         // every thread gets whole blocks. Many blocks: one task per block, each worker with its
         // own V and M. Still too few: the blocks one after another, each of the three phases
@@ -216,8 +221,8 @@ final class WinogradConvolution: PreparedConvolution, @unchecked Sendable {
         // threads those layers keep their blocks and split each phase instead, so the weights
         // are read once per block in total, not once per thread's block (measured on VGG
         // conv4_2: 4 blocks of 16 tiles per run read 150 MB; one block split by phases, 38 MB).
-        var tb = self.tb
-        if threads > 1 && blocks < 2 * threads && !weightsBound {
+        var tb = Swift.min(self.tb, Self.tilesPerBlock(d, tile: tile))  // the prepared workspace's at most
+        if threads > 1 && (totalTiles + tb - 1) / tb < 2 * threads && !weightsBound {
             tb = Swift.max(16, ((totalTiles + 2 * threads - 1) / (2 * threads) + 15) / 16 * 16)
         }
         let blocks = (totalTiles + tb - 1) / tb
@@ -231,14 +236,14 @@ final class WinogradConvolution: PreparedConvolution, @unchecked Sendable {
         let extra = transformScratchFloats * threads
         let x = input.baseAddress!, y = output.baseAddress!
         let C = descriptor.inputChannels, K = descriptor.outputChannels
-        let paddedCount = paddedFloats
+        let paddedCount = (images * C * paddedHeight * paddedWidth + 15) / 16 * 16
         // 64 floats of slack before and after the padded input: the F(4x4) gather reads whole
         // vectors past the last tile of a row and before the first one.
         // One fan-out for the whole execute: padding and the phases are phases of one team.
         WorkerTeam.region(threads: threads) {
             pool.withBuffer(count: paddedCount + 128 + floats * workers + extra) { buffer in
                 let padded = buffer + 64, scratch = buffer + paddedCount + 128
-                padInput(x: x, into: padded, threads: threads)
+                padInput(x: x, images: images, into: padded, threads: threads)
                 if splitFrom > 0 {
                     ParallelFor.run(tasks: splitFrom, threads: threads) { worker, block in
                         let v = scratch + worker * floats
