@@ -166,6 +166,13 @@ void ck_f32_dwconv_c16_ukernel__avx512f(
     const float* x, size_t in_h, size_t in_w, size_t pad_top, size_t pad_left, size_t out_h, size_t out_w,
     size_t kh, size_t kw, size_t stride, size_t dilation, size_t channels, const float* w, const float* bias,
     uint32_t flags, float lo, float hi, float* scratch, float* y);
+// The same contract for AVX2+FMA with 8 channels (ck_f32_dwconv_c8__avx2_fma.c): `channels` 1..8,
+// w kh * kw rows of 8 weights, bias 8 values, scratch hp * wp * 8 floats. Bit-identical to
+// ck_f32_dwconv_plane_ukernel__avx2_fma over the zero-padded planes.
+void ck_f32_dwconv_c8_ukernel__avx2_fma(
+    const float* x, size_t in_h, size_t in_w, size_t pad_top, size_t pad_left, size_t out_h, size_t out_w,
+    size_t kh, size_t kw, size_t stride, size_t dilation, size_t channels, const float* w, const float* bias,
+    uint32_t flags, float lo, float hi, float* scratch, float* y);
 
 // ---- im2col rows (ck_f32_im2col_rows__avx512f.c) ----
 // The lowered input of output pixels first_pixel .. first_pixel + pixel_count - 1 (row-major

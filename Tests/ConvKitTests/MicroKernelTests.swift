@@ -264,10 +264,12 @@ struct MicroKernelTests {
         }
     }
 
-    @Test("depthwise channel-block kernel (AVX-512F): 1-16 channels, every tile width 1-16 and rows of 17-33, strides 1 and 2, dilation 1-3, non-square and asymmetric padding, clamp with NaN, accumulate; the AVX2 plane kernel's bits; nothing read or written outside the planes")
-    func depthwiseChannelBlocks() throws {
-        guard let kernel = KernelTable.avx512f.depthwiseChannelBlock, KernelISA.isSupported(.avx512f),
-              let plane = KernelTable.avx2fma.depthwisePlane else { return }
+    @Test("depthwise channel-block kernels (16 channels on AVX-512F, 8 on AVX2): 1 to 16 channels, every tile width 1-16 and rows of 17-40, strides 1 and 2, dilation 1-3, non-square and asymmetric padding, clamp with NaN, accumulate; the AVX2 plane kernel's bits; nothing read or written outside the planes",
+          arguments: [KernelISA.avx2fma, .avx512f].filter(KernelISA.isSupported))
+    func depthwiseChannelBlocks(_ isa: KernelISA) throws {
+        let table = KernelTable.of(isa)
+        guard let kernel = table.depthwiseChannelBlock, let plane = KernelTable.avx2fma.depthwisePlane else { return }
+        let width = table.depthwiseChannelBlockWidth
         var seed: UInt64 = 1300
         // (channels, H, W, R, S, stride, dilation, top, left, bottom, right)
         // Every tile width 1-16 (3x3 rows of 1 to 16 pixels), then odd shapes.
@@ -277,7 +279,8 @@ struct MicroKernelTests {
             (8, 11, 23, 5, 5, 2, 2, 4, 4, 4, 4), (16, 10, 12, 3, 5, 1, 3, 0, 2, 3, 6), (2, 5, 4, 1, 3, 1, 1, 0, 0, 0, 0),
             (15, 8, 2, 7, 7, 1, 1, 3, 3, 3, 3), (7, 13, 9, 3, 3, 2, 1, 0, 1, 2, 0), (16, 3, 40, 5, 5, 1, 2, 4, 4, 4, 4),
         ]
-        for (c, h, w, r, s, stride, dil, top, left, bottom, right) in cases {
+        for (c0, h, w, r, s, stride, dil, top, left, bottom, right) in cases {
+            let c = Swift.min(c0, width)
             let oh = (h + top + bottom - dil * (r - 1) - 1) / stride + 1
             let ow = (w + left + right - dil * (s - 1) - 1) / stride + 1
             let hp = stride * (oh - 1) + dil * (r - 1) + 1, wp = stride * (ow - 1) + dil * (s - 1) + 1
@@ -287,8 +290,8 @@ struct MicroKernelTests {
             let bias = Self.values(16, seed: seed + 2), prior = Self.values(c * oh * ow, seed: seed + 3)
             seed += 4
             // Weights as 16-channel rows per tap (channels past c: NaN, which must not reach an output).
-            var packed = [Float](repeating: .nan, count: r * s * 16)
-            for ch in 0..<c { for t in 0..<(r * s) { packed[t * 16 + ch] = wt[ch * r * s + t] } }
+            var packed = [Float](repeating: .nan, count: r * s * width)
+            for ch in 0..<c { for t in 0..<(r * s) { packed[t * width + ch] = wt[ch * r * s + t] } }
             let guardFloats = 64
             let guarded = [Float](repeating: .nan, count: guardFloats) + x + [Float](repeating: .nan, count: guardFloats)
             for (flags, lo, hi) in [(UInt32(0), -Float.infinity, Float.infinity), (KernelFlags.clamp | KernelFlags.convAccumulate, -0.5, 0.7)] {
@@ -296,7 +299,7 @@ struct MicroKernelTests {
                 let sentinel: Float = 9
                 var y = [Float](repeating: sentinel, count: guardFloats) + (accumulate ? prior : [Float](repeating: sentinel, count: prior.count))
                     + [Float](repeating: sentinel, count: guardFloats)
-                var scratch = [Float](repeating: .nan, count: hp * wp * 16)
+                var scratch = [Float](repeating: .nan, count: hp * wp * width)
                 guarded.withUnsafeBufferPointer { gb in
                     y.withUnsafeMutableBufferPointer { yb in
                         scratch.withUnsafeMutableBufferPointer { sb in
@@ -305,7 +308,7 @@ struct MicroKernelTests {
                         }
                     }
                 }
-                let label = "C\(c) \(h)x\(w) \(r)x\(s) stride \(stride) dilation \(dil) flags \(flags)"
+                let label = "\(isa) C\(c) \(h)x\(w) \(r)x\(s) stride \(stride) dilation \(dil) flags \(flags)"
                 let outside = y[..<guardFloats].filter { $0 != sentinel }.count + y[(guardFloats + prior.count)...].filter { $0 != sentinel }.count
                 #expect(outside == 0, "\(label): \(outside) floats written outside the output planes")
                 // The AVX2 plane kernel over each explicitly zero-padded plane (plus the floats it may read past a row).
@@ -527,8 +530,9 @@ struct MicroKernelTests {
         #expect(KernelTable.avx512f.gemmRowPair != nil && KernelTable.avx512f.convRowsInPlace != nil)
         #expect(KernelTable.portable.depthwiseUnpadded == nil && KernelTable.avx2fma.depthwiseUnpadded == nil
             && KernelTable.avx512f.depthwiseUnpadded != nil)
-        #expect(KernelTable.portable.depthwiseChannelBlock == nil && KernelTable.avx2fma.depthwiseChannelBlock == nil
+        #expect(KernelTable.portable.depthwiseChannelBlock == nil && KernelTable.avx2fma.depthwiseChannelBlock != nil
             && KernelTable.avx512f.depthwiseChannelBlock != nil)
+        #expect(KernelTable.avx2fma.depthwiseChannelBlockWidth == 8 && KernelTable.avx512f.depthwiseChannelBlockWidth == 16)
         #expect(KernelTable.avx2fma.pointwisePixelsPerStep == 16 && KernelTable.avx512f.pointwisePixelsPerStep == 64)
         #expect(KernelTable.selected.isa == KernelISA.selected)
     }

@@ -103,7 +103,8 @@ extension KernelTable {
         isa: .portable, gemm: nil, gemmPair: nil, convTile: nil, convTilePair: nil, fewChannels: nil,
         fewChannelsName: "", fewChannelsVectorPixels: 1,
         pointwiseTile: nil, pointwisePixelsPerStep: 16, im2colRows: nil,
-        depthwisePlane: nil, depthwiseUnpadded: nil, depthwiseChannelBlock: nil, depthwiseRow: nil,
+        depthwisePlane: nil, depthwiseUnpadded: nil, depthwiseChannelBlock: nil, depthwiseChannelBlockWidth: 1,
+        depthwiseRow: nil,
         fullyConnectedTile: nil, fullyConnectedRow: nil, poolPlane: nil,
         winogradF4Input: nil, winogradF4Output: nil, winogradInput: nil, winogradOutput: nil)
 
@@ -113,7 +114,8 @@ extension KernelTable {
         convTile: ck_f32_conv_tiles_6x16__avx2_fma, convTilePair: nil, fewChannels: ck_f32_conv_fewk_8px__avx2_fma,
         fewChannelsName: "ck_f32_conv_fewk_8px (avx2+fma)", fewChannelsVectorPixels: 8,
         pointwiseTile: ck_f32_conv1x1_tiles_6x16__avx2_fma, pointwisePixelsPerStep: 16, im2colRows: nil,
-        depthwisePlane: ck_f32_dwconv_plane_ukernel__avx2_fma, depthwiseUnpadded: nil, depthwiseChannelBlock: nil,
+        depthwisePlane: ck_f32_dwconv_plane_ukernel__avx2_fma, depthwiseUnpadded: nil,
+        depthwiseChannelBlock: ck_f32_dwconv_c8_ukernel__avx2_fma, depthwiseChannelBlockWidth: 8,
         depthwiseRow: ck_f32_dwconv_row_ukernel__avx2_fma,
         fullyConnectedTile: ck_f32_fc_ukernel_4x3__avx2_fma, fullyConnectedRow: ck_f32_fc_ukernel_8x1__avx2_fma,
         poolPlane: ck_f32_pool2d_plane__avx2,
@@ -143,6 +145,7 @@ extension KernelTable {
         t.depthwisePlane = ck_f32_dwconv_plane_ukernel__avx512f
         t.depthwiseUnpadded = ck_f32_dwconv_unpadded_ukernel__avx512f
         t.depthwiseChannelBlock = ck_f32_dwconv_c16_ukernel__avx512f
+        t.depthwiseChannelBlockWidth = 16
         return t
     }()
 }

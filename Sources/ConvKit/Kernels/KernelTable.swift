@@ -51,9 +51,11 @@ struct KernelTable: Sendable {
     // the row kernel.
     var depthwisePlane: DepthwisePlaneKernel?
     var depthwiseUnpadded: DepthwiseUnpaddedKernel?
-    /// 16 channels at a time as the vector, over a zero-padded pixel-major copy of their planes
-    /// (any filter, stride 1 or 2), for planes whose rows fill the plane kernels' vectors poorly.
+    /// `depthwiseChannelBlockWidth` channels at a time as the vector (16 on AVX-512F, 8 on
+    /// AVX2+FMA), over a zero-padded pixel-major copy of their planes (any filter, stride 1 or 2),
+    /// for planes and filters the plane kernels run poorly.
     var depthwiseChannelBlock: DepthwiseChannelBlockKernel?
+    var depthwiseChannelBlockWidth: Int
     var depthwiseRow: DepthwiseRowKernel?
 
     // Fully connected: 4 outputs x 3 samples, and the batch-1 8-output GEMV (same sums).

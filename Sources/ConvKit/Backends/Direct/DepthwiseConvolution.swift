@@ -15,7 +15,9 @@
 /// 7x7 filters, 7-pixel outputs at stride 2; see ``runsChannelBlocks(_:table:)``) run
 /// `ck_f32_dwconv_c16_ukernel__avx512f` instead: 16 channels at a time as the vector, over a
 /// zero-padded pixel-major copy of their planes (per-worker scratch, transposed in and out),
-/// with the same bits. Work is then split over `(image, block of 16 channels)`.
+/// with the same bits. Work is then split over `(image, block of 16 channels)`. On AVX2+FMA,
+/// whose plane kernel is load-bound on large filters, every layer but 3x3 stride-1 ones on rows
+/// of at least 13 pixels runs the 8-channel form, `ck_f32_dwconv_c8_ukernel__avx2_fma`.
 final class DepthwiseConvolution: PreparedConvolution, @unchecked Sendable {
     let descriptor: Conv2DDescriptor
     let isa: KernelISA
@@ -47,11 +49,12 @@ final class DepthwiseConvolution: PreparedConvolution, @unchecked Sendable {
         if let bias, descriptor.hasBias { self.bias.base.update(from: bias.baseAddress!, count: descriptor.outputChannels) }
         if blocked {
             let K = descriptor.outputChannels, taps = descriptor.kernelHeight * descriptor.kernelWidth
-            let blocks = (K + 15) / 16
-            let w = AlignedBuffer(count: blocks * taps * 16), b = AlignedBuffer(count: blocks * 16)
+            let width = kernels.depthwiseChannelBlockWidth
+            let blocks = (K + width - 1) / width
+            let w = AlignedBuffer(count: blocks * taps * width), b = AlignedBuffer(count: blocks * width)
             for k in 0..<K {
-                let (block, lane) = k.quotientAndRemainder(dividingBy: 16)
-                for t in 0..<taps { w.base[(block * taps + t) * 16 + lane] = weights[k * taps + t] }
+                let (block, lane) = k.quotientAndRemainder(dividingBy: width)
+                for t in 0..<taps { w.base[(block * taps + t) * width + lane] = weights[k * taps + t] }
                 b.base[k] = self.bias.base[k]
             }
             (blockWeights, blockBias) = (w, b)
@@ -71,7 +74,8 @@ final class DepthwiseConvolution: PreparedConvolution, @unchecked Sendable {
         let table = KernelTable.of(isa)
         guard table.depthwisePlane != nil else { return "depthwise row kernel (portable)" }
         if runsChannelBlocks(d, table: table) {
-            return "depthwise kernel ck_f32_dwconv_c16 (\(table.isaLabel)), 16 channels as the vector"
+            let width = table.depthwiseChannelBlockWidth
+            return "depthwise kernel ck_f32_dwconv_c\(width) (\(table.isaLabel)), \(width) channels as the vector"
         }
         if readsInputInPlace(d, table: table) {
             return "depthwise kernel ck_f32_dwconv_unpadded (\(table.isaLabel)), input read in place"
@@ -83,13 +87,22 @@ final class DepthwiseConvolution: PreparedConvolution, @unchecked Sendable {
     /// thread count); none where the kernel reads the input in place.
     static func workspaceBytes(_ d: Conv2DDescriptor, isa: KernelISA, threads: Int) -> Int {
         let table = KernelTable.of(isa)
-        if runsChannelBlocks(d, table: table) { return blockScratchFloats(d) * 4 * threads }
+        if runsChannelBlocks(d, table: table) { return blockScratchFloats(d, table: table) * 4 * threads }
         return readsInputInPlace(d, table: table) ? 0 : planeFloats(d) * 4 * threads
     }
 
     /// Whether `table`'s channel-block kernel runs `d`: the same stride (1 or 2) and dilation
-    /// along both axes, one filter per channel, a copy of at most 1 Mi floats per worker, and
-    /// output rows that waste enough of the plane kernels' 16-output vectors. With `u` the share
+    /// along both axes, one filter per channel, a copy of at most 1 Mi floats per worker, and:
+    ///
+    /// On AVX2+FMA (8 channels), every layer except 3x3 stride-1 undilated ones with output rows
+    /// of at least 13 pixels. Measured (1 thread, Zen 4, `CONVKIT_ISA=avx2`, the two kernels
+    /// alternated, 2 runs, 35 depthwise layers): 1.4-3.1x faster than the plane kernel on 5x5,
+    /// 7x7 and dilated filters, 1.0-1.8x on 3x3 at stride 2 or on rows of 7-12, 0.4-0.9x on 3x3
+    /// stride 1 with rows of 13 to 56 (17: 1.0-1.4x); against oneDNN limited to AVX2 the geomean
+    /// went 0.83x -> 0.98x.
+    ///
+    /// On AVX-512F (16 channels), output rows that waste enough of the in-place kernel's
+    /// 16-output vectors. With `u` the share
     /// of their lanes a row fills (7 of 16 for rows of 7, 17 of 32 for rows of 17) and `T = R * S`
     /// taps, the wasted lanes cost `T * (1/u - 1)` taps per output, against the channel-block
     /// kernel's transposes in and out: it runs where that is at least 12 at stride 1, 8 at stride
@@ -102,7 +115,13 @@ final class DepthwiseConvolution: PreparedConvolution, @unchecked Sendable {
     static func runsChannelBlocks(_ d: Conv2DDescriptor, table: KernelTable) -> Bool {
         guard table.depthwiseChannelBlock != nil, d.strideHeight == d.strideWidth,
               d.strideWidth == 1 || d.strideWidth == 2, d.dilationHeight == d.dilationWidth,
-              d.inputChannels == d.outputChannels, blockScratchFloats(d) <= 1 << 20 else { return false }
+              d.inputChannels == d.outputChannels, blockScratchFloats(d, table: table) <= 1 << 20 else { return false }
+        if table.depthwiseChannelBlockWidth == 8 {
+            // AVX2+FMA, whose plane kernel loads each tap (it is load-bound): every layer but a 3x3
+            // stride-1 undilated one with output rows of at least 13 pixels.
+            return !(d.kernelHeight == 3 && d.kernelWidth == 3 && d.strideWidth == 1 && d.dilationWidth == 1
+                && d.outputWidth >= 13)
+        }
         let vectors = (d.outputWidth + 15) / 16
         let wasted = Double(16 * vectors - d.outputWidth) / Double(d.outputWidth)   // 1/u - 1
         return Double(d.kernelHeight * d.kernelWidth) * wasted >= (d.strideWidth == 1 ? 12 : 8)
@@ -110,10 +129,10 @@ final class DepthwiseConvolution: PreparedConvolution, @unchecked Sendable {
 
     /// Floats of the channel-block kernel's zero-padded pixel-major copy of 16 planes: the rows
     /// and columns the outputs read, times 16.
-    static func blockScratchFloats(_ d: Conv2DDescriptor) -> Int {
+    static func blockScratchFloats(_ d: Conv2DDescriptor, table: KernelTable) -> Int {
         let hp = d.strideHeight * (d.outputHeight - 1) + d.dilationHeight * (d.kernelHeight - 1) + 1
         let wp = d.strideWidth * (d.outputWidth - 1) + d.dilationWidth * (d.kernelWidth - 1) + 1
-        let (n, o) = hp.multipliedReportingOverflow(by: wp * 16)
+        let (n, o) = hp.multipliedReportingOverflow(by: wp * table.depthwiseChannelBlockWidth)
         return o ? Int.max : n
     }
 
@@ -168,16 +187,17 @@ final class DepthwiseConvolution: PreparedConvolution, @unchecked Sendable {
             let (H, W, OH, OW, K) = (d.inputHeight, d.inputWidth, d.outputHeight, d.outputWidth, d.outputChannels)
             let (top, left, R, S) = (d.padding.top, d.padding.left, d.kernelHeight, d.kernelWidth)
             let (stride, dilation) = (d.strideWidth, d.dilationWidth)
-            let blocks = (K + 15) / 16, taps = R * S
-            let floats = Self.blockScratchFloats(d)
+            let width = kernels.depthwiseChannelBlockWidth
+            let blocks = (K + width - 1) / width, taps = R * S
+            let floats = Self.blockScratchFloats(d, table: kernels)
             let workers = ParallelFor.workers(tasks: d.batch * blocks, threads: threads)
             pool.withBuffer(count: floats * workers) { scratch in
                 ParallelFor.run(items: d.batch * blocks, threads: threads) { worker, range in
                     for task in range {
                         let (n, block) = task.quotientAndRemainder(dividingBy: blocks)
-                        let first = n * K + block * 16
-                        kernel(x + first * H * W, H, W, top, left, OH, OW, R, S, stride, dilation, Swift.min(16, K - block * 16),
-                               bw.base + block * taps * 16, bb.base + block * 16, flags, lo, hi,
+                        let first = n * K + block * width
+                        kernel(x + first * H * W, H, W, top, left, OH, OW, R, S, stride, dilation, Swift.min(width, K - block * width),
+                               bw.base + block * taps * width, bb.base + block * width, flags, lo, hi,
                                scratch + worker * floats, y + first * OH * OW)
                     }
                 }
