@@ -16,32 +16,9 @@
 #include <immintrin.h>
 
 #include "ck_avx2_mask.h"
+#include "ck_avx2_transpose.h"
 
 #define CK_TARGET __attribute__((target("avx2,fma")))
-
-// Transposes the 8 x 8 floats r[i][j] -> r[j][i] in registers.
-CK_TARGET __attribute__((always_inline)) static inline void ck_transpose_8x8(__m256 r[8]) {
-  const __m256 t0 = _mm256_unpacklo_ps(r[0], r[1]), t1 = _mm256_unpackhi_ps(r[0], r[1]);
-  const __m256 t2 = _mm256_unpacklo_ps(r[2], r[3]), t3 = _mm256_unpackhi_ps(r[2], r[3]);
-  const __m256 t4 = _mm256_unpacklo_ps(r[4], r[5]), t5 = _mm256_unpackhi_ps(r[4], r[5]);
-  const __m256 t6 = _mm256_unpacklo_ps(r[6], r[7]), t7 = _mm256_unpackhi_ps(r[6], r[7]);
-  const __m256 u0 = _mm256_shuffle_ps(t0, t2, _MM_SHUFFLE(1, 0, 1, 0));
-  const __m256 u1 = _mm256_shuffle_ps(t0, t2, _MM_SHUFFLE(3, 2, 3, 2));
-  const __m256 u2 = _mm256_shuffle_ps(t1, t3, _MM_SHUFFLE(1, 0, 1, 0));
-  const __m256 u3 = _mm256_shuffle_ps(t1, t3, _MM_SHUFFLE(3, 2, 3, 2));
-  const __m256 u4 = _mm256_shuffle_ps(t4, t6, _MM_SHUFFLE(1, 0, 1, 0));
-  const __m256 u5 = _mm256_shuffle_ps(t4, t6, _MM_SHUFFLE(3, 2, 3, 2));
-  const __m256 u6 = _mm256_shuffle_ps(t5, t7, _MM_SHUFFLE(1, 0, 1, 0));
-  const __m256 u7 = _mm256_shuffle_ps(t5, t7, _MM_SHUFFLE(3, 2, 3, 2));
-  r[0] = _mm256_permute2f128_ps(u0, u4, 0x20);
-  r[1] = _mm256_permute2f128_ps(u1, u5, 0x20);
-  r[2] = _mm256_permute2f128_ps(u2, u6, 0x20);
-  r[3] = _mm256_permute2f128_ps(u3, u7, 0x20);
-  r[4] = _mm256_permute2f128_ps(u0, u4, 0x31);
-  r[5] = _mm256_permute2f128_ps(u1, u5, 0x31);
-  r[6] = _mm256_permute2f128_ps(u2, u6, 0x31);
-  r[7] = _mm256_permute2f128_ps(u3, u7, 0x31);
-}
 
 // The zero-padded pixel-major copy of `channels` planes: as ck_dwc16_pack, 8 channels wide.
 CK_TARGET static void ck_dwc8_pack(const float* x, size_t plane_stride, ptrdiff_t in_h, ptrdiff_t in_w,
@@ -69,7 +46,7 @@ CK_TARGET static void ck_dwc8_pack(const float* x, size_t plane_stride, ptrdiff_
       for (size_t ch = 0; ch < 8; ch++) {
         v[ch] = ch < channels ? _mm256_maskload_ps(x + ch * plane_stride + y * in_w + c0, m) : zero;
       }
-      ck_transpose_8x8(v);
+      ck_transpose8x8(v);
       float* dst = row + (pad_left + c0) * 8;
       for (ptrdiff_t j = 0; j < n; j++) _mm256_storeu_ps(dst + j * 8, v[j]);
     }
@@ -103,7 +80,7 @@ CK_TARGET __attribute__((always_inline)) static inline void ck_dwc8_store(
 #pragma clang loop unroll(full)
   for (int g = 0; g < (N + 7) / 8; g++) {
     __m256* part = acc + 8 * g;
-    ck_transpose_8x8(part);
+    ck_transpose8x8(part);
     const int n = N - 8 * g < 8 ? N - 8 * g : 8;
     const __m256i m = ck_lane_mask8((size_t)n);
     for (size_t ch = 0; ch < channels; ch++) {
