@@ -192,6 +192,21 @@ extension PreparedConvolution {
     }
 }
 
+/// A prepared convolution whose one preparation runs any batch of 1 to `descriptor.batch`
+/// images: it implements ``PreparedConvolution/execute(input:output:images:threads:)``, and the
+/// whole-batch `execute` and ``PreparedConvolution/runsSmallerBatches`` follow from it (the
+/// native backends' prepared types).
+protocol BatchSlicingConvolution: PreparedConvolution {}
+
+extension BatchSlicingConvolution {
+    var runsSmallerBatches: Bool { true }
+
+    func execute(input: UnsafeBufferPointer<Float>, output: UnsafeMutableBufferPointer<Float>,
+                 threads: Int?) throws {
+        try execute(input: input, output: output, images: descriptor.batch, threads: threads)
+    }
+}
+
 extension ConvBackend {
     /// Prepares from arrays. See ``prepare(_:weights:bias:)``.
     public func prepare(_ descriptor: Conv2DDescriptor, weights: [Float], bias: [Float]?) throws

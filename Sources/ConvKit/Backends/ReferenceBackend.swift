@@ -23,7 +23,7 @@ public struct ReferenceBackend: ConvBackend {
     }
 }
 
-final class PreparedReferenceConvolution: PreparedConvolution {
+final class PreparedReferenceConvolution: BatchSlicingConvolution {
     let descriptor: Conv2DDescriptor
     let weights: [Float]
     let bias: [Float]
@@ -37,13 +37,6 @@ final class PreparedReferenceConvolution: PreparedConvolution {
     var backendName: String { "reference" }
     var implementation: String { "naive loops, Double accumulation" }
     var workspaceBytes: Int { 0 }
-
-    var runsSmallerBatches: Bool { true }
-
-    func execute(input: UnsafeBufferPointer<Float>, output: UnsafeMutableBufferPointer<Float>,
-                 threads: Int?) throws {
-        try execute(input: input, output: output, images: descriptor.batch, threads: threads)
-    }
 
     func execute(input: UnsafeBufferPointer<Float>, output: UnsafeMutableBufferPointer<Float>,
                  images: Int, threads: Int?) throws {

@@ -18,19 +18,23 @@
 /// with the same bits. Work is then split over `(image, block of 16 channels)`. On AVX2+FMA,
 /// whose plane kernel is load-bound on large filters, every layer but 3x3 stride-1 ones on rows
 /// of at least 13 pixels runs the 8-channel form, `ck_f32_dwconv_c8_ukernel__avx2_fma`.
-final class DepthwiseConvolution: PreparedConvolution, @unchecked Sendable {
+final class DepthwiseConvolution: BatchSlicingConvolution, @unchecked Sendable {
     let descriptor: Conv2DDescriptor
     let isa: KernelISA
     /// The kernels of `isa` (the plane and row kernels; none on the portable ISA).
     private let kernels: KernelTable
-    private let weights: AlignedBuffer   // K x R x S
+    private let weights: AlignedBuffer   // K x R x S (empty where the channel blocks run)
     private let bias: AlignedBuffer      // K
     /// The table's in-place kernel where it runs the descriptor (no padded copy then).
     private let inPlaceKernel: DepthwiseUnpaddedKernel?
-    /// The table's channel-block kernel where ``runsChannelBlocks(_:table:)``, with the weights
-    /// as `[block of 16 channels][R * S][16]` and the bias as `[block][16]` (zeros past `K`).
-    private let channelBlockKernel: DepthwiseChannelBlockKernel?
-    private let blockWeights: AlignedBuffer?, blockBias: AlignedBuffer?
+    /// The table's channel-block kernel and its packing, where ``runsChannelBlocks(_:table:)``.
+    private let channelBlocks: ChannelBlocks?
+    /// Weights as `[block of w channels][R * S][w]` and bias as `[block][w]` (zeros past `K`),
+    /// `w` the table's `depthwiseChannelBlockWidth`.
+    private struct ChannelBlocks {
+        let kernel: DepthwiseChannelBlockKernel
+        let weights: AlignedBuffer, bias: AlignedBuffer
+    }
     /// The kernels' store flags (clamp, accumulate).
     private let flags: UInt32
     private let pool = WorkspacePool()
@@ -40,14 +44,15 @@ final class DepthwiseConvolution: PreparedConvolution, @unchecked Sendable {
         self.descriptor = descriptor
         self.isa = isa
         kernels = KernelTable.of(isa)
-        let blocked = Self.runsChannelBlocks(descriptor, table: kernels)
-        channelBlockKernel = blocked ? kernels.depthwiseChannelBlock : nil
-        inPlaceKernel = !blocked && Self.readsInputInPlace(descriptor, table: kernels) ? kernels.depthwiseUnpadded : nil
+        let blockKernel = Self.runsChannelBlocks(descriptor, table: kernels) ? kernels.depthwiseChannelBlock : nil
+        inPlaceKernel = blockKernel == nil && Self.readsInputInPlace(descriptor, table: kernels)
+            ? kernels.depthwiseUnpadded : nil
         flags = KernelFlags.store(for: descriptor)
-        self.weights = AlignedBuffer(copying: weights)
+        // The weights are kept in one layout only: the channel blocks', or K x R x S.
+        self.weights = blockKernel == nil ? AlignedBuffer(copying: weights) : AlignedBuffer(count: 0)
         self.bias = AlignedBuffer(count: descriptor.outputChannels)
         if let bias, descriptor.hasBias { self.bias.base.update(from: bias.baseAddress!, count: descriptor.outputChannels) }
-        if blocked {
+        if let blockKernel {
             let K = descriptor.outputChannels, taps = descriptor.kernelHeight * descriptor.kernelWidth
             let width = kernels.depthwiseChannelBlockWidth
             let blocks = (K + width - 1) / width
@@ -57,9 +62,9 @@ final class DepthwiseConvolution: PreparedConvolution, @unchecked Sendable {
                 for t in 0..<taps { w.base[(block * taps + t) * width + lane] = weights[k * taps + t] }
                 b.base[k] = self.bias.base[k]
             }
-            (blockWeights, blockBias) = (w, b)
+            channelBlocks = ChannelBlocks(kernel: blockKernel, weights: w, bias: b)
         } else {
-            (blockWeights, blockBias) = (nil, nil)
+            channelBlocks = nil
         }
     }
 
@@ -116,9 +121,9 @@ final class DepthwiseConvolution: PreparedConvolution, @unchecked Sendable {
         guard table.depthwiseChannelBlock != nil, d.strideHeight == d.strideWidth,
               d.strideWidth == 1 || d.strideWidth == 2, d.dilationHeight == d.dilationWidth,
               d.inputChannels == d.outputChannels, blockScratchFloats(d, table: table) <= 1 << 20 else { return false }
-        if table.depthwiseChannelBlockWidth == 8 {
-            // AVX2+FMA, whose plane kernel loads each tap (it is load-bound): every layer but a 3x3
-            // stride-1 undilated one with output rows of at least 13 pixels.
+        if table.depthwiseUnpadded == nil {
+            // AVX2+FMA: the alternative is the plane kernel, which loads each tap (it is
+            // load-bound): every layer but a 3x3 stride-1 undilated one with rows of 13+ pixels.
             return !(d.kernelHeight == 3 && d.kernelWidth == 3 && d.strideWidth == 1 && d.dilationWidth == 1
                 && d.outputWidth >= 13)
         }
@@ -167,13 +172,6 @@ final class DepthwiseConvolution: PreparedConvolution, @unchecked Sendable {
         return (h * w + 15) / 16 * 16 + 64
     }
 
-    var runsSmallerBatches: Bool { true }
-
-    func execute(input: UnsafeBufferPointer<Float>, output: UnsafeMutableBufferPointer<Float>,
-                 threads: Int?) throws {
-        try execute(input: input, output: output, images: descriptor.batch, threads: threads)
-    }
-
     func execute(input: UnsafeBufferPointer<Float>, output: UnsafeMutableBufferPointer<Float>,
                  images: Int, threads: Int?) throws {
         let requested = try checkedExecutionArguments(input: input, output: output, images: images, threads: threads)
@@ -181,20 +179,21 @@ final class DepthwiseConvolution: PreparedConvolution, @unchecked Sendable {
         let threads = ThreadPolicy.threads(requested: requested, flops: d.flops * 4)  // memory-bound: its work as 4x its FLOPs
         let x = input.baseAddress!, y = output.baseAddress!
         let planes = d.batch * d.outputChannels
-        if let kernel = channelBlockKernel, let bw = blockWeights, let bb = blockBias {
+        if let blocks = channelBlocks {
+            let kernel = blocks.kernel, bw = blocks.weights, bb = blocks.bias
             let (lo, hi) = d.activation.bounds
             let flags = flags
             let (H, W, OH, OW, K) = (d.inputHeight, d.inputWidth, d.outputHeight, d.outputWidth, d.outputChannels)
             let (top, left, R, S) = (d.padding.top, d.padding.left, d.kernelHeight, d.kernelWidth)
             let (stride, dilation) = (d.strideWidth, d.dilationWidth)
             let width = kernels.depthwiseChannelBlockWidth
-            let blocks = (K + width - 1) / width, taps = R * S
+            let blockCount = (K + width - 1) / width, taps = R * S
             let floats = Self.blockScratchFloats(d, table: kernels)
-            let workers = ParallelFor.workers(tasks: d.batch * blocks, threads: threads)
+            let workers = ParallelFor.workers(tasks: d.batch * blockCount, threads: threads)
             pool.withBuffer(count: floats * workers) { scratch in
-                ParallelFor.run(items: d.batch * blocks, threads: threads) { worker, range in
+                ParallelFor.run(items: d.batch * blockCount, threads: threads) { worker, range in
                     for task in range {
-                        let (n, block) = task.quotientAndRemainder(dividingBy: blocks)
+                        let (n, block) = task.quotientAndRemainder(dividingBy: blockCount)
                         let first = n * K + block * width
                         kernel(x + first * H * W, H, W, top, left, OH, OW, R, S, stride, dilation, Swift.min(width, K - block * width),
                                bw.base + block * taps * width, bb.base + block * width, flags, lo, hi,

@@ -5,7 +5,7 @@
 /// once into 6-row micro-panels; `B` is im2col of the input, packed on the fly, one block of
 /// `kc x nc` at a time, into 16-pixel micro-panels in per-worker scratch. The output is
 /// NCHW, which is exactly row-major `Y`, so the micro-kernel stores straight into it.
-final class DirectGEMMConvolution: PreparedConvolution, @unchecked Sendable {
+final class DirectGEMMConvolution: BatchSlicingConvolution, @unchecked Sendable {
     let descriptor: Conv2DDescriptor
     let kernel: GEMMMicroKernel
 
@@ -95,13 +95,6 @@ final class DirectGEMMConvolution: PreparedConvolution, @unchecked Sendable {
     static func workspaceBytes(_ d: Conv2DDescriptor, threads: Int) -> Int {
         let (kc, nc) = blocking(d)
         return (phasedFloats(d) + kc * nc * threads) * 4
-    }
-
-    var runsSmallerBatches: Bool { true }
-
-    func execute(input: UnsafeBufferPointer<Float>, output: UnsafeMutableBufferPointer<Float>,
-                 threads: Int?) throws {
-        try execute(input: input, output: output, images: descriptor.batch, threads: threads)
     }
 
     func execute(input: UnsafeBufferPointer<Float>, output: UnsafeMutableBufferPointer<Float>,

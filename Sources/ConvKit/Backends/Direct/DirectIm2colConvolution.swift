@@ -13,7 +13,7 @@
 /// Weights are packed once into `[6-channel panel][D][6]`. Each output is the same sum in the
 /// same order whatever the pixel block (a lane of the vector), so results are bit-identical for
 /// any thread count. Bias, clamp and accumulation into the output are fused into the store.
-final class DirectIm2colConvolution: PreparedConvolution, @unchecked Sendable {
+final class DirectIm2colConvolution: BatchSlicingConvolution, @unchecked Sendable {
     let descriptor: Conv2DDescriptor
     static let channelsPerPanel = 6
     /// The deepest lowered input this path takes (the pointwise tile's sum is not depth-blocked).
@@ -94,13 +94,6 @@ final class DirectIm2colConvolution: PreparedConvolution, @unchecked Sendable {
     /// default thread count).
     static func workspaceBytes(_ d: Conv2DDescriptor, threads: Int) -> Int {
         d.inputChannels * d.kernelHeight * d.kernelWidth * blockPixels(d) * 4 * threads
-    }
-
-    var runsSmallerBatches: Bool { true }
-
-    func execute(input: UnsafeBufferPointer<Float>, output: UnsafeMutableBufferPointer<Float>,
-                 threads: Int?) throws {
-        try execute(input: input, output: output, images: descriptor.batch, threads: threads)
     }
 
     func execute(input: UnsafeBufferPointer<Float>, output: UnsafeMutableBufferPointer<Float>,

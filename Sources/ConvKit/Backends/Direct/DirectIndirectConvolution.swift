@@ -15,7 +15,7 @@
 ///
 /// Weights are packed once, at prepare time, as `[group][16-channel panel][D][16]` (zero rows
 /// for the channels past `K/g`).
-final class DirectIndirectConvolution: PreparedConvolution, @unchecked Sendable {
+final class DirectIndirectConvolution: BatchSlicingConvolution, @unchecked Sendable {
     let descriptor: Conv2DDescriptor
 
     /// Output pixels and output channels per micro-kernel call.
@@ -237,13 +237,6 @@ final class DirectIndirectConvolution: PreparedConvolution, @unchecked Sendable 
     /// place on `isa` (any thread count).
     static func workspaceBytes(_ d: Conv2DDescriptor, isa: KernelISA) -> Int {
         copiesInput(d, isa: isa) ? imagesPerBlock(d, isa: isa) * paddedImageFloats(d) * 4 : 0
-    }
-
-    var runsSmallerBatches: Bool { true }
-
-    func execute(input: UnsafeBufferPointer<Float>, output: UnsafeMutableBufferPointer<Float>,
-                 threads: Int?) throws {
-        try execute(input: input, output: output, images: descriptor.batch, threads: threads)
     }
 
     func execute(input: UnsafeBufferPointer<Float>, output: UnsafeMutableBufferPointer<Float>,

@@ -24,7 +24,7 @@
 /// Why it exists: on 7x7 to 14x14 planes the pixel-vector pointwise kernel wastes most of its
 /// last 16-pixel tile (49 pixels are 4 tiles of 16 but 9 tiles of 6), and the indirect kernel
 /// without depth blocking streams every weight panel from L2 for each tile.
-final class DirectPackedPointwiseConvolution: PreparedConvolution, @unchecked Sendable {
+final class DirectPackedPointwiseConvolution: BatchSlicingConvolution, @unchecked Sendable {
     let descriptor: Conv2DDescriptor
     static let pixelsPerTile = 6, channelsPerPanel = 16
     /// The largest depth block (channels summed per micro-kernel call).
@@ -140,13 +140,6 @@ final class DirectPackedPointwiseConvolution: PreparedConvolution, @unchecked Se
     static func workspaceBytes(_ d: Conv2DDescriptor) -> Int { imagesPerBlock(d) * packedImageFloats(d) * 4 }
     var packedImageFloats: Int { Self.packedImageFloats(descriptor) }
     var imagesPerBlock: Int { Self.imagesPerBlock(descriptor) }
-
-    var runsSmallerBatches: Bool { true }
-
-    func execute(input: UnsafeBufferPointer<Float>, output: UnsafeMutableBufferPointer<Float>,
-                 threads: Int?) throws {
-        try execute(input: input, output: output, images: descriptor.batch, threads: threads)
-    }
 
     func execute(input: UnsafeBufferPointer<Float>, output: UnsafeMutableBufferPointer<Float>,
                  images: Int, threads: Int?) throws {

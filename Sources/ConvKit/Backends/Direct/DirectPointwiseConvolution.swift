@@ -19,7 +19,7 @@
 /// add to the output), so that a tile's working set stays in a 32 KiB L1 (Zen 3). Each output is written once, after its whole sum, so results are
 /// bit-identical for any thread count. Bias, clamp and accumulation into the output are fused
 /// into the store.
-final class DirectPointwiseConvolution: PreparedConvolution, @unchecked Sendable {
+final class DirectPointwiseConvolution: BatchSlicingConvolution, @unchecked Sendable {
     let descriptor: Conv2DDescriptor
     static let channelsPerPanel = 6
     /// Input channels per depth block (a block of 96 or fewer channels is not split).
@@ -101,13 +101,6 @@ final class DirectPointwiseConvolution: PreparedConvolution, @unchecked Sendable
     static func implementation(isa: KernelISA) -> String {
         let table = KernelTable.of(isa)
         return "pointwise GEMM on NCHW, ck_f32_conv1x1_tiles_6x\(table.pointwisePixelsPerStep) (\(table.isaLabel))"
-    }
-
-    var runsSmallerBatches: Bool { true }
-
-    func execute(input: UnsafeBufferPointer<Float>, output: UnsafeMutableBufferPointer<Float>,
-                 threads: Int?) throws {
-        try execute(input: input, output: output, images: descriptor.batch, threads: threads)
     }
 
     func execute(input: UnsafeBufferPointer<Float>, output: UnsafeMutableBufferPointer<Float>,

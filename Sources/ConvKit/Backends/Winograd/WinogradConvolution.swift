@@ -11,7 +11,7 @@
 /// With at least two blocks per thread, each block is one task; otherwise the blocks run one
 /// after another with each phase split over the threads (channels, positions x panels,
 /// output channels), so no work is duplicated.
-final class WinogradConvolution: PreparedConvolution, @unchecked Sendable {
+final class WinogradConvolution: BatchSlicingConvolution, @unchecked Sendable {
     let descriptor: Conv2DDescriptor
     let tile: WinogradTile
     let matrices: WinogradMatrices
@@ -23,7 +23,6 @@ final class WinogradConvolution: PreparedConvolution, @unchecked Sendable {
     let positions: Int          // alpha^2
     let tilesY: Int, tilesX: Int, tilesPerImage: Int, totalTiles: Int
     let tb: Int                 // tiles per block (multiple of 16)
-    let blocks: Int
     let mPanels: Int
     let kc: Int                 // channel (depth) block of the GEMMs
     /// Whether the transformed weights U exceed half the L3 (16 MiB), so that every pass over
@@ -68,7 +67,6 @@ final class WinogradConvolution: PreparedConvolution, @unchecked Sendable {
         let C = d.inputChannels, K = d.outputChannels
         weightsBound = Self.isWeightsBound(d, tile: tile)
         tb = Self.tilesPerBlock(d, tile: tile)
-        blocks = (totalTiles + tb - 1) / tb
         mPanels = (K + GEMMMicroKernel.mr - 1) / GEMMMicroKernel.mr
         // Whole channel blocks up to 512: the GEMMs have few tile columns, so each transformed
         // weight panel should stream once, not once per depth block.
@@ -198,13 +196,6 @@ final class WinogradConvolution: PreparedConvolution, @unchecked Sendable {
     /// Floats of the transforms' temporaries: `alpha^2` SIMD8 values (input) or
     /// `m * alpha + m * m` (output), whichever is larger.
     var transformScratchFloats: Int { Swift.max(positions, tile.outputTile * (alpha + tile.outputTile)) * 8 }
-
-    var runsSmallerBatches: Bool { true }
-
-    func execute(input: UnsafeBufferPointer<Float>, output: UnsafeMutableBufferPointer<Float>,
-                 threads: Int?) throws {
-        try execute(input: input, output: output, images: descriptor.batch, threads: threads)
-    }
 
     func execute(input: UnsafeBufferPointer<Float>, output: UnsafeMutableBufferPointer<Float>,
                  images: Int, threads: Int?) throws {
