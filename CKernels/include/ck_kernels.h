@@ -339,7 +339,9 @@ void ck_f32_conv_tiles_6x32__avx512f(
 
 // The input read in place, for AVX-512F (ck_f32_conv_6x32__avx512f.c): output rows
 // [first_row, first_row + row_count) of one image, all output_width pixels of each, in tiles of
-// 6 or 7 pixels that never cross a row end. panels (1 or 2) consecutive 16-channel panels at w
+// up to 7 pixels that never cross a row end, or, for rows of at most 4 pixels with at least 160
+// channels (rows->channels), of up to 8 pixels in whole rows (each pixel still sums only its own
+// taps inside the image). panels (1 or 2) consecutive 16-channel panels at w
 // and w + w_panel_stride, nk <= 16 * panels, bias 16 * panels values (or NULL). image is the
 // group's first input channel, unpadded (rows->input_height x rows->input_width per channel);
 // pixel (oy, ox) has its taps at image + oy * row_step + ox * col_step

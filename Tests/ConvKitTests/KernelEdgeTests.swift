@@ -91,7 +91,7 @@ struct KernelEdgeTests {
         }
     }
 
-    @Test("input read in place (AVX-512F row kernel): every tile size 1-7, single and paired panels, asymmetric, wide and all-padding borders, strides, dilation, groups, accumulation; nothing outside the input is read",
+    @Test("input read in place (AVX-512F row kernel): every tile size 1-7, tiles of several short rows, single and paired panels, asymmetric, wide and all-padding borders, strides, dilation, groups, accumulation; nothing outside the input is read",
           .enabled(if: KernelISA.isSupported(.avx512f), "CPU lacks AVX-512F"))
     func indirectInPlace() throws {
         var seed: UInt64 = 900
@@ -108,6 +108,13 @@ struct KernelEdgeTests {
             (16, 32, 4, 29, 3, 3, 1, 1, Padding(top: 2, left: 0, bottom: 1, right: 4), 1),
             (18, 35, 3, 1, 3, 3, 1, 1, Padding(1), 1),          // one-pixel rows
             (16, 64, 7, 7, 3, 3, 1, 1, Padding(top: 1, left: 1, bottom: 0, right: 0), 1),
+            // Rows of at most 4 pixels with 160 or more channels: tiles of several whole rows.
+            (160, 40, 7, 7, 3, 3, 2, 1, Padding(1), 1),         // 2 rows of 4, a pair and a last panel of 8
+            (176, 20, 5, 6, 5, 5, 2, 1, Padding(top: 2, left: 1, bottom: 0, right: 3), 1),  // 2 rows of 3
+            (160, 48, 3, 2, 3, 3, 1, 1, Padding(1), 1),         // rows of 2: one tile of 3 rows
+            (320, 64, 4, 1, 3, 3, 1, 2, Padding(2), 2),         // rows of 1, dilation 2, groups
+            (160, 16, 2, 4, 7, 7, 1, 1, Padding(3), 1),         // a 7x7 filter over a 2x4 input
+            (160, 24, 6, 1, 3, 3, 1, 1, Padding(top: 3, left: 1, bottom: 3, right: 1), 1),  // rows of padding only
         ]
         for (c, k, h, w, r, s, stride, dil, padding, g) in cases {
             for (accumulate, activation) in [(false, Activation.none), (true, .clamp(min: -0.5, max: 0.7))] {

@@ -208,8 +208,8 @@ final class DirectIndirectConvolution: BatchSlicingConvolution, @unchecked Senda
     static func implementation(_ d: Conv2DDescriptor, isa: KernelISA) -> String {
         let kPerGroup = d.outputChannelsPerGroup, table = KernelTable.of(isa)
         if readsInPlace(d, isa: isa) {
-            return "indirect direct convolution, ck_f32_conv_rows_6x32 (avx512f): 6x32 and 6x16 tiles per output row, "
-                + "input read in place, padding taps skipped"
+            return "indirect direct convolution, ck_f32_conv_rows_6x32 (avx512f): 6x32 and 6x16 tiles per output row "
+                + "(or of whole rows, up to 8 pixels, when rows are short), input read in place, padding taps skipped"
         }
         let tile = table.convTilePair != nil ? "ck_f32_conv_tiles_6x16 (avx512f)" : "ck_f32_conv_tiles_6x16 (avx2+fma)"
         return "indirect direct convolution, "
