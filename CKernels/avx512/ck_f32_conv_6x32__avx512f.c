@@ -17,14 +17,6 @@
 #define CK_LO(v) _mm512_castps512_ps256(v)
 #define CK_HI(v) _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(v), 1))
 
-// A block of a tile's taps and the tile's pixels that sum them: taps [d0, d1) for the pixels j
-// with bit j of mask set (the others read zero padding there: a column left or right of the
-// input, or, in a tile of several output rows, a row above or below it).
-typedef struct {
-  size_t d0, d1;
-  uint32_t mask;
-} ck_tap_block;
-
 // One tap d for the pixels j with GUARD(j) (all of them, or those of a block); NP (1 or 2) is
 // the number of 16-channel panels.
 #define CK_TAP(GUARD)                                                                                   \
@@ -381,65 +373,6 @@ CK_TARGET __attribute__((noinline)) static void ck_conv_blocked_tile(
       ck_store_n8(o, v, np);
     }
   }
-}
-
-// The blocks of a tile of nrows x w pixels (pixel j = i * w + c at output row oy + i, column
-// ox + c: one row of w pixels, or nrows whole rows of w = output_width pixels) that sums the
-// taps of kernel rows [r_lo, r_hi] (in (r, s, c) order): per kernel row r and column s, the
-// pixels whose input row and column are inside the plane (with one output row, every kernel row
-// in [r_lo, r_hi] counts as inside: the caller has cut the rows); consecutive columns with the
-// same pixels merge into one block. Returns 0 when the tile cannot be blocked (too many columns
-// or blocks) or every pixel sums every tap (the plain loop is then as good).
-static size_t ck_conv_tile_blocks(const ck_conv_rows* rows, size_t oy, size_t nrows, size_t ox, size_t w,
-                                  size_t r_lo, size_t r_hi, ck_tap_block* blocks, size_t max_blocks,
-                                  int* all_padding) {
-  *all_padding = 0;
-  const size_t S = rows->kernel_cols, C = rows->channels;
-  if (S > 16 || nrows * w > 8 * sizeof(uint32_t)) return 0;
-  const uint32_t row_bits = w >= 32 ? ~0u : (1u << w) - 1u;
-  uint32_t col_mask[16];
-  int trimmed = 0;
-  for (size_t s = 0; s < S; s++) {
-    // Input column of pixel c: (ox + c) * stride + s * dilation - pad_left, inside [0, input_width).
-    const ptrdiff_t st = (ptrdiff_t)rows->col_stride;
-    const ptrdiff_t base = (ptrdiff_t)(ox * rows->col_stride + s * rows->col_dilation) - (ptrdiff_t)rows->pad_left;
-    ptrdiff_t lo = base >= 0 ? 0 : (-base + st - 1) / st;
-    const ptrdiff_t last = (ptrdiff_t)rows->input_width - 1 - base;
-    ptrdiff_t hi = last < 0 ? 0 : last / st + 1;
-    if (lo > (ptrdiff_t)w) lo = (ptrdiff_t)w;
-    if (hi > (ptrdiff_t)w) hi = (ptrdiff_t)w;
-    if (hi < lo) hi = lo;
-    col_mask[s] = (hi >= 32 ? ~0u : (1u << hi) - 1u) & ~(lo >= 32 ? ~0u : (1u << lo) - 1u);
-    if (col_mask[s] != row_bits) trimmed = 1;
-  }
-  const uint32_t all = nrows * w >= 32 ? ~0u : (1u << (nrows * w)) - 1u;
-  size_t n = 0;
-  for (size_t r = r_lo; r <= r_hi; r++) {
-    // The tile's rows whose input row for kernel row r is inside the plane.
-    uint32_t rows_in = 0;
-    for (size_t i = 0; i < nrows; i++) {
-      const ptrdiff_t iy = (ptrdiff_t)((oy + i) * rows->stride + r * rows->dilation) - (ptrdiff_t)rows->pad_top;
-      if (nrows == 1 || (iy >= 0 && iy < (ptrdiff_t)rows->input_height)) rows_in |= 1u << i;
-    }
-    for (size_t s = 0; s < S; s++) {
-      uint32_t mask = 0;
-      for (size_t i = 0; i < nrows; i++) {
-        if (rows_in >> i & 1u) mask |= col_mask[s] << (i * w);
-      }
-      if (mask != all) trimmed = 1;
-      if (mask == 0) continue;  // no pixel reads inside the plane at (r, s)
-      const size_t d0 = (r * S + s) * C, d1 = d0 + C;
-      if (n > 0 && blocks[n - 1].d1 == d0 && blocks[n - 1].mask == mask) {
-        blocks[n - 1].d1 = d1;
-      } else {
-        if (n == max_blocks) return 0;
-        blocks[n++] = (ck_tap_block){d0, d1, mask};
-      }
-    }
-  }
-  if (!trimmed) return 0;
-  if (n == 0) *all_padding = 1;  // every column of every pixel reads padding
-  return n;
 }
 
 // One tile of np (1..8) pixels at pixels[] over the taps [d0, d1) of its kernel rows, panels (1

@@ -355,6 +355,14 @@ void ck_f32_conv_rows_6x32__avx512f(
     size_t row_step, size_t col_step, size_t output_width, size_t first_row, size_t row_count, float* out,
     size_t channel_stride, size_t nk, const float* bias, uint32_t flags, float lo, float hi,
     const ck_conv_rows* rows);
+// The same for AVX2 + FMA (ck_f32_conv_6x16__avx2_fma.c): one 16-channel panel (panels and
+// w_panel_stride are ignored, nk <= 16), tiles of up to 6 pixels within each output row (none
+// of several rows).
+void ck_f32_conv_rows_6x16__avx2_fma(
+    size_t depth, const float* w, size_t w_panel_stride, size_t panels, const int32_t* taps, const float* image,
+    size_t row_step, size_t col_step, size_t output_width, size_t first_row, size_t row_count, float* out,
+    size_t channel_stride, size_t nk, const float* bias, uint32_t flags, float lo, float hi,
+    const ck_conv_rows* rows);
 
 // ---- Few-output-channel direct convolution kernel (ck_f32_conv_fewk_8px__avx2_fma.c) ----
 // Stride 1, nk (1..12) output channels, the weights of the indirect kernel's single panel

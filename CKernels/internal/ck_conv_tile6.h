@@ -1,6 +1,7 @@
 // Shared pieces of the 6-pixel indirect convolution kernels (AVX2 and AVX-512 builds): the
-// transposing stores of a 6-pixel tile to channel rows, and the taps a tile sums (internal
-// header, not part of the module).
+// transposing stores of a 6-pixel tile to channel rows, and the taps a tile sums, with the
+// blocks of taps its pixels sum when it reads the input in place (internal header, not part of
+// the module).
 #ifndef CK_CONV_TILE6_H
 #define CK_CONV_TILE6_H
 
@@ -91,6 +92,82 @@ static inline void ck_conv_tile_taps(const ck_conv_rows* rows, size_t first_row,
   }
   *d0_out = d0;
   *d1_out = d1;
+}
+
+// A block of a tile's taps and the tile's pixels that sum them: taps [d0, d1) for the pixels j
+// with bit j of mask set (the others read zero padding there: a column left or right of the
+// input, or, in a tile of several output rows, a row above or below it).
+typedef struct {
+  size_t d0, d1;
+  uint32_t mask;
+} ck_tap_block;
+
+// The blocks of a tile of np pixels (pixel j at output row oy[j], column ox[j]; np <= 32) that
+// sums the taps of kernel rows [r_lo, r_hi] (in (r, s, c) order): per kernel row r and column s,
+// the mask of the pixels whose input row and column are inside the plane (without check_rows,
+// every kernel row in [r_lo, r_hi] counts as inside: the caller has cut the rows); consecutive
+// columns with the same mask merge into one block. Returns 0 when the tile cannot be blocked
+// (too many columns or blocks) or every pixel sums every tap (the plain loop is then as good).
+static inline size_t ck_conv_pixel_blocks(const ck_conv_rows* rows, const size_t* oy, const size_t* ox, size_t np,
+                                          int check_rows, size_t r_lo, size_t r_hi, ck_tap_block* blocks,
+                                          size_t max_blocks, int* all_padding) {
+  *all_padding = 0;
+  const size_t S = rows->kernel_cols, C = rows->channels;
+  if (S > 16 || np > 32) return 0;
+  const uint32_t all = np == 32 ? ~0u : (1u << np) - 1u;
+  uint32_t col_mask[16];
+  for (size_t s = 0; s < S; s++) {
+    // Input column of pixel j: ox[j] * stride + s * dilation - pad_left, inside [0, input_width).
+    uint32_t m = 0;
+    for (size_t j = 0; j < np; j++) {
+      const ptrdiff_t ix = (ptrdiff_t)(ox[j] * rows->col_stride + s * rows->col_dilation) - (ptrdiff_t)rows->pad_left;
+      if (ix >= 0 && ix < (ptrdiff_t)rows->input_width) m |= 1u << j;
+    }
+    col_mask[s] = m;
+  }
+  int trimmed = 0;
+  size_t n = 0;
+  for (size_t r = r_lo; r <= r_hi; r++) {
+    uint32_t row_mask = all;
+    if (check_rows) {
+      row_mask = 0;
+      for (size_t j = 0; j < np; j++) {
+        const ptrdiff_t iy = (ptrdiff_t)(oy[j] * rows->stride + r * rows->dilation) - (ptrdiff_t)rows->pad_top;
+        if (iy >= 0 && iy < (ptrdiff_t)rows->input_height) row_mask |= 1u << j;
+      }
+    }
+    for (size_t s = 0; s < S; s++) {
+      const uint32_t mask = row_mask & col_mask[s];
+      if (mask != all) trimmed = 1;
+      if (mask == 0) continue;  // no pixel reads inside the plane at (r, s)
+      const size_t d0 = (r * S + s) * C, d1 = d0 + C;
+      if (n > 0 && blocks[n - 1].d1 == d0 && blocks[n - 1].mask == mask) {
+        blocks[n - 1].d1 = d1;
+      } else {
+        if (n == max_blocks) return 0;
+        blocks[n++] = (ck_tap_block){d0, d1, mask};
+      }
+    }
+  }
+  if (!trimmed) return 0;
+  if (n == 0) *all_padding = 1;  // every tap of every pixel reads padding
+  return n;
+}
+
+// ck_conv_pixel_blocks for a tile of nrows x w pixels (pixel j = i * w + c at output row oy + i,
+// column ox + c: one row of w pixels, or nrows whole rows of w = output_width pixels); with one
+// row, the caller has cut the kernel rows.
+static inline size_t ck_conv_tile_blocks(const ck_conv_rows* rows, size_t oy, size_t nrows, size_t ox, size_t w,
+                                         size_t r_lo, size_t r_hi, ck_tap_block* blocks, size_t max_blocks,
+                                         int* all_padding) {
+  size_t ys[32], xs[32];
+  const size_t np = nrows * w;
+  if (np > 32) return 0;
+  for (size_t j = 0; j < np; j++) {
+    ys[j] = oy + j / w;
+    xs[j] = ox + j % w;
+  }
+  return ck_conv_pixel_blocks(rows, ys, xs, np, nrows > 1, r_lo, r_hi, blocks, max_blocks, all_padding);
 }
 #endif
 #endif

@@ -161,6 +161,79 @@ struct KernelEdgeTests {
         }
     }
 
+    @Test("input read in place (AVX2 row kernel, strided layers): every tile size 1-6, partial panels, asymmetric, wide and all-padding borders, dilation, groups, accumulation; nothing outside the input is read; the AVX-512F row kernel's bits",
+          .enabled(if: KernelISA.isSupported(.avx2fma), "CPU lacks AVX2"))
+    func indirectInPlaceAVX2() throws {
+        var seed: UInt64 = 950
+        // (C, K, H, W, R, S, stride, dilation, padding, groups): output rows of 1 to 13 pixels.
+        let cases: [(Int, Int, Int, Int, Int, Int, Int, Int, Padding, Int)] = [
+            (32, 16, 9, 9, 3, 3, 2, 1, Padding(1), 1),          // rows of 5
+            (40, 37, 13, 25, 3, 3, 2, 1, Padding(1), 1),        // rows of 13: 5 + 4 + 4; panels 16, 16, 5
+            (32, 20, 12, 15, 5, 5, 2, 1, Padding(top: 0, left: 2, bottom: 2, right: 1), 1),
+            (32, 30, 11, 14, 3, 3, 2, 2, Padding(2), 1),        // dilation 2
+            (32, 16, 5, 5, 3, 3, 2, 1, Padding(3), 1),          // border pixels see only padding
+            (48, 24, 17, 17, 7, 7, 2, 1, Padding(3), 1),        // rows of 9
+            (32, 29, 6, 20, 1, 7, 2, 1, Padding(top: 0, left: 3, bottom: 0, right: 3), 1),
+            (64, 40, 8, 8, 3, 3, 2, 1, Padding(1), 2),          // groups, rows of 4
+            (32, 32, 4, 29, 3, 3, 3, 1, Padding(top: 2, left: 0, bottom: 1, right: 4), 1),  // stride 3, rows of 11
+            (36, 35, 3, 1, 3, 3, 2, 1, Padding(1), 1),          // one-pixel rows
+            (32, 17, 7, 7, 3, 3, 2, 1, Padding(top: 1, left: 1, bottom: 0, right: 0), 1),   // rows of 3
+            (32, 24, 6, 12, 3, 3, 2, 1, Padding(top: 1, left: 1, bottom: 1, right: 1), 1),  // rows of 6
+            (32, 24, 7, 4, 3, 3, 2, 1, Padding(1), 1),          // rows of 2
+        ]
+        let isas = [KernelISA.avx2fma, .avx512f].filter(KernelISA.isSupported)
+        for (c, k, h, w, r, s, stride, dil, padding, g) in cases {
+            for (accumulate, activation) in [(false, Activation.none), (true, .clamp(min: -0.5, max: 0.7))] {
+                var d = Conv2DDescriptor(batch: 2, inputChannels: c, inputHeight: h, inputWidth: w, outputChannels: k,
+                                         kernelHeight: r, kernelWidth: s, strideHeight: stride, strideWidth: stride,
+                                         padding: padding, dilationHeight: dil, dilationWidth: dil, groups: g,
+                                         activation: activation)
+                d.accumulate = accumulate
+                var rng = TestRandom(seed: seed)
+                let wt = rng.uniform(d.weightCount), b = rng.uniform(d.outputChannels), x = rng.uniform(d.inputCount)
+                let prior = rng.uniform(d.outputCount)
+                // Sums of C/g * R * S float32 products in the kernel's order: within depth * u of
+                // the float64 reference (relative to the largest output); the same bits on both ISAs.
+                try Self.check(d, seed: seed, tolerance: Swift.max(1e-5, Double(c / g * r * s) * 6e-8),
+                               backend: DirectBackend(isa: .avx2fma, algorithm: .indirect))
+                var results: [[Float]] = []
+                for isa in isas {
+                    let p = try DirectBackend(isa: isa, algorithm: .indirect).prepare(d, weights: wt, bias: b)
+                    #expect(p.implementation.contains("input read in place") && p.workspaceBytes == 0,
+                            "\(d) on \(isa): \(p.implementation), \(p.workspaceBytes) bytes")
+                    var y = prior
+                    try x.withUnsafeBufferPointer { xb in
+                        try y.withUnsafeMutableBufferPointer { try p.execute(input: xb, output: $0, threads: 2) }
+                    }
+                    results.append(y)
+                }
+                if results.count == 2 {
+                    #expect(results[0].map(\.bitPattern) == results[1].map(\.bitPattern), "\(d): AVX2 and AVX-512F bits")
+                }
+                seed += 1
+            }
+            // NaN on both sides of the input: a tap read outside it would make an output NaN.
+            let d = Conv2DDescriptor(inputChannels: c, inputHeight: h, inputWidth: w, outputChannels: k,
+                                     kernelHeight: r, kernelWidth: s, strideHeight: stride, strideWidth: stride,
+                                     padding: padding, dilationHeight: dil, dilationWidth: dil, groups: g)
+            var rng = TestRandom(seed: seed)
+            let guardFloats = 4096
+            let x = rng.uniform(d.inputCount), wt = rng.uniform(d.weightCount), b = rng.uniform(d.outputChannels)
+            let guarded = [Float](repeating: .nan, count: guardFloats) + x + [Float](repeating: .nan, count: guardFloats)
+            var y = [Float](repeating: 0, count: d.outputCount)
+            try guarded.withUnsafeBufferPointer { gb in
+                try y.withUnsafeMutableBufferPointer {
+                    try DirectBackend(isa: .avx2fma, algorithm: .indirect).prepare(d, weights: wt, bias: b)
+                        .execute(input: UnsafeBufferPointer(rebasing: gb[guardFloats..<(guardFloats + x.count)]),
+                                 output: $0, threads: 1)
+                }
+            }
+            let anyNaN = y.contains { $0.isNaN }
+            #expect(!anyNaN, "\(d): a tap outside the input was read")
+            seed += 1
+        }
+    }
+
     @Test("few output channels (1-13 per group, or a last panel of 8 or 6): rows not a multiple of 8, padding, dilation, groups, row stride 2")
     func fewChannels() throws {
         var seed: UInt64 = 400

@@ -526,8 +526,9 @@ struct MicroKernelTests {
         }
         #expect(KernelTable.avx2fma.gemmPair == nil && KernelTable.avx2fma.convTilePair == nil)
         #expect(KernelTable.avx512f.gemmPair != nil && KernelTable.avx512f.convTilePair != nil)
-        #expect(KernelTable.avx2fma.gemmRowPair == nil && KernelTable.avx2fma.convRowsInPlace == nil)
-        #expect(KernelTable.avx512f.gemmRowPair != nil && KernelTable.avx512f.convRowsInPlace != nil)
+        #expect(KernelTable.avx2fma.gemmRowPair == nil && KernelTable.portable.convRowsInPlace == nil)
+        #expect(KernelTable.avx512f.gemmRowPair != nil && KernelTable.avx512f.convRowsInPlace != nil
+            && KernelTable.avx2fma.convRowsInPlace != nil)
         #expect(KernelTable.portable.depthwiseUnpadded == nil && KernelTable.avx2fma.depthwiseUnpadded == nil
             && KernelTable.avx512f.depthwiseUnpadded != nil)
         #expect(KernelTable.portable.depthwiseChannelBlock == nil && KernelTable.avx2fma.depthwiseChannelBlock != nil

@@ -111,7 +111,8 @@ extension KernelTable {
     /// AVX2 + FMA (x86-64 with both): the 6x16 kernels.
     static let avx2fma = KernelTable(
         isa: .avx2fma, gemm: ck_f32_gemm_ukernel_6x16__avx2_fma, gemmPair: nil,
-        convTile: ck_f32_conv_tiles_6x16__avx2_fma, convTilePair: nil, fewChannels: ck_f32_conv_fewk_8px__avx2_fma,
+        convTile: ck_f32_conv_tiles_6x16__avx2_fma, convTilePair: nil,
+        convRowsInPlace: ck_f32_conv_rows_6x16__avx2_fma, fewChannels: ck_f32_conv_fewk_8px__avx2_fma,
         fewChannelsName: "ck_f32_conv_fewk_8px (avx2+fma)", fewChannelsVectorPixels: 8,
         pointwiseTile: ck_f32_conv1x1_tiles_6x16__avx2_fma, pointwisePixelsPerStep: 16, im2colRows: nil,
         depthwisePlane: ck_f32_dwconv_plane_ukernel__avx2_fma, depthwiseUnpadded: nil,

@@ -29,8 +29,9 @@ struct KernelTable: Sendable {
     // (at most 12 per panel, stride 1 along rows) kernel.
     var convTile: ConvTileKernel?
     var convTilePair: ConvTilePairKernel?
-    /// The 6x32 and 6x16 tiles over whole output rows, reading the unpadded input in place and
-    /// skipping, pixel by pixel, every tap that falls in the padding (AVX-512F).
+    /// The 6x32 and 6x16 tiles over whole output rows (AVX-512F), or the 6x16 tiles (AVX2),
+    /// reading the unpadded input in place and skipping, pixel by pixel, every tap that falls in
+    /// the padding.
     var convRowsInPlace: ConvRowsKernel? = nil
     var fewChannels: FewChannelsKernel?
     var fewChannelsName: String

@@ -55,18 +55,27 @@ final class DirectIndirectConvolution: BatchSlicingConvolution, @unchecked Senda
     }
 
     /// Whether a padded layer reads its input in place, with no zero-padded copy: where the
-    /// table has the row kernel (`ck_f32_conv_rows_6x32__avx512f`, AVX-512F), every panel runs
-    /// the 6x32 or 6x16 tiles (no few-channel panel), and a tile's taps inside the image form
-    /// at most 64 blocks (kernels at most 16 wide and 64 taps per channel). Tiles then never
-    /// cross an output row, so each pixel sums exactly its taps inside the image (the products
-    /// with padding that the copy would supply are zero). Measured (1 thread, Zen 4, same run):
-    /// the copy cost 8-14% on padded 3x3 layers from 7x7 to 56x56, which oneDNN does not pay.
-    /// Layers with fewer than 8 input channels per group keep the copy: at 8-15 channels (after
-    /// the tile's column blocks and the runner were shared) reading in place measured 0.98-1.24x
-    /// the copy on 3x3 and 5x5 layers, 1.08-1.24x at stride 2; at 4 and 6 channels 0.99x.
+    /// table has a row kernel (`ck_f32_conv_rows_6x32__avx512f`, `ck_f32_conv_rows_6x16__avx2_fma`),
+    /// every panel runs the 6x32 or 6x16 tiles (no few-channel panel), and a tile's taps inside
+    /// the image form at most 64 blocks (kernels at most 16 wide and 64 taps per channel). Tiles
+    /// then never cross an output row, so each pixel sums exactly its taps inside the image (the
+    /// products with padding that the copy would supply are zero). Measured (1 thread, Zen 4,
+    /// same run): the copy cost 8-14% on padded 3x3 layers from 7x7 to 56x56, which oneDNN does
+    /// not pay. Layers with fewer than 8 input channels per group keep the copy: at 8-15 channels
+    /// (after the tile's column blocks and the runner were shared) reading in place measured
+    /// 0.98-1.24x the copy on 3x3 and 5x5 layers, 1.08-1.24x at stride 2; at 4 and 6 channels 0.99x.
+    ///
+    /// On AVX2 (two FMAs per cycle, so tiles of fewer than 6 pixels run out of load slots first)
+    /// only strided layers with at least 32 channels per group read in place: measured against the
+    /// copy (1 thread, Zen 4, the two builds alternated, 2 rounds, 35 layers of 8-128 channels),
+    /// 1.06-1.15x on every such 3x3 stride-2 layer, but 0.75-0.95x on most stride-1 ones (rows
+    /// cut in tiles of 4 + 3 or 5 + 5 pixels where the copy's tiles of 6 cross row ends) and
+    /// 0.83-0.91x at stride 2 with 8 or 16 channels.
     static func readsInPlace(_ d: Conv2DDescriptor, isa: KernelISA) -> Bool {
-        KernelTable.of(isa).convRowsInPlace != nil && isPadded(d) && !fewChannels(d, isa: isa)
-            && d.kernelWidth <= 16 && d.kernelHeight * d.kernelWidth <= 64 && d.inputChannelsPerGroup >= 8
+        let table = KernelTable.of(isa)
+        guard table.convRowsInPlace != nil && isPadded(d) && !fewChannels(d, isa: isa) && d.kernelWidth <= 16
+            && d.kernelHeight * d.kernelWidth <= 64 && d.inputChannelsPerGroup >= 8 else { return false }
+        return table.convTilePair != nil || (d.strideWidth >= 2 && d.inputChannelsPerGroup >= 32)
     }
     static func copiesInput(_ d: Conv2DDescriptor, isa: KernelISA) -> Bool {
         isPadded(d) && !readsInPlace(d, isa: isa)
@@ -208,6 +217,10 @@ final class DirectIndirectConvolution: BatchSlicingConvolution, @unchecked Senda
     static func implementation(_ d: Conv2DDescriptor, isa: KernelISA) -> String {
         let kPerGroup = d.outputChannelsPerGroup, table = KernelTable.of(isa)
         if readsInPlace(d, isa: isa) {
+            if table.convTilePair == nil {
+                return "indirect direct convolution, ck_f32_conv_rows_6x16 (avx2+fma): 6x16 tiles per output row, "
+                    + "input read in place, padding taps skipped"
+            }
             return "indirect direct convolution, ck_f32_conv_rows_6x32 (avx512f): 6x32 and 6x16 tiles per output row "
                 + "(or of whole rows, up to 8 pixels, when rows are short), input read in place, padding taps skipped"
         }
@@ -346,7 +359,8 @@ final class DirectIndirectConvolution: BatchSlicingConvolution, @unchecked Senda
             // Whole output rows `tiles` (the task unit is a row here), the input in place.
             var kPanel = panels.lowerBound
             while kPanel < panels.upperBound {
-                let count = kPanel + 1 < panels.upperBound ? 2 : 1
+                // Pairs of panels where the table has the 6x32 pair kernel (AVX-512F), else one.
+                let count = kernels.convTilePair != nil && kPanel + 1 < panels.upperBound ? 2 : 1
                 let w = packedWeights.base + (g * kPanels + kPanel) * depth * nr
                 let biasPtr: UnsafePointer<Float>? = d.hasBias ? UnsafePointer(bias.base + (g * kPanels + kPanel) * nr) : nil
                 rowsKernel(depth, w, depth * nr, count, taps.baseAddress, image, rowStep, colStep, OW,
