@@ -165,10 +165,12 @@ CK_TARGET void ck_f32_conv_tiles_6x16__avx2_fma(
     if (MR > 5 && GUARD(5)) { a = _mm256_broadcast_ss(p5 + off); c50 = _mm256_fmadd_ps(a, b0, c50); c51 = _mm256_fmadd_ps(a, b1, c51); } \
   } while (0)
 
-// One tile of MR pixels over taps [d0, d1) (no blocks: every pixel reads all of them) or over
-// the blocks' taps (w and taps then start at tap 0).
+// One tile of MR pixels over taps [d0, d1) (without BLOCKED: every pixel reads all of them) or
+// over the blocks' taps (w and taps then start at tap 0). The two are separate instances: with
+// the blocks' loops beside it, the plain loop ran out of registers and reloaded three pixel
+// pointers per tap (AVX2 runs out of load slots first).
 CK_TARGET __attribute__((always_inline)) static inline void ck_conv_rows_tile_6x16(
-    const int MR, const int PREFETCH, size_t d0, size_t d1, const float* w, const int32_t* taps,
+    const int MR, const int PREFETCH, const int BLOCKED, size_t d0, size_t d1, const float* w, const int32_t* taps,
     const float* const* pixels, const ck_tap_block* blocks, size_t nblocks, float* out, size_t channel_stride,
     size_t nk, const float* bias, uint32_t flags, float lo, float hi) {
   const float* p0 = pixels[0];
@@ -184,7 +186,7 @@ CK_TARGET __attribute__((always_inline)) static inline void ck_conv_rows_tile_6x
   } else {
     c00 = c01 = c10 = c11 = c20 = c21 = c30 = c31 = c40 = c41 = c50 = c51 = _mm256_setzero_ps();
   }
-  if (blocks == NULL) {
+  if (!BLOCKED) {
     for (size_t d = d0; d < d1; d++) CK_TAP16(CK_ALL);
   } else {
     const uint32_t all = (1u << MR) - 1u;
@@ -204,35 +206,37 @@ CK_TARGET __attribute__((always_inline)) static inline void ck_conv_rows_tile_6x
 #undef CK_ALL
 #undef CK_IN_BLOCK
 
-#define CK_ROWS_TILE_INSTANCE(NAME, MR, PREFETCH)                                                         \
+#define CK_ROWS_TILE_INSTANCE(NAME, MR, PREFETCH, BLOCKED)                                                \
   CK_TARGET __attribute__((noinline)) static void NAME(                                                     \
       size_t d0, size_t d1, const float* w, const int32_t* taps, const float* const* pixels,               \
       const ck_tap_block* blocks, size_t nblocks, float* out, size_t channel_stride, size_t nk,             \
       const float* bias, uint32_t flags, float lo, float hi) {                                              \
-    ck_conv_rows_tile_6x16(MR, PREFETCH, d0, d1, w, taps, pixels, blocks, nblocks, out, channel_stride, nk, \
-                           bias, flags, lo, hi);                                                            \
+    ck_conv_rows_tile_6x16(MR, PREFETCH, BLOCKED, d0, d1, w, taps, pixels, blocks, nblocks, out,           \
+                           channel_stride, nk, bias, flags, lo, hi);                                        \
   }
-CK_ROWS_TILE_INSTANCE(ck_rows_m1_f0, 1, 0)
-CK_ROWS_TILE_INSTANCE(ck_rows_m2_f0, 2, 0)
-CK_ROWS_TILE_INSTANCE(ck_rows_m3_f0, 3, 0)
-CK_ROWS_TILE_INSTANCE(ck_rows_m4_f0, 4, 0)
-CK_ROWS_TILE_INSTANCE(ck_rows_m5_f0, 5, 0)
-CK_ROWS_TILE_INSTANCE(ck_rows_m6_f0, 6, 0)
-CK_ROWS_TILE_INSTANCE(ck_rows_m1_f1, 1, 1)
-CK_ROWS_TILE_INSTANCE(ck_rows_m2_f1, 2, 1)
-CK_ROWS_TILE_INSTANCE(ck_rows_m3_f1, 3, 1)
-CK_ROWS_TILE_INSTANCE(ck_rows_m4_f1, 4, 1)
-CK_ROWS_TILE_INSTANCE(ck_rows_m5_f1, 5, 1)
-CK_ROWS_TILE_INSTANCE(ck_rows_m6_f1, 6, 1)
+#define CK_ROWS_TILE_INSTANCES(F, B)                        \
+  CK_ROWS_TILE_INSTANCE(ck_rows_m1_f##F##_b##B, 1, F, B)    \
+  CK_ROWS_TILE_INSTANCE(ck_rows_m2_f##F##_b##B, 2, F, B)    \
+  CK_ROWS_TILE_INSTANCE(ck_rows_m3_f##F##_b##B, 3, F, B)    \
+  CK_ROWS_TILE_INSTANCE(ck_rows_m4_f##F##_b##B, 4, F, B)    \
+  CK_ROWS_TILE_INSTANCE(ck_rows_m5_f##F##_b##B, 5, F, B)    \
+  CK_ROWS_TILE_INSTANCE(ck_rows_m6_f##F##_b##B, 6, F, B)
+CK_ROWS_TILE_INSTANCES(0, 0)
+CK_ROWS_TILE_INSTANCES(1, 0)
+CK_ROWS_TILE_INSTANCES(0, 1)
+CK_ROWS_TILE_INSTANCES(1, 1)
+#undef CK_ROWS_TILE_INSTANCES
 #undef CK_ROWS_TILE_INSTANCE
 
 typedef void (*ck_rows_tile_fn)(size_t, size_t, const float*, const int32_t*, const float* const*,
                                 const ck_tap_block*, size_t, float*, size_t, size_t, const float*, uint32_t, float,
                                 float);
-// [prefetch][MR - 1]
-static const ck_rows_tile_fn ck_rows_tile_kernels[2][6] = {
-    {ck_rows_m1_f0, ck_rows_m2_f0, ck_rows_m3_f0, ck_rows_m4_f0, ck_rows_m5_f0, ck_rows_m6_f0},
-    {ck_rows_m1_f1, ck_rows_m2_f1, ck_rows_m3_f1, ck_rows_m4_f1, ck_rows_m5_f1, ck_rows_m6_f1}};
+#define CK_ROWS_TILE_ROW(F, B) \
+  {ck_rows_m1_f##F##_b##B, ck_rows_m2_f##F##_b##B, ck_rows_m3_f##F##_b##B, ck_rows_m4_f##F##_b##B, ck_rows_m5_f##F##_b##B, ck_rows_m6_f##F##_b##B}
+// [blocked][prefetch][MR - 1]
+static const ck_rows_tile_fn ck_rows_tile_kernels[2][2][6] = {{CK_ROWS_TILE_ROW(0, 0), CK_ROWS_TILE_ROW(1, 0)},
+                                                              {CK_ROWS_TILE_ROW(0, 1), CK_ROWS_TILE_ROW(1, 1)}};
+#undef CK_ROWS_TILE_ROW
 
 CK_TARGET void ck_f32_conv_rows_6x16__avx2_fma(
     size_t depth, const float* w, size_t w_panel_stride, size_t panels, const int32_t* taps, const float* image,
@@ -266,7 +270,7 @@ CK_TARGET void ck_f32_conv_rows_6x16__avx2_fma(
       }
       // All padding: the outputs are the bias alone (no taps).
       const size_t e = all_padding ? d0 : d1;
-      ck_rows_tile_kernels[prefetch][np - 1](d0, e, w, taps, pixels, nblocks > 0 ? blocks : NULL, nblocks,
+      ck_rows_tile_kernels[nblocks > 0][prefetch][np - 1](d0, e, w, taps, pixels, blocks, nblocks,
                                              out + oy * output_width + ox, channel_stride, nk, bias, flags, lo, hi);
       ox += np;
     }

@@ -66,16 +66,19 @@ final class DirectIndirectConvolution: BatchSlicingConvolution, @unchecked Senda
     /// 0.98-1.24x the copy on 3x3 and 5x5 layers, 1.08-1.24x at stride 2; at 4 and 6 channels 0.99x.
     ///
     /// On AVX2 (two FMAs per cycle, so tiles of fewer than 6 pixels run out of load slots first)
-    /// only strided layers with at least 32 channels per group read in place: measured against the
-    /// copy (1 thread, Zen 4, the two builds alternated, 2 rounds, 35 layers of 8-128 channels),
-    /// 1.06-1.15x on every such 3x3 stride-2 layer, but 0.75-0.95x on most stride-1 ones (rows
-    /// cut in tiles of 4 + 3 or 5 + 5 pixels where the copy's tiles of 6 cross row ends) and
-    /// 0.83-0.91x at stride 2 with 8 or 16 channels.
+    /// only strided layers with at least 32 channels per group and rows of at most 30 outputs read
+    /// in place. Measured against the copy (1 thread, Zen 4, the two builds alternated, 2-4
+    /// rounds): 1.06-1.15x on every such 3x3 stride-2 layer of 35 with 8-128 channels, 0.97-1.31x
+    /// (geomean 1.09x) on 8 random strided layers with rows of 7-28; but 0.75-0.95x on most
+    /// stride-1 layers (rows cut in tiles of 4 + 3 or 5 + 5 pixels where the copy's tiles of 6
+    /// cross row ends), 0.83-0.91x at stride 2 with 8 or 16 channels, and 0.77x with rows of 56
+    /// (where the copy's padding is a small share of the taps).
     static func readsInPlace(_ d: Conv2DDescriptor, isa: KernelISA) -> Bool {
         let table = KernelTable.of(isa)
         guard table.convRowsInPlace != nil && isPadded(d) && !fewChannels(d, isa: isa) && d.kernelWidth <= 16
             && d.kernelHeight * d.kernelWidth <= 64 && d.inputChannelsPerGroup >= 8 else { return false }
-        return table.convTilePair != nil || (d.strideWidth >= 2 && d.inputChannelsPerGroup >= 32)
+        return table.convTilePair != nil
+            || (d.strideWidth >= 2 && d.inputChannelsPerGroup >= 32 && d.outputWidth <= 30)
     }
     static func copiesInput(_ d: Conv2DDescriptor, isa: KernelISA) -> Bool {
         isPadded(d) && !readsInPlace(d, isa: isa)
