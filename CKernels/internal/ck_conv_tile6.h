@@ -102,42 +102,55 @@ typedef struct {
   uint32_t mask;
 } ck_tap_block;
 
-// The blocks of a tile of np pixels (pixel j at output row oy[j], column ox[j]; np <= 32) that
-// sums the taps of kernel rows [r_lo, r_hi] (in (r, s, c) order): per kernel row r and column s,
-// the mask of the pixels whose input row and column are inside the plane (without check_rows,
+// The blocks of a tile of nrows x w pixels (pixel j = i * w + c at output row oy + i, column
+// ox + c: one row of w pixels, or nrows whole rows of w = output_width pixels) that sums the
+// taps of kernel rows [r_lo, r_hi] (in (r, s, c) order): per kernel row r and column s, the
+// mask of the pixels whose input row and column are inside the plane (with one output row,
 // every kernel row in [r_lo, r_hi] counts as inside: the caller has cut the rows); consecutive
 // columns with the same mask merge into one block. Returns 0 when the tile cannot be blocked
 // (too many columns or blocks) or every pixel sums every tap (the plain loop is then as good).
-static inline size_t ck_conv_pixel_blocks(const ck_conv_rows* rows, const size_t* oy, const size_t* ox, size_t np,
-                                          int check_rows, size_t r_lo, size_t r_hi, ck_tap_block* blocks,
-                                          size_t max_blocks, int* all_padding) {
+// Closed forms per column and row, not per pixel: small layers build a tile's blocks for every
+// few hundred FMAs.
+static inline size_t ck_conv_tile_blocks(const ck_conv_rows* rows, size_t oy, size_t nrows, size_t ox, size_t w,
+                                         size_t r_lo, size_t r_hi, ck_tap_block* blocks, size_t max_blocks,
+                                         int* all_padding) {
   *all_padding = 0;
   const size_t S = rows->kernel_cols, C = rows->channels;
-  if (S > 16 || np > 32) return 0;
-  const uint32_t all = np == 32 ? ~0u : (1u << np) - 1u;
+  if (S > 16 || nrows * w > 32) return 0;
+  const uint32_t row_bits = w >= 32 ? ~0u : (1u << w) - 1u;
+  const uint32_t all = nrows * w >= 32 ? ~0u : (1u << (nrows * w)) - 1u;
   uint32_t col_mask[16];
-  for (size_t s = 0; s < S; s++) {
-    // Input column of pixel j: ox[j] * stride + s * dilation - pad_left, inside [0, input_width).
-    uint32_t m = 0;
-    for (size_t j = 0; j < np; j++) {
-      const ptrdiff_t ix = (ptrdiff_t)(ox[j] * rows->col_stride + s * rows->col_dilation) - (ptrdiff_t)rows->pad_left;
-      if (ix >= 0 && ix < (ptrdiff_t)rows->input_width) m |= 1u << j;
-    }
-    col_mask[s] = m;
-  }
   int trimmed = 0;
+  for (size_t s = 0; s < S; s++) {
+    // Input column of pixel c: (ox + c) * stride + s * dilation - pad_left, inside [0, input_width).
+    const ptrdiff_t st = (ptrdiff_t)rows->col_stride;
+    const ptrdiff_t base = (ptrdiff_t)(ox * rows->col_stride + s * rows->col_dilation) - (ptrdiff_t)rows->pad_left;
+    ptrdiff_t lo = base >= 0 ? 0 : (-base + st - 1) / st;
+    const ptrdiff_t last = (ptrdiff_t)rows->input_width - 1 - base;
+    ptrdiff_t hi = last < 0 ? 0 : last / st + 1;
+    if (lo > (ptrdiff_t)w) lo = (ptrdiff_t)w;
+    if (hi > (ptrdiff_t)w) hi = (ptrdiff_t)w;
+    if (hi < lo) hi = lo;
+    col_mask[s] = (hi >= 32 ? ~0u : (1u << hi) - 1u) & ~(lo >= 32 ? ~0u : (1u << lo) - 1u);
+    if (col_mask[s] != row_bits) trimmed = 1;
+  }
+  if (!trimmed && nrows == 1) return 0;
   size_t n = 0;
   for (size_t r = r_lo; r <= r_hi; r++) {
-    uint32_t row_mask = all;
-    if (check_rows) {
-      row_mask = 0;
-      for (size_t j = 0; j < np; j++) {
-        const ptrdiff_t iy = (ptrdiff_t)(oy[j] * rows->stride + r * rows->dilation) - (ptrdiff_t)rows->pad_top;
-        if (iy >= 0 && iy < (ptrdiff_t)rows->input_height) row_mask |= 1u << j;
+    // The tile's rows whose input row for kernel row r is inside the plane.
+    uint32_t rows_in = 1u;
+    if (nrows > 1) {
+      rows_in = 0;
+      for (size_t i = 0; i < nrows; i++) {
+        const ptrdiff_t iy = (ptrdiff_t)((oy + i) * rows->stride + r * rows->dilation) - (ptrdiff_t)rows->pad_top;
+        if (iy >= 0 && iy < (ptrdiff_t)rows->input_height) rows_in |= 1u << i;
       }
     }
     for (size_t s = 0; s < S; s++) {
-      const uint32_t mask = row_mask & col_mask[s];
+      uint32_t mask = 0;
+      for (size_t i = 0; i < nrows; i++) {
+        if (rows_in >> i & 1u) mask |= col_mask[s] << (i * w);
+      }
       if (mask != all) trimmed = 1;
       if (mask == 0) continue;  // no pixel reads inside the plane at (r, s)
       const size_t d0 = (r * S + s) * C, d1 = d0 + C;
@@ -152,22 +165,6 @@ static inline size_t ck_conv_pixel_blocks(const ck_conv_rows* rows, const size_t
   if (!trimmed) return 0;
   if (n == 0) *all_padding = 1;  // every tap of every pixel reads padding
   return n;
-}
-
-// ck_conv_pixel_blocks for a tile of nrows x w pixels (pixel j = i * w + c at output row oy + i,
-// column ox + c: one row of w pixels, or nrows whole rows of w = output_width pixels); with one
-// row, the caller has cut the kernel rows.
-static inline size_t ck_conv_tile_blocks(const ck_conv_rows* rows, size_t oy, size_t nrows, size_t ox, size_t w,
-                                         size_t r_lo, size_t r_hi, ck_tap_block* blocks, size_t max_blocks,
-                                         int* all_padding) {
-  size_t ys[32], xs[32];
-  const size_t np = nrows * w;
-  if (np > 32) return 0;
-  for (size_t j = 0; j < np; j++) {
-    ys[j] = oy + j / w;
-    xs[j] = ox + j % w;
-  }
-  return ck_conv_pixel_blocks(rows, ys, xs, np, nrows > 1, r_lo, r_hi, blocks, max_blocks, all_padding);
 }
 #endif
 #endif
