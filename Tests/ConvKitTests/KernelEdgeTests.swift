@@ -26,6 +26,34 @@ struct KernelEdgeTests {
         }
     }
 
+    /// Runs `d` on `isa`'s indirect path with NaN on both sides of the input (a tap read outside
+    /// it would make an output NaN) and checks the result against the float64 reference.
+    static func expectNoReadOutsideInput(_ d: Conv2DDescriptor, isa: KernelISA, seed: UInt64) throws {
+        var rng = TestRandom(seed: seed)
+        let guardFloats = 4096
+        let x = rng.uniform(d.inputCount), wt = rng.uniform(d.weightCount), b = rng.uniform(d.outputChannels)
+        let guarded = [Float](repeating: .nan, count: guardFloats) + x + [Float](repeating: .nan, count: guardFloats)
+        var y = [Float](repeating: 0, count: d.outputCount)
+        try guarded.withUnsafeBufferPointer { gb in
+            try y.withUnsafeMutableBufferPointer {
+                try DirectBackend(isa: isa, algorithm: .indirect).prepare(d, weights: wt, bias: b)
+                    .execute(input: UnsafeBufferPointer(rebasing: gb[guardFloats..<(guardFloats + x.count)]),
+                             output: $0, threads: 1)
+            }
+        }
+        let anyNaN = y.contains { $0.isNaN }
+        #expect(!anyNaN, "\(d) on \(isa): a tap outside the input was read")
+        var want = [Float](repeating: 0, count: d.outputCount)
+        try x.withUnsafeBufferPointer { xb in
+            try want.withUnsafeMutableBufferPointer {
+                try ReferenceBackend().prepare(d, weights: wt, bias: b).execute(input: xb, output: $0, threads: 1)
+            }
+        }
+        // Within depth * u of the float64 reference (relative to the largest output).
+        let depth = d.inputChannelsPerGroup * d.kernelHeight * d.kernelWidth
+        #expect(normalizedMaxError(y, want) < Swift.max(1e-5, Double(depth) * 6e-8), "\(d) on \(isa)")
+    }
+
     @Test("depthwise planes of every small size, stride 1 and 2, dilation, 5x5, clamp and accumulation")
     func depthwiseSmallPlanes() throws {
         var seed: UInt64 = 1
@@ -133,31 +161,10 @@ struct KernelEdgeTests {
                 try Self.check(d, seed: seed, tolerance: Swift.max(1e-5, Double(c / g * r * s) * 6e-8), backend: backend)
                 seed += 1
             }
-            // NaN on both sides of the input: a tap read outside it would make an output NaN.
             let d = Conv2DDescriptor(inputChannels: c, inputHeight: h, inputWidth: w, outputChannels: k,
                                      kernelHeight: r, kernelWidth: s, strideHeight: stride, strideWidth: stride,
                                      padding: padding, dilationHeight: dil, dilationWidth: dil, groups: g)
-            var rng = TestRandom(seed: seed)
-            let guardFloats = 4096
-            let x = rng.uniform(d.inputCount), wt = rng.uniform(d.weightCount), b = rng.uniform(d.outputChannels)
-            let guarded = [Float](repeating: .nan, count: guardFloats) + x + [Float](repeating: .nan, count: guardFloats)
-            var y = [Float](repeating: 0, count: d.outputCount)
-            try guarded.withUnsafeBufferPointer { gb in
-                try y.withUnsafeMutableBufferPointer {
-                    try DirectBackend(isa: .avx512f, algorithm: .indirect).prepare(d, weights: wt, bias: b)
-                        .execute(input: UnsafeBufferPointer(rebasing: gb[guardFloats..<(guardFloats + x.count)]),
-                                 output: $0, threads: 1)
-                }
-            }
-            let anyNaN = y.contains { $0.isNaN }
-            #expect(!anyNaN, "\(d): a tap outside the input was read")
-            var want = [Float](repeating: 0, count: d.outputCount)
-            try x.withUnsafeBufferPointer { xb in
-                try want.withUnsafeMutableBufferPointer {
-                    try ReferenceBackend().prepare(d, weights: wt, bias: b).execute(input: xb, output: $0, threads: 1)
-                }
-            }
-            #expect(normalizedMaxError(y, want) < 1e-5, "\(d)")
+            try Self.expectNoReadOutsideInput(d, isa: .avx512f, seed: seed)
         }
     }
 
@@ -212,24 +219,10 @@ struct KernelEdgeTests {
                 }
                 seed += 1
             }
-            // NaN on both sides of the input: a tap read outside it would make an output NaN.
             let d = Conv2DDescriptor(inputChannels: c, inputHeight: h, inputWidth: w, outputChannels: k,
                                      kernelHeight: r, kernelWidth: s, strideHeight: stride, strideWidth: stride,
                                      padding: padding, dilationHeight: dil, dilationWidth: dil, groups: g)
-            var rng = TestRandom(seed: seed)
-            let guardFloats = 4096
-            let x = rng.uniform(d.inputCount), wt = rng.uniform(d.weightCount), b = rng.uniform(d.outputChannels)
-            let guarded = [Float](repeating: .nan, count: guardFloats) + x + [Float](repeating: .nan, count: guardFloats)
-            var y = [Float](repeating: 0, count: d.outputCount)
-            try guarded.withUnsafeBufferPointer { gb in
-                try y.withUnsafeMutableBufferPointer {
-                    try DirectBackend(isa: .avx2fma, algorithm: .indirect).prepare(d, weights: wt, bias: b)
-                        .execute(input: UnsafeBufferPointer(rebasing: gb[guardFloats..<(guardFloats + x.count)]),
-                                 output: $0, threads: 1)
-                }
-            }
-            let anyNaN = y.contains { $0.isNaN }
-            #expect(!anyNaN, "\(d): a tap outside the input was read")
+            try Self.expectNoReadOutsideInput(d, isa: .avx2fma, seed: seed)
             seed += 1
         }
     }
