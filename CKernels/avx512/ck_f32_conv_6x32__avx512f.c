@@ -37,11 +37,8 @@
     if (MR > 3 && GUARD(3)) { a = _mm512_set1_ps(p3[off]); c30 = _mm512_fmadd_ps(a, b0, c30); if (NP == 2) c31 = _mm512_fmadd_ps(a, b1, c31); } \
     if (MR > 4 && GUARD(4)) { a = _mm512_set1_ps(p4[off]); c40 = _mm512_fmadd_ps(a, b0, c40); if (NP == 2) c41 = _mm512_fmadd_ps(a, b1, c41); } \
     if (MR > 5 && GUARD(5)) { a = _mm512_set1_ps(p5[off]); c50 = _mm512_fmadd_ps(a, b0, c50); if (NP == 2) c51 = _mm512_fmadd_ps(a, b1, c51); } \
-    if (MR >= 7 && GUARD(6)) {                                                                          \
+    if (MR == 7 && GUARD(6)) {                                                                          \
       a = _mm512_set1_ps(p6[off]); c60 = _mm512_fmadd_ps(a, b0, c60); if (NP == 2) c61 = _mm512_fmadd_ps(a, b1, c61); \
-    }                                                                                                   \
-    if (MR == 8 && GUARD(7)) {                                                                          \
-      a = _mm512_set1_ps(p7[off]); c70 = _mm512_fmadd_ps(a, b0, c70); if (NP == 2) c71 = _mm512_fmadd_ps(a, b1, c71); \
     }                                                                                                   \
   } while (0)
 // Lanes 0 .. n-1 (n in 1..8) of v stored at p / loaded from p (lanes past n zero), never
@@ -59,13 +56,13 @@ CK_TARGET __attribute__((always_inline)) static inline __m256 ck_load_n8(const f
   return v;
 }
 
-// One tile of MR (1 to 8) pixels x 32 channels. The 7th pixel (MR == 7) runs two more
+// One tile of MR (1 to 7) pixels x 32 channels. The 7th pixel (MR == 7) runs two more
 // accumulators beside the 12 of the 6-pixel tile; its channels are stored one by one after the
-// 6-pixel transposing store. MR == 8 (16 accumulators, for tiles of several short output rows)
-// stores through 8x8 transposes. Each output's sum is the same whatever MR. Without blocks,
-// every pixel sums taps [0, depth); with blocks (MR <= 7), each block's taps are summed by its
-// pixels only (the products left out are with zero padding). The per-pixel tests cost little
-// there: they are the same for all of a block's taps, so the branches predict well.
+// 6-pixel transposing store. Each output's sum is the same whatever MR. Without blocks, every
+// pixel sums taps [0, depth); with blocks, each block's taps are summed by its pixels only (the
+// products left out are with zero padding). The per-pixel tests cost little there: they are the
+// same for all of a block's taps, so the branches predict well. (Tiles of several rows, up to 8
+// pixels, run ck_conv_blocked_tile.)
 #define CK_ALL(j) 1
 #define CK_IN_BLOCK(j) ((blk_mask >> (j)) & 1u)
 // Pixels A <= j < MR - E.
@@ -96,17 +93,15 @@ CK_TARGET __attribute__((always_inline)) static inline void ck_conv_6x32(
   const float* p3 = pixels[np > 3 ? 3 : 0];
   const float* p4 = pixels[np > 4 ? 4 : 0];
   const float* p5 = pixels[np > 5 ? 5 : 0];
-  const float* p6 = pixels[MR >= 7 && np > 6 ? 6 : 0];
-  const float* p7 = pixels[MR == 8 && np > 7 ? 7 : 0];
-  __m512 c00, c01, c10, c11, c20, c21, c30, c31, c40, c41, c50, c51, c60, c61, c70, c71;
+  const float* p6 = pixels[MR == 7 && np > 6 ? 6 : 0];
+  __m512 c00, c01, c10, c11, c20, c21, c30, c31, c40, c41, c50, c51, c60, c61;
   if (bias != NULL) {
-    c00 = c10 = c20 = c30 = c40 = c50 = c60 = c70 = _mm512_loadu_ps(bias);
-    c01 = c11 = c21 = c31 = c41 = c51 = c61 = c71 = NP == 2 ? _mm512_loadu_ps(bias + 16) : _mm512_setzero_ps();
+    c00 = c10 = c20 = c30 = c40 = c50 = c60 = _mm512_loadu_ps(bias);
+    c01 = c11 = c21 = c31 = c41 = c51 = c61 = NP == 2 ? _mm512_loadu_ps(bias + 16) : _mm512_setzero_ps();
   } else {
-    c00 = c01 = c10 = c11 = c20 = c21 = c30 = c31 = c40 = c41 = c50 = c51 = c60 = c61 = c70 = c71 = _mm512_setzero_ps();
+    c00 = c01 = c10 = c11 = c20 = c21 = c30 = c31 = c40 = c41 = c50 = c51 = c60 = c61 = _mm512_setzero_ps();
   }
-  if (MR == 8 || blocks == NULL) {
-    // (Blocked tiles of 8 pixels run ck_conv_blocked_tile: a guarded 16-accumulator loop spills.)
+  if (blocks == NULL) {
     for (size_t d = 0; d < depth; d++) CK_TAP(CK_ALL);
   } else {
     const uint32_t all = (1u << np) - 1u;
@@ -149,38 +144,8 @@ CK_TARGET __attribute__((always_inline)) static inline void ck_conv_6x32(
 #define CK_CLAMP(v) v = _mm512_min_ps(vhi, _mm512_max_ps(vlo, v))
     CK_CLAMP(c00); CK_CLAMP(c01); CK_CLAMP(c10); CK_CLAMP(c11); CK_CLAMP(c20); CK_CLAMP(c21);
     CK_CLAMP(c30); CK_CLAMP(c31); CK_CLAMP(c40); CK_CLAMP(c41); CK_CLAMP(c50); CK_CLAMP(c51);
-    if (MR >= 7) { CK_CLAMP(c60); CK_CLAMP(c61); }
-    if (MR == 8) { CK_CLAMP(c70); CK_CLAMP(c71); }
+    if (MR == 7) { CK_CLAMP(c60); CK_CLAMP(c61); }
 #undef CK_CLAMP
-  }
-  if (MR == 8) {
-    // 8 pixels: col[i] = channel i's 8 consecutive outputs, from 8x8 transposes of the halves.
-    __m256 col[32];
-    __m256 t[8];
-#define CK_T8(HALF, A, B, C, D, E, F, G, H, DST)                                                      \
-    t[0] = HALF(A); t[1] = HALF(B); t[2] = HALF(C); t[3] = HALF(D);                                  \
-    t[4] = HALF(E); t[5] = HALF(F); t[6] = HALF(G); t[7] = HALF(H);                                  \
-    ck_transpose8x8(t);                                                                             \
-    for (int i = 0; i < 8; i++) (DST)[i] = t[i];
-    CK_T8(CK_LO, c00, c10, c20, c30, c40, c50, c60, c70, col)
-    CK_T8(CK_HI, c00, c10, c20, c30, c40, c50, c60, c70, col + 8)
-    if (NP == 2) {
-      CK_T8(CK_LO, c01, c11, c21, c31, c41, c51, c61, c71, col + 16)
-      CK_T8(CK_HI, c01, c11, c21, c31, c41, c51, c61, c71, col + 24)
-    }
-#undef CK_T8
-    if (flags & CK_CONV_ACCUMULATE) {
-      const __m256 vlo = _mm256_set1_ps(lo), vhi = _mm256_set1_ps(hi);
-      for (size_t i = 0; i < nk; i++) {
-        float* o = out + i * channel_stride;
-        __m256 v = _mm256_add_ps(col[i], ck_load_n8(o, np));
-        if (flags & CK_GEMM_CLAMP) v = _mm256_min_ps(vhi, _mm256_max_ps(vlo, v));
-        ck_store_n8(o, v, np);
-      }
-    } else {
-      for (size_t i = 0; i < nk; i++) ck_store_n8(out + i * channel_stride, col[i], np);
-    }
-    return;
   }
   if (MR >= 6 && np == (size_t)MR && nk == (size_t)(16 * NP) && !(flags & CK_CONV_ACCUMULATE)) {
     ck_store_6x8(CK_LO(c00), CK_LO(c10), CK_LO(c20), CK_LO(c30), CK_LO(c40), CK_LO(c50), out, channel_stride);
@@ -273,7 +238,6 @@ CK_CONV_6X32_INSTANCE(ck_conv_m4_p1_f0, 4, 1, 0)
 CK_CONV_6X32_INSTANCE(ck_conv_m5_p1_f0, 5, 1, 0)
 CK_CONV_6X32_INSTANCE(ck_conv_m6_p1_f0, 6, 1, 0)
 CK_CONV_6X32_INSTANCE(ck_conv_m7_p1_f0, 7, 1, 0)
-CK_CONV_6X32_INSTANCE(ck_conv_m8_p1_f0, 8, 1, 0)
 CK_CONV_6X32_INSTANCE(ck_conv_m1_p1_f1, 1, 1, 1)
 CK_CONV_6X32_INSTANCE(ck_conv_m2_p1_f1, 2, 1, 1)
 CK_CONV_6X32_INSTANCE(ck_conv_m3_p1_f1, 3, 1, 1)
@@ -281,7 +245,6 @@ CK_CONV_6X32_INSTANCE(ck_conv_m4_p1_f1, 4, 1, 1)
 CK_CONV_6X32_INSTANCE(ck_conv_m5_p1_f1, 5, 1, 1)
 CK_CONV_6X32_INSTANCE(ck_conv_m6_p1_f1, 6, 1, 1)
 CK_CONV_6X32_INSTANCE(ck_conv_m7_p1_f1, 7, 1, 1)
-CK_CONV_6X32_INSTANCE(ck_conv_m8_p1_f1, 8, 1, 1)
 CK_CONV_6X32_INSTANCE(ck_conv_m1_p2_f0, 1, 2, 0)
 CK_CONV_6X32_INSTANCE(ck_conv_m2_p2_f0, 2, 2, 0)
 CK_CONV_6X32_INSTANCE(ck_conv_m3_p2_f0, 3, 2, 0)
@@ -289,7 +252,6 @@ CK_CONV_6X32_INSTANCE(ck_conv_m4_p2_f0, 4, 2, 0)
 CK_CONV_6X32_INSTANCE(ck_conv_m5_p2_f0, 5, 2, 0)
 CK_CONV_6X32_INSTANCE(ck_conv_m6_p2_f0, 6, 2, 0)
 CK_CONV_6X32_INSTANCE(ck_conv_m7_p2_f0, 7, 2, 0)
-CK_CONV_6X32_INSTANCE(ck_conv_m8_p2_f0, 8, 2, 0)
 CK_CONV_6X32_INSTANCE(ck_conv_m1_p2_f1, 1, 2, 1)
 CK_CONV_6X32_INSTANCE(ck_conv_m2_p2_f1, 2, 2, 1)
 CK_CONV_6X32_INSTANCE(ck_conv_m3_p2_f1, 3, 2, 1)
@@ -297,18 +259,17 @@ CK_CONV_6X32_INSTANCE(ck_conv_m4_p2_f1, 4, 2, 1)
 CK_CONV_6X32_INSTANCE(ck_conv_m5_p2_f1, 5, 2, 1)
 CK_CONV_6X32_INSTANCE(ck_conv_m6_p2_f1, 6, 2, 1)
 CK_CONV_6X32_INSTANCE(ck_conv_m7_p2_f1, 7, 2, 1)
-CK_CONV_6X32_INSTANCE(ck_conv_m8_p2_f1, 8, 2, 1)
 #undef CK_CONV_6X32_INSTANCE
 
 typedef void (*ck_conv_tile_fn)(size_t, const float*, const float*, const int32_t*, const float* const*, size_t, float*,
                                 size_t, size_t, const float*, uint32_t, float, float, const ck_tap_block*, size_t);
-// [panels - 1][prefetch][MR - 1]: tiles of MR pixels (1..8); a tile of np pixels runs the
+// [panels - 1][prefetch][MR - 1]: tiles of MR pixels (1..7); a tile of np pixels runs the
 // MR = np instance (no empty accumulators), its sums the same as in any other tile.
-static const ck_conv_tile_fn ck_conv_tile_kernels[2][2][8] = {
-    {{ck_conv_m1_p1_f0, ck_conv_m2_p1_f0, ck_conv_m3_p1_f0, ck_conv_m4_p1_f0, ck_conv_m5_p1_f0, ck_conv_m6_p1_f0, ck_conv_m7_p1_f0, ck_conv_m8_p1_f0},
-     {ck_conv_m1_p1_f1, ck_conv_m2_p1_f1, ck_conv_m3_p1_f1, ck_conv_m4_p1_f1, ck_conv_m5_p1_f1, ck_conv_m6_p1_f1, ck_conv_m7_p1_f1, ck_conv_m8_p1_f1}},
-    {{ck_conv_m1_p2_f0, ck_conv_m2_p2_f0, ck_conv_m3_p2_f0, ck_conv_m4_p2_f0, ck_conv_m5_p2_f0, ck_conv_m6_p2_f0, ck_conv_m7_p2_f0, ck_conv_m8_p2_f0},
-     {ck_conv_m1_p2_f1, ck_conv_m2_p2_f1, ck_conv_m3_p2_f1, ck_conv_m4_p2_f1, ck_conv_m5_p2_f1, ck_conv_m6_p2_f1, ck_conv_m7_p2_f1, ck_conv_m8_p2_f1}}};
+static const ck_conv_tile_fn ck_conv_tile_kernels[2][2][7] = {
+    {{ck_conv_m1_p1_f0, ck_conv_m2_p1_f0, ck_conv_m3_p1_f0, ck_conv_m4_p1_f0, ck_conv_m5_p1_f0, ck_conv_m6_p1_f0, ck_conv_m7_p1_f0},
+     {ck_conv_m1_p1_f1, ck_conv_m2_p1_f1, ck_conv_m3_p1_f1, ck_conv_m4_p1_f1, ck_conv_m5_p1_f1, ck_conv_m6_p1_f1, ck_conv_m7_p1_f1}},
+    {{ck_conv_m1_p2_f0, ck_conv_m2_p2_f0, ck_conv_m3_p2_f0, ck_conv_m4_p2_f0, ck_conv_m5_p2_f0, ck_conv_m6_p2_f0, ck_conv_m7_p2_f0},
+     {ck_conv_m1_p2_f1, ck_conv_m2_p2_f1, ck_conv_m3_p2_f1, ck_conv_m4_p2_f1, ck_conv_m5_p2_f1, ck_conv_m6_p2_f1, ck_conv_m7_p2_f1}}};
 
 // The taps [d0, d1) of one block for its MR pixels: ptr[j] is the j-th pixel of the block and
 // acc + 32 * slot[j] its 32 partial sums (16 with NP == 1), loaded into registers, advanced tap
@@ -450,8 +411,13 @@ static inline void ck_conv_run_tile(const ck_conv_rows* rows, int col_blocks, in
     nblocks = ck_conv_tile_blocks(rows, oy, nrows, ox, tile_w, d0 / rows->taps_per_row, d1 / rows->taps_per_row - 1,
                                   blocks, 64, &all_padding);
   }
-  if (nblocks > 0 && nrows > 1) {
-    // Several rows: the blocks' pixels are not one range, and the tile has up to 8 of them.
+  if (nrows > 1) {
+    // Several rows (up to 8 pixels, whose blocks are not one range): the blocked tile, with one
+    // block of every tap when no pixel reads padding, none when every one does (in place).
+    if (nblocks == 0 && d1 > d0 && !(in_place && all_padding)) {
+      blocks[0] = (ck_tap_block){d0, d1, (1u << np) - 1u};
+      nblocks = 1;
+    }
     ck_conv_blocked_tile(pixels, np, blocks, nblocks, w, w + w_panel_stride, panels, taps, o, channel_stride, nk,
                          bias, flags, lo, hi);
     return;

@@ -143,6 +143,7 @@ struct KernelEdgeTests {
             (320, 64, 4, 1, 3, 3, 1, 2, Padding(2), 2),         // rows of 1, dilation 2, groups
             (160, 16, 2, 4, 7, 7, 1, 1, Padding(3), 1),         // a 7x7 filter over a 2x4 input
             (160, 24, 6, 1, 3, 3, 1, 1, Padding(top: 3, left: 1, bottom: 3, right: 1), 1),  // rows of padding only
+            (160, 20, 20, 3, 3, 3, 1, 1, Padding(top: 1, left: 0, bottom: 1, right: 0), 1),  // a tile of 8 rows inside
         ]
         for (c, k, h, w, r, s, stride, dil, padding, g) in cases {
             for (accumulate, activation) in [(false, Activation.none), (true, .clamp(min: -0.5, max: 0.7))] {
